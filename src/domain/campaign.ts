@@ -1,0 +1,175 @@
+import { type Static, Type } from '@sinclair/typebox';
+import {
+  type CampaignStatus,
+  type EditGroup,
+  campaignStatuses,
+  channels,
+  editGroups,
+  outcomes,
+  userActions,
+} from './lifecycle.js';
+
+/**
+ * The campaign's shapes, declared once (STYLE habit 4): the API validates and documents
+ * with them, the CLI and the UI read the same types.
+ */
+
+const StringEnum = <T extends readonly string[]>(values: T, description?: string) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+
+export const launchTypes = ['now', 'manual', 'scheduled'] as const;
+export type LaunchType = (typeof launchTypes)[number];
+
+export const Audience = Type.Object(
+  { listIds: Type.Array(Type.String({ minLength: 1 }), { maxItems: 100, description: 'Lists whose members receive the campaign' }) },
+  { additionalProperties: false },
+);
+export type Audience = Static<typeof Audience>;
+
+export const Pacing = Type.Object(
+  {
+    batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Messages claimed and sent per batch' })),
+  },
+  { additionalProperties: false },
+);
+export type Pacing = Static<typeof Pacing>;
+
+export const FailureReason = Type.Object({
+  code: Type.String(),
+  detail: Type.String(),
+});
+export type FailureReason = Static<typeof FailureReason>;
+
+const editable = {
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  description: Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]),
+  tags: Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 50 }),
+  launchType: StringEnum(launchTypes, 'now: launch starts sending; manual: finalize to ready, launch by hand; scheduled: send at sendAt'),
+  sendAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  templateId: Type.Union([Type.String(), Type.Null()]),
+  senderId: Type.Union([Type.String(), Type.Null()]),
+  audience: Audience,
+  pacing: Pacing,
+};
+
+export const CampaignCreate = Type.Object(
+  {
+    name: editable.name,
+    kind: Type.Optional(StringEnum(['broadcast'] as const, 'Only one-time broadcasts so far')),
+    channel: Type.Optional(StringEnum(['email'] as const, 'Only email so far')),
+    description: Type.Optional(editable.description),
+    tags: Type.Optional(editable.tags),
+    launchType: Type.Optional(editable.launchType),
+    sendAt: Type.Optional(editable.sendAt),
+    templateId: Type.Optional(editable.templateId),
+    senderId: Type.Optional(editable.senderId),
+    audience: Type.Optional(editable.audience),
+    pacing: Type.Optional(editable.pacing),
+  },
+  { additionalProperties: false },
+);
+export type CampaignCreate = Static<typeof CampaignCreate>;
+
+export const CampaignPatch = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1, description: 'The version you read; a stale one answers 409' }),
+    name: Type.Optional(editable.name),
+    description: Type.Optional(editable.description),
+    tags: Type.Optional(editable.tags),
+    launchType: Type.Optional(editable.launchType),
+    sendAt: Type.Optional(editable.sendAt),
+    templateId: Type.Optional(editable.templateId),
+    senderId: Type.Optional(editable.senderId),
+    audience: Type.Optional(editable.audience),
+    pacing: Type.Optional(editable.pacing),
+  },
+  { additionalProperties: false },
+);
+export type CampaignPatch = Static<typeof CampaignPatch>;
+export type EditableField = keyof typeof editable;
+
+/** Which edit group each field belongs to (DESIGN §2's per-status edit rules). */
+export const fieldGroups: Readonly<Record<EditableField, EditGroup>> = {
+  name: 'meta',
+  description: 'meta',
+  tags: 'meta',
+  templateId: 'content',
+  senderId: 'content',
+  audience: 'audience',
+  launchType: 'schedule',
+  sendAt: 'schedule',
+  pacing: 'pacing',
+};
+
+export function fieldsOf(groups: readonly EditGroup[]): EditableField[] {
+  return (Object.keys(fieldGroups) as EditableField[]).filter((f) => groups.includes(fieldGroups[f]));
+}
+
+export const CampaignCounts = Type.Object({
+  total: Type.Integer(),
+  pending: Type.Integer(),
+  inFlight: Type.Integer({ description: 'Claimed and not yet recorded: after a pause, the drain still under way' }),
+  sent: Type.Integer(),
+  delivered: Type.Integer(),
+  opened: Type.Integer(),
+  clicked: Type.Integer(),
+  failed: Type.Integer(),
+  bounced: Type.Integer(),
+  complained: Type.Integer(),
+  unsubscribed: Type.Integer(),
+  suppressed: Type.Integer(),
+  cancelled: Type.Integer(),
+  expired: Type.Integer(),
+  processed: Type.Integer(),
+});
+
+export const Campaign = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  kind: Type.String(),
+  channel: StringEnum(channels),
+  status: StringEnum(campaignStatuses),
+  outcome: Type.Union([StringEnum(outcomes), Type.Null()]),
+  archived: Type.Boolean(),
+  launchType: StringEnum(launchTypes),
+  sendAt: Type.Union([Type.String(), Type.Null()]),
+  templateId: Type.Union([Type.String(), Type.Null()]),
+  senderId: Type.Union([Type.String(), Type.Null()]),
+  audience: Audience,
+  pacing: Pacing,
+  tags: Type.Array(Type.String()),
+  failureReasons: Type.Array(FailureReason),
+  version: Type.Integer(),
+  clonedFrom: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  launchedAt: Type.Union([Type.String(), Type.Null()]),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  allowedActions: Type.Array(StringEnum(userActions)),
+  editableFields: Type.Array(Type.String()),
+  counts: CampaignCounts,
+});
+export type Campaign = Static<typeof Campaign>;
+
+/** The fields a campaign lacks before it can be sent, by name; empty when it is complete. */
+export function missingFields(c: {
+  name: string;
+  launchType: LaunchType;
+  sendAt: string | null;
+  templateId: string | null;
+  senderId: string | null;
+  audience: Audience;
+}): string[] {
+  const missing: string[] = [];
+  if (!c.templateId) missing.push('templateId');
+  if (!c.senderId) missing.push('senderId');
+  if (c.audience.listIds.length === 0) missing.push('audience.listIds');
+  if (c.launchType === 'scheduled' && !c.sendAt) missing.push('sendAt');
+  return missing;
+}
+
+/** Statuses whose campaign may still be sending something (the engine watches these). */
+export const activeStatuses: readonly CampaignStatus[] = ['queued', 'sending', 'paused', 'stopped', 'failed'];
+
+export { editGroups };
