@@ -1,0 +1,86 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../schema.js';
+import { bumpCounters } from './counters.js';
+
+export interface ClaimedMessage {
+  readonly id: number;
+  readonly runId: number;
+  readonly contactId: number;
+  readonly address: string;
+  readonly attempts: number;
+  readonly contact: {
+    readonly email: string | null;
+    readonly phone: string | null;
+    readonly firstName: string | null;
+    readonly lastName: string | null;
+    readonly attributes: Record<string, unknown>;
+  };
+}
+
+/**
+ * Leases the next batch of due `pending` messages of one run to a worker (DESIGN §4),
+ * only while the campaign is `sending`: pause and stop are checked here, before every
+ * claim, so a pause takes effect within one batch. SQLite has one writer, so the
+ * `UPDATE … RETURNING` inside a transaction is the whole lock; PostgreSQL will add
+ * `FOR UPDATE SKIP LOCKED` to the inner select.
+ */
+export async function claimBatch(
+  db: Kysely<Database>,
+  args: { runId: number; campaignId: string; owner: string; limit: number; leaseMs: number; now: Date },
+): Promise<ClaimedMessage[]> {
+  const nowMs = args.now.getTime();
+  return db.transaction().execute(async (trx) => {
+    const campaign = await trx
+      .selectFrom('campaigns')
+      .select(['status', 'current_run_id'])
+      .where('id', '=', args.campaignId)
+      .executeTakeFirst();
+    if (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId) return [];
+
+    const claimed = await sql<{ id: number; contact_id: number; address: string; attempts: number }>`
+      update messages
+      set state = 'sending', lease_owner = ${args.owner}, lease_until = ${nowMs + args.leaseMs},
+          attempts = attempts + 1, updated_at = ${args.now.toISOString()}
+      where id in (
+        select id from messages
+        where run_id = ${args.runId} and state = 'pending' and next_attempt_at <= ${nowMs}
+        order by id
+        limit ${args.limit}
+      )
+      returning id, contact_id, address, attempts
+    `.execute(trx);
+    const rows = claimed.rows;
+    if (rows.length === 0) return [];
+    await bumpCounters(trx, args.runId, { pending: -rows.length, sending: rows.length });
+
+    const contacts = await trx
+      .selectFrom('contacts')
+      .select(['id', 'email', 'phone', 'first_name', 'last_name', 'attributes'])
+      .where(
+        'id',
+        'in',
+        rows.map((r) => r.contact_id),
+      )
+      .execute();
+    const byId = new Map(contacts.map((c) => [c.id, c]));
+    return rows
+      .sort((a, b) => a.id - b.id)
+      .map((r) => {
+        const c = byId.get(r.contact_id);
+        return {
+          id: r.id,
+          runId: args.runId,
+          contactId: r.contact_id,
+          address: r.address,
+          attempts: r.attempts,
+          contact: {
+            email: c?.email ?? null,
+            phone: c?.phone ?? null,
+            firstName: c?.first_name ?? null,
+            lastName: c?.last_name ?? null,
+            attributes: c ? (JSON.parse(c.attributes) as Record<string, unknown>) : {},
+          },
+        };
+      });
+  });
+}

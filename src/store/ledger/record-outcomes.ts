@@ -1,0 +1,76 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../schema.js';
+import { bumpCounters, tally } from './counters.js';
+
+/** What happened to one leased message. */
+export type Outcome =
+  | { readonly id: number; readonly state: 'sent'; readonly providerId: string | null }
+  | { readonly id: number; readonly state: 'failed'; readonly code: string; readonly detail: string }
+  /** A transient failure with attempts left: back to pending until `retryAt`. */
+  | { readonly id: number; readonly state: 'pending'; readonly code: string; readonly detail: string; readonly retryAt: number };
+
+/**
+ * Records a batch's outcomes in one statement and one transaction, with the counters and
+ * the per-minute series (DESIGN §4). Only rows still leased by this owner change: if the
+ * lease expired and another worker re-claimed a row, its outcome is that worker's to write,
+ * so a slow worker can never count a message twice.
+ */
+export async function recordOutcomes(
+  db: Kysely<Database>,
+  args: { runId: number; workspaceId: string; owner: string; outcomes: readonly Outcome[]; now: Date },
+): Promise<number> {
+  if (args.outcomes.length === 0) return 0;
+  const payload = JSON.stringify(
+    args.outcomes.map((o) => ({
+      id: o.id,
+      state: o.state,
+      provider_id: o.state === 'sent' ? o.providerId : null,
+      code: o.state === 'sent' ? null : o.code,
+      detail: o.state === 'sent' ? null : o.detail.slice(0, 1000),
+      retry_at: o.state === 'pending' ? o.retryAt : null,
+    })),
+  );
+  const nowIso = args.now.toISOString();
+  return db.transaction().execute(async (trx) => {
+    const changed = await sql<{ state: string }>`
+      update messages
+      set state = o.state,
+          provider_id = coalesce(o.provider_id, messages.provider_id),
+          error_code = o.code,
+          error_detail = o.detail,
+          sent_at = case when o.state = 'sent' then ${nowIso} else messages.sent_at end,
+          next_attempt_at = coalesce(o.retry_at, messages.next_attempt_at),
+          lease_owner = null,
+          lease_until = null,
+          updated_at = ${nowIso}
+      from (
+        select json_extract(value, '$.id') as id, json_extract(value, '$.state') as state,
+               json_extract(value, '$.provider_id') as provider_id, json_extract(value, '$.code') as code,
+               json_extract(value, '$.detail') as detail, json_extract(value, '$.retry_at') as retry_at
+        from json_each(${payload})
+      ) as o
+      where messages.id = o.id and messages.run_id = ${args.runId}
+        and messages.state = 'sending' and messages.lease_owner = ${args.owner}
+      returning messages.state as state
+    `.execute(trx);
+    const deltas = tally(changed.rows);
+    const n = changed.rows.length;
+    await bumpCounters(trx, args.runId, { ...deltas, sending: -n });
+    const sent = deltas.sent ?? 0;
+    const failed = deltas.failed ?? 0;
+    if (sent + failed > 0) {
+      const bucket = `${nowIso.slice(0, 16)}:00.000Z`;
+      await trx
+        .insertInto('run_series')
+        .values({ run_id: args.runId, workspace_id: args.workspaceId, bucket, sent, failed })
+        .onConflict((oc) =>
+          oc.columns(['run_id', 'bucket']).doUpdateSet({
+            sent: sql`run_series.sent + ${sent}`,
+            failed: sql`run_series.failed + ${failed}`,
+          }),
+        )
+        .execute();
+    }
+    return n;
+  });
+}

@@ -1,0 +1,76 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../schema.js';
+import { bumpCounters } from './counters.js';
+
+export interface SnapshotChunk {
+  readonly inserted: number;
+  readonly done: boolean;
+}
+
+/**
+ * Materialises the next chunk of a run's audience into the ledger with one
+ * `INSERT … SELECT` (DESIGN §4): members of the campaign's lists, with an address for
+ * the channel, contact ids above the run's cursor. Chunks keep each SQLite write
+ * transaction short so the API stays responsive during a million-contact snapshot, and
+ * the cursor makes a crash mid-snapshot resume where it stopped; the unique
+ * (run_id, contact_id) key makes a repeated chunk harmless.
+ *
+ * Rows land `pending`, or `cancelled` when the campaign was stopped meanwhile, so the
+ * ledger always holds the whole audience and a restart finds its unsent recipients.
+ */
+export async function snapshotChunk(
+  db: Kysely<Database>,
+  runId: number,
+  chunkSize: number,
+  now: Date,
+): Promise<SnapshotChunk> {
+  return db.transaction().execute(async (trx) => {
+    const run = await trx
+      .selectFrom('runs')
+      .innerJoin('campaigns', 'campaigns.id', 'runs.campaign_id')
+      .select(['runs.workspace_id', 'runs.snapshot_cursor', 'runs.snapshot_done', 'runs.channel', 'campaigns.audience', 'campaigns.status'])
+      .where('runs.id', '=', runId)
+      .executeTakeFirstOrThrow();
+    if (run.snapshot_done) return { inserted: 0, done: true };
+
+    // The upper bound of this chunk: the chunkSize-th contact id after the cursor, in this workspace.
+    const edge = await trx
+      .selectFrom('contacts')
+      .select('id')
+      .where('workspace_id', '=', run.workspace_id)
+      .where('id', '>', run.snapshot_cursor)
+      .orderBy('id')
+      .limit(1)
+      .offset(chunkSize - 1)
+      .executeTakeFirst();
+    const last = edge === undefined;
+    const upto = edge?.id ?? Number.MAX_SAFE_INTEGER;
+
+    const listIds = (JSON.parse(run.audience) as { listIds?: string[] }).listIds ?? [];
+    const state = run.status === 'stopped' ? 'cancelled' : 'pending';
+    const address = run.channel === 'sms' || run.channel === 'voice' ? sql.ref('c.phone') : sql.ref('c.email');
+    const result = await sql`
+      insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
+      select c.workspace_id, ${runId}, c.id, ${state}, ${address}, 0, 0, ${now.toISOString()}
+      from contacts c
+      where c.workspace_id = ${run.workspace_id}
+        and c.id > ${run.snapshot_cursor} and c.id <= ${upto}
+        and ${address} is not null
+        and exists (
+          select 1 from list_members lm
+          join lists l on l.id = lm.list_id and l.deleted_at is null
+          where lm.contact_id = c.id and lm.list_id in (select value from json_each(${JSON.stringify(listIds)}))
+        )
+      on conflict (run_id, contact_id) do nothing
+    `.execute(trx);
+    const inserted = Number(result.numAffectedRows ?? 0n);
+
+    await bumpCounters(trx, runId, { [state]: inserted });
+    await trx
+      .updateTable('runs')
+      .set({ snapshot_cursor: last ? run.snapshot_cursor : upto, snapshot_done: last ? 1 : 0 })
+      .where('id', '=', runId)
+      .execute();
+    return { inserted, done: last };
+  });
+}

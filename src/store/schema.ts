@@ -1,0 +1,217 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * The database as Kysely sees it. Timestamps are ISO-8601 strings (UTC) except the
+ * lease and retry clocks of the ledger, which are epoch milliseconds because the hot
+ * queries compare them on every claim. JSON columns hold text; repositories parse them.
+ */
+export interface Database {
+  workspaces: WorkspaceTable;
+  api_keys: ApiKeyTable;
+  contacts: ContactTable;
+  lists: ListTable;
+  list_members: ListMemberTable;
+  templates: TemplateTable;
+  senders: SenderTable;
+  campaigns: CampaignTable;
+  campaign_events: CampaignEventTable;
+  runs: RunTable;
+  messages: MessageTable;
+  run_counters: RunCounterTable;
+  run_series: RunSeriesTable;
+}
+
+export interface WorkspaceTable {
+  id: string;
+  name: string;
+  time_zone: string;
+  /** JSON: { policies?: PolicyOverrides } */
+  settings: string;
+  created_at: string;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  /** SHA-256 of the key; the key itself is shown once and never stored. */
+  key_hash: string;
+  prefix: string;
+  role: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface ContactTable {
+  id: Generated<number>;
+  workspace_id: string;
+  email: string | null;
+  phone: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  time_zone: string | null;
+  /** JSON object of custom attributes. */
+  attributes: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ListTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  deleted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ListMemberTable {
+  workspace_id: string;
+  list_id: string;
+  contact_id: number;
+  added_at: string;
+}
+
+export interface TemplateTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  channel: string;
+  subject: string | null;
+  html: string | null;
+  text: string | null;
+  deleted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SenderTable {
+  id: string;
+  workspace_id: string;
+  channel: string;
+  name: string;
+  from_email: string | null;
+  from_name: string | null;
+  reply_to: string | null;
+  status: string;
+  deleted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CampaignTable {
+  id: string;
+  workspace_id: string;
+  kind: string;
+  channel: string;
+  name: string;
+  description: string | null;
+  /** JSON array of strings. */
+  tags: string;
+  status: string;
+  outcome: string | null;
+  archived: ColumnType<number, number | undefined, number>;
+  launch_type: string;
+  send_at: string | null;
+  template_id: string | null;
+  sender_id: string | null;
+  /** JSON: { listIds: string[] } */
+  audience: string;
+  /** JSON: { batchSize?: number } */
+  pacing: string;
+  /** JSON array of { code, detail }. */
+  failure_reasons: string;
+  version: number;
+  current_run_id: number | null;
+  cloned_from: string | null;
+  created_at: string;
+  updated_at: string;
+  launched_at: string | null;
+  finished_at: string | null;
+}
+
+export interface CampaignEventTable {
+  id: Generated<number>;
+  workspace_id: string;
+  campaign_id: string;
+  at: string;
+  actor: string;
+  action: string;
+  from_status: string | null;
+  to_status: string;
+  reason: string | null;
+  /** JSON object or null. */
+  data: string | null;
+}
+
+export interface RunTable {
+  id: Generated<number>;
+  workspace_id: string;
+  campaign_id: string;
+  number: number;
+  channel: string;
+  /** Highest contact id materialised so far: the snapshot resumes from here after a crash. */
+  snapshot_cursor: number;
+  snapshot_done: number;
+  created_at: string;
+  finished_at: string | null;
+  outcome: string | null;
+}
+
+export interface MessageTable {
+  id: Generated<number>;
+  workspace_id: string;
+  run_id: number;
+  contact_id: number;
+  state: string;
+  address: string | null;
+  attempts: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  next_attempt_at: number;
+  sent_at: string | null;
+  provider_id: string | null;
+  error_code: string | null;
+  error_detail: string | null;
+  updated_at: string;
+}
+
+export interface RunCounterTable {
+  run_id: number;
+  workspace_id: string;
+  pending: number;
+  sending: number;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  failed: number;
+  bounced: number;
+  complained: number;
+  unsubscribed: number;
+  suppressed: number;
+  cancelled: number;
+  expired: number;
+}
+
+export interface RunSeriesTable {
+  run_id: number;
+  workspace_id: string;
+  /** Start of the minute, ISO-8601. */
+  bucket: string;
+  sent: number;
+  failed: number;
+}
+
+export type CampaignRow = Selectable<CampaignTable>;
+export type NewCampaignRow = Insertable<CampaignTable>;
+export type CampaignUpdate = Updateable<CampaignTable>;
+export type ContactRow = Selectable<ContactTable>;
+export type ListRow = Selectable<ListTable>;
+export type TemplateRow = Selectable<TemplateTable>;
+export type SenderRow = Selectable<SenderTable>;
+export type RunRow = Selectable<RunTable>;
+export type RunCounterRow = Selectable<RunCounterTable>;
+export type CampaignEventRow = Selectable<CampaignEventTable>;
+export type WorkspaceRow = Selectable<WorkspaceTable>;

@@ -1,0 +1,101 @@
+import type { Kysely } from 'kysely';
+import type { Sender, SenderInput, SenderPatch, SenderStatus } from '../domain/resources.js';
+import { newId } from './ids.js';
+import { pageByCreation } from './lists.js';
+import type { Page } from './pagination.js';
+import type { Database, SenderRow } from './schema.js';
+
+/** The API shape of a stored sender. */
+export function senderOf(row: SenderRow): Sender {
+  return {
+    id: row.id,
+    name: row.name,
+    channel: row.channel,
+    fromEmail: row.from_email,
+    fromName: row.from_name,
+    replyTo: row.reply_to,
+    status: row.status as SenderStatus,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Creates an active sender. */
+export async function createSender(db: Kysely<Database>, workspaceId: string, input: SenderInput, now: Date): Promise<SenderRow> {
+  const at = now.toISOString();
+  const row: SenderRow = {
+    id: newId('snd', now.getTime()),
+    workspace_id: workspaceId,
+    channel: input.channel ?? 'email',
+    name: input.name,
+    from_email: input.fromEmail,
+    from_name: input.fromName ?? null,
+    reply_to: input.replyTo ?? null,
+    status: 'active' satisfies SenderStatus,
+    deleted_at: null,
+    created_at: at,
+    updated_at: at,
+  };
+  await db.insertInto('senders').values(row).execute();
+  return row;
+}
+
+/** A sender of the workspace; soft-deleted ones only when asked (preflight reports SENDER_DELETED). */
+export async function getSender(
+  db: Kysely<Database>,
+  workspaceId: string,
+  id: string,
+  opts: { includeDeleted?: boolean } = {},
+): Promise<SenderRow | undefined> {
+  let query = db.selectFrom('senders').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id);
+  if (!opts.includeDeleted) query = query.where('deleted_at', 'is', null);
+  return query.executeTakeFirst();
+}
+
+/** One page of a workspace's live senders, oldest first. */
+export async function listSenders(
+  db: Kysely<Database>,
+  workspaceId: string,
+  args: { limit: number; cursor?: string | undefined },
+): Promise<Page<SenderRow> | 'bad_cursor'> {
+  const query = db.selectFrom('senders').selectAll().where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null);
+  return pageByCreation(query, args);
+}
+
+/** Edits a live sender, including pausing and resuming it; undefined when there is none. */
+export async function updateSender(
+  db: Kysely<Database>,
+  workspaceId: string,
+  id: string,
+  patch: SenderPatch,
+  now: Date,
+): Promise<SenderRow | undefined> {
+  return db
+    .updateTable('senders')
+    .set({
+      name: patch.name,
+      from_email: patch.fromEmail,
+      from_name: patch.fromName,
+      reply_to: patch.replyTo,
+      status: patch.status,
+      updated_at: now.toISOString(),
+    })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Marks a sender deleted; false when there was no live one. */
+export async function softDeleteSender(db: Kysely<Database>, workspaceId: string, id: string, now: Date): Promise<boolean> {
+  const at = now.toISOString();
+  const result = await db
+    .updateTable('senders')
+    .set({ deleted_at: at, updated_at: at })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}

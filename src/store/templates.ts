@@ -1,0 +1,91 @@
+import type { Kysely } from 'kysely';
+import type { Template, TemplateInput, TemplatePatch } from '../domain/resources.js';
+import { newId } from './ids.js';
+import { pageByCreation } from './lists.js';
+import type { Page } from './pagination.js';
+import type { Database, TemplateRow } from './schema.js';
+
+/** The API shape of a stored template. */
+export function templateOf(row: TemplateRow): Template {
+  return {
+    id: row.id,
+    name: row.name,
+    channel: row.channel,
+    subject: row.subject,
+    html: row.html,
+    text: row.text,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function createTemplate(db: Kysely<Database>, workspaceId: string, input: TemplateInput, now: Date): Promise<TemplateRow> {
+  const at = now.toISOString();
+  const row: TemplateRow = {
+    id: newId('tpl', now.getTime()),
+    workspace_id: workspaceId,
+    name: input.name,
+    channel: input.channel ?? 'email',
+    subject: input.subject,
+    html: input.html ?? null,
+    text: input.text ?? null,
+    deleted_at: null,
+    created_at: at,
+    updated_at: at,
+  };
+  await db.insertInto('templates').values(row).execute();
+  return row;
+}
+
+/** A template of the workspace; soft-deleted ones only when asked (campaign history, preflight). */
+export async function getTemplate(
+  db: Kysely<Database>,
+  workspaceId: string,
+  id: string,
+  opts: { includeDeleted?: boolean } = {},
+): Promise<TemplateRow | undefined> {
+  let query = db.selectFrom('templates').selectAll().where('workspace_id', '=', workspaceId).where('id', '=', id);
+  if (!opts.includeDeleted) query = query.where('deleted_at', 'is', null);
+  return query.executeTakeFirst();
+}
+
+/** One page of a workspace's live templates, oldest first. */
+export async function listTemplates(
+  db: Kysely<Database>,
+  workspaceId: string,
+  args: { limit: number; cursor?: string | undefined },
+): Promise<Page<TemplateRow> | 'bad_cursor'> {
+  const query = db.selectFrom('templates').selectAll().where('workspace_id', '=', workspaceId).where('deleted_at', 'is', null);
+  return pageByCreation(query, args);
+}
+
+/** Edits a live template; undefined when there is none. */
+export async function updateTemplate(
+  db: Kysely<Database>,
+  workspaceId: string,
+  id: string,
+  patch: TemplatePatch,
+  now: Date,
+): Promise<TemplateRow | undefined> {
+  return db
+    .updateTable('templates')
+    .set({ name: patch.name, subject: patch.subject, html: patch.html, text: patch.text, updated_at: now.toISOString() })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Marks a template deleted; false when there was no live one. Campaigns using it fail preflight (TEMPLATE_MISSING). */
+export async function softDeleteTemplate(db: Kysely<Database>, workspaceId: string, id: string, now: Date): Promise<boolean> {
+  const at = now.toISOString();
+  const result = await db
+    .updateTable('templates')
+    .set({ deleted_at: at, updated_at: at })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
