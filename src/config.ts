@@ -1,0 +1,69 @@
+import { type SmtpConfig, smtpConfigFromEnv } from './channels/email-smtp/config.js';
+import { type DatabaseLocation, parseDatabaseUrl } from './store/database.js';
+
+/** Everything Herald reads from its environment, validated once at start (STYLE habit 6). */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly database: DatabaseLocation;
+  /** Sandbox mode: every channel without a configured provider goes to the loopback sandbox. */
+  readonly sandbox: boolean;
+  /** An already running `herald sandbox` to use instead of starting one in-process (host:port). */
+  readonly sandboxSmtp: { host: string; port: number } | null;
+  /** Port of the in-process sandbox SMTP server (0: any free port). */
+  readonly sandboxSmtpPort: number;
+  readonly smtp: SmtpConfig | null;
+  /** A fixed API key for the first workspace (otherwise one is generated and printed once). */
+  readonly apiKey: string | null;
+  readonly logLevel: string;
+  readonly engine: {
+    readonly batchSize: number;
+    readonly concurrency: number;
+    readonly leaseMs: number;
+    readonly maxAttempts: number;
+    readonly retryBaseMs: number;
+  };
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, not "${raw}"`);
+  return n;
+}
+
+function loopbackHostPort(name: string, raw: string): { host: string; port: number } {
+  const m = /^(?:smtp:\/\/)?([^:/]+):(\d+)\/?$/.exec(raw.trim());
+  if (!m) throw new Error(`${name} must look like smtp://127.0.0.1:2525, not "${raw}"`);
+  const host = m[1]!;
+  // The sandbox must never be a real server: loopback only.
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) throw new Error(`${name} must point to loopback, not ${host}`);
+  return { host, port: Number(m[2]) };
+}
+
+/** Reads and checks the configuration; throws one clear message for the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const sandboxRaw = (env.HERALD_SANDBOX ?? 'on').toLowerCase();
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(sandboxRaw)) throw new Error(`HERALD_SANDBOX must be on or off, not "${env.HERALD_SANDBOX}"`);
+  const sandbox = ['on', 'true', '1'].includes(sandboxRaw);
+  return {
+    port: int(env, 'PORT', 8080),
+    host: env.HOST?.trim() || '127.0.0.1',
+    database: parseDatabaseUrl(env.DATABASE_URL),
+    sandbox,
+    sandboxSmtp: env.HERALD_SANDBOX_SMTP ? loopbackHostPort('HERALD_SANDBOX_SMTP', env.HERALD_SANDBOX_SMTP) : null,
+    sandboxSmtpPort: int(env, 'HERALD_SANDBOX_SMTP_PORT', 0),
+    // In sandbox mode a configured SMTP server is ignored: nothing may reach a real person.
+    smtp: sandbox ? null : smtpConfigFromEnv(env),
+    apiKey: env.HERALD_API_KEY?.trim() || null,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    engine: {
+      batchSize: int(env, 'HERALD_BATCH_SIZE', 50, 1),
+      concurrency: int(env, 'HERALD_CONCURRENCY', 2, 1),
+      leaseMs: int(env, 'HERALD_LEASE_MS', 30_000, 100),
+      maxAttempts: int(env, 'HERALD_MAX_ATTEMPTS', 5, 1),
+      retryBaseMs: int(env, 'HERALD_RETRY_BASE_MS', 2_000, 0),
+    },
+  };
+}

@@ -1,0 +1,552 @@
+import { sql } from 'kysely';
+import {
+  type Audience,
+  type Campaign,
+  type CampaignCreate,
+  type CampaignPatch,
+  type EditableField,
+  type FailureReason,
+  type LaunchType,
+  type Pacing,
+  fieldGroups,
+  fieldsOf,
+  missingFields,
+} from '../domain/campaign.js';
+import { HeraldError, fail, ok, type Result, unwrap } from '../domain/errors.js';
+import {
+  type Action,
+  type CampaignKind,
+  type CampaignState,
+  type CampaignStatus,
+  type Channel,
+  type LifecycleContext,
+  type Outcome,
+  type Transition,
+  allowedActions,
+  apply,
+  channelPolicy,
+  editableGroups,
+} from '../domain/lifecycle.js';
+import { type MessageState, campaignCounts } from '../domain/messages.js';
+import { preflight } from '../domain/preflight.js';
+import {
+  type CampaignFilter,
+  getCampaign,
+  insertCampaign,
+  insertEvent,
+  listCampaigns,
+  listEvents,
+  updateCampaignGuarded,
+} from '../store/campaigns.js';
+import type { Db } from '../store/database.js';
+import { newId } from '../store/ids.js';
+import { readCampaignCounters } from '../store/ledger/counters.js';
+import { moveMessages } from '../store/ledger/bulk-transitions.js';
+import type { Page } from '../store/pagination.js';
+import type { CampaignRow, CampaignUpdate } from '../store/schema.js';
+import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
+import type { Clock } from './clock.js';
+
+export interface ActionParams {
+  readonly sendAt?: string;
+  readonly sendNow?: boolean;
+  readonly version?: number;
+  readonly reason?: string;
+}
+
+export interface ServiceDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  /** Whether a provider can carry this channel (a real one, or the sandbox). */
+  readonly providerConfigured: (channel: Channel) => boolean;
+  /** Wakes the engine after a change it should act on (launch, resume, restart…). */
+  readonly notify: () => void;
+}
+
+/** Actions that must pass preflight first (DESIGN §5). */
+const preflightActions: readonly Action[] = ['schedule', 'launch', 'restart', 'retry', 'retry_failed', 'start'];
+
+const parseJson = <T>(text: string): T => JSON.parse(text) as T;
+
+/**
+ * Carries out campaign commands: reads the campaign and the facts the lifecycle needs,
+ * asks the domain what happens, and writes the new status, its event and its effect on
+ * the ledger in one version-guarded transaction. The API, the CLI and the engine all go
+ * through here; none of them encodes a rule of its own.
+ */
+export class CampaignService {
+  readonly #deps: ServiceDeps;
+  constructor(deps: ServiceDeps) {
+    this.#deps = deps;
+  }
+
+  get db(): Db {
+    return this.#deps.db;
+  }
+
+  async #load(workspaceId: string, id: string): Promise<CampaignRow> {
+    const row = await getCampaign(this.#deps.db, workspaceId, id);
+    if (!row) throw HeraldError.of('NOT_FOUND', `No campaign ${id} in this workspace.`);
+    return row;
+  }
+
+  #state(row: CampaignRow): CampaignState {
+    return {
+      kind: row.kind as CampaignKind,
+      channel: row.channel as Channel,
+      status: row.status as CampaignStatus,
+      archived: row.archived === 1,
+      outcome: (row.outcome as Outcome | null) ?? null,
+    };
+  }
+
+  async #context(row: CampaignRow, params: ActionParams = {}, extra: Partial<LifecycleContext> = {}) {
+    const db = this.#deps.db;
+    const workspace = await getWorkspace(db, row.workspace_id);
+    const policies = workspace ? workspaceSettings(workspace).policies : undefined;
+    const states = await readCampaignCounters(db, row.workspace_id, row.id);
+    const counts = campaignCounts(states);
+    const fields = {
+      name: row.name,
+      launchType: row.launch_type as LaunchType,
+      sendAt: params.sendAt ?? row.send_at,
+      templateId: row.template_id,
+      senderId: row.sender_id,
+      audience: parseJson<Audience>(row.audience),
+    };
+    const ctx: LifecycleContext = {
+      now: this.#deps.clock.now(),
+      complete: missingFields(fields).length === 0,
+      hasRun: row.current_run_id !== null,
+      sentAny: counts.sent > 0,
+      failedCount: counts.failed,
+      sendAt: row.send_at ? new Date(row.send_at) : null,
+      policy: channelPolicy(row.channel as Channel, policies),
+      params: {
+        ...(params.sendAt ? { sendAt: new Date(params.sendAt) } : {}),
+        ...(params.sendNow ? { sendNow: true } : {}),
+      },
+      ...extra,
+    };
+    return { ctx, counts, states };
+  }
+
+  /** The campaign as the API shows it, with what may be done and edited now. */
+  async view(row: CampaignRow): Promise<Campaign> {
+    const { ctx, counts } = await this.#context(row);
+    const state = this.#state(row);
+    return {
+      id: row.id,
+      name: row.name,
+      description: row.description,
+      kind: row.kind,
+      channel: state.channel,
+      status: state.status,
+      outcome: state.outcome,
+      archived: state.archived,
+      launchType: row.launch_type as LaunchType,
+      sendAt: row.send_at,
+      templateId: row.template_id,
+      senderId: row.sender_id,
+      audience: parseJson<Audience>(row.audience),
+      pacing: parseJson<Pacing>(row.pacing),
+      tags: parseJson<string[]>(row.tags),
+      failureReasons: parseJson<FailureReason[]>(row.failure_reasons),
+      version: row.version,
+      clonedFrom: row.cloned_from,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      launchedAt: row.launched_at,
+      finishedAt: row.finished_at,
+      allowedActions: allowedActions(state, ctx),
+      editableFields: fieldsOf(editableGroups(state, ctx)),
+      counts,
+    };
+  }
+
+  async get(workspaceId: string, id: string): Promise<Campaign> {
+    return this.view(await this.#load(workspaceId, id));
+  }
+
+  async list(workspaceId: string, filter: CampaignFilter): Promise<Page<Campaign>> {
+    const page = await listCampaigns(this.#deps.db, workspaceId, filter);
+    if (page === 'bad_cursor') {
+      throw HeraldError.of('VALIDATION_FAILED', 'querystring/cursor is not a cursor this API issued', {
+        errors: [{ field: 'querystring/cursor', message: 'is not a valid cursor' }],
+      });
+    }
+    return { data: await Promise.all(page.data.map((r) => this.view(r))), nextCursor: page.nextCursor };
+  }
+
+  /** Checks that referenced template, sender and lists exist in this workspace (404 otherwise). */
+  async #checkReferences(workspaceId: string, input: Partial<CampaignCreate>): Promise<void> {
+    const db = this.#deps.db;
+    if (input.templateId) {
+      const t = await db.selectFrom('templates').select('id').where('workspace_id', '=', workspaceId).where('id', '=', input.templateId).where('deleted_at', 'is', null).executeTakeFirst();
+      if (!t) throw HeraldError.of('NOT_FOUND', `No template ${input.templateId} in this workspace.`, { field: 'templateId' });
+    }
+    if (input.senderId) {
+      const s = await db.selectFrom('senders').select('id').where('workspace_id', '=', workspaceId).where('id', '=', input.senderId).where('deleted_at', 'is', null).executeTakeFirst();
+      if (!s) throw HeraldError.of('NOT_FOUND', `No sender ${input.senderId} in this workspace.`, { field: 'senderId' });
+    }
+    const listIds = input.audience?.listIds ?? [];
+    if (listIds.length > 0) {
+      const found = await db.selectFrom('lists').select('id').where('workspace_id', '=', workspaceId).where('id', 'in', listIds).where('deleted_at', 'is', null).execute();
+      const known = new Set(found.map((l) => l.id));
+      const unknown = listIds.filter((id) => !known.has(id));
+      if (unknown.length > 0) throw HeraldError.of('NOT_FOUND', `No list ${unknown.join(', ')} in this workspace.`, { field: 'audience.listIds' });
+    }
+  }
+
+  async create(workspaceId: string, input: CampaignCreate, actor: string): Promise<Campaign> {
+    await this.#checkReferences(workspaceId, input);
+    const now = this.#deps.clock.now();
+    const iso = now.toISOString();
+    const id = newId('cmp', now.getTime());
+    await this.#deps.db.transaction().execute(async (trx) => {
+      await insertCampaign(trx, {
+        id,
+        workspace_id: workspaceId,
+        kind: input.kind ?? 'broadcast',
+        channel: input.channel ?? 'email',
+        name: input.name,
+        description: input.description ?? null,
+        tags: JSON.stringify(input.tags ?? []),
+        status: 'draft',
+        outcome: null,
+        archived: 0,
+        launch_type: input.launchType ?? (input.sendAt ? 'scheduled' : 'now'),
+        send_at: input.sendAt ? new Date(input.sendAt).toISOString() : null,
+        template_id: input.templateId ?? null,
+        sender_id: input.senderId ?? null,
+        audience: JSON.stringify(input.audience ?? { listIds: [] }),
+        pacing: JSON.stringify(input.pacing ?? {}),
+        failure_reasons: '[]',
+        version: 1,
+        current_run_id: null,
+        cloned_from: null,
+        created_at: iso,
+        updated_at: iso,
+        launched_at: null,
+        finished_at: null,
+      });
+      await insertEvent(trx, { workspaceId, campaignId: id, at: now, actor, action: 'create', from: null, to: 'draft' });
+    });
+    return this.get(workspaceId, id);
+  }
+
+  /** Edits fields, only those the status allows (DESIGN §2 edit rules), at the version the caller read. */
+  async update(workspaceId: string, id: string, patch: CampaignPatch, actor: string): Promise<Campaign> {
+    const row = await this.#load(workspaceId, id);
+    if (row.version !== patch.version) {
+      throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${patch.version}.`, { currentVersion: row.version });
+    }
+    const { version: _v, ...changes } = patch;
+    const fields = Object.keys(changes) as EditableField[];
+    if (fields.length === 0) return this.view(row);
+
+    const state = this.#state(row);
+    const { ctx } = await this.#context(row);
+    const allowed = new Set(fieldsOf(editableGroups(state, ctx)));
+    const locked = fields.filter((f) => !allowed.has(f));
+    if (locked.length > 0) {
+      throw HeraldError.of('FIELD_LOCKED', `Cannot edit ${locked.join(', ')} while the campaign is ${state.archived ? 'archived' : state.status}.`, {
+        lockedFields: locked,
+        editableFields: [...allowed],
+        campaignStatus: state.status,
+      });
+    }
+    await this.#checkReferences(workspaceId, changes);
+
+    const update: CampaignUpdate = {};
+    if (changes.name !== undefined) update.name = changes.name;
+    if (changes.description !== undefined) update.description = changes.description;
+    if (changes.tags !== undefined) update.tags = JSON.stringify(changes.tags);
+    if (changes.launchType !== undefined) update.launch_type = changes.launchType;
+    if (changes.sendAt !== undefined) update.send_at = changes.sendAt ? new Date(changes.sendAt).toISOString() : null;
+    if (changes.templateId !== undefined) update.template_id = changes.templateId;
+    if (changes.senderId !== undefined) update.sender_id = changes.senderId;
+    if (changes.audience !== undefined) update.audience = JSON.stringify(changes.audience);
+    if (changes.pacing !== undefined) update.pacing = JSON.stringify(changes.pacing);
+
+    // A ready campaign an edit leaves incomplete goes back to draft: the lifecycle decides.
+    const edited = { ...row, ...update } as CampaignRow;
+    const { ctx: after } = await this.#context(edited);
+    const t = unwrap(apply(state, 'edit', after));
+    const now = this.#deps.clock.now();
+    await this.#deps.db.transaction().execute(async (trx) => {
+      const done = await updateCampaignGuarded(trx, {
+        workspaceId,
+        id,
+        version: row.version,
+        patch: { ...update, status: t.status, updated_at: now.toISOString() },
+      });
+      if (!done) throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed while it was being edited; reload and try again.');
+      await insertEvent(trx, {
+        workspaceId,
+        campaignId: id,
+        at: now,
+        actor,
+        action: 'edit',
+        from: row.status,
+        to: t.status,
+        data: { fields, groups: [...new Set(fields.map((f) => fieldGroups[f]))] },
+      });
+    });
+    this.#deps.notify();
+    return this.get(workspaceId, id);
+  }
+
+  /** Gathers preflight facts from the store and returns every problem at once. */
+  async preflight(row: CampaignRow): Promise<FailureReason[]> {
+    const db = this.#deps.db;
+    const audience = parseJson<Audience>(row.audience);
+    const template = row.template_id
+      ? await db.selectFrom('templates').select(['deleted_at', 'channel']).where('workspace_id', '=', row.workspace_id).where('id', '=', row.template_id).executeTakeFirst()
+      : undefined;
+    const sender = row.sender_id
+      ? await db.selectFrom('senders').select(['deleted_at', 'status', 'channel']).where('workspace_id', '=', row.workspace_id).where('id', '=', row.sender_id).executeTakeFirst()
+      : undefined;
+    const lists = audience.listIds.length
+      ? await db.selectFrom('lists').select(['id', 'deleted_at']).where('workspace_id', '=', row.workspace_id).where('id', 'in', audience.listIds).execute()
+      : [];
+    const byId = new Map(lists.map((l) => [l.id, l]));
+    const live = lists.filter((l) => l.deleted_at === null).map((l) => l.id);
+    const address = row.channel === 'sms' || row.channel === 'voice' ? 'phone' : 'email';
+    // Any one addressable member is enough to launch; the exact count comes with the snapshot.
+    const someone = live.length
+      ? await db
+          .selectFrom('list_members as lm')
+          .innerJoin('contacts as c', 'c.id', 'lm.contact_id')
+          .select('c.id')
+          .where('lm.workspace_id', '=', row.workspace_id)
+          .where('lm.list_id', 'in', live)
+          .where(sql.ref(`c.${address}`), 'is not', null)
+          .limit(1)
+          .executeTakeFirst()
+      : undefined;
+    return preflight({
+      channel: row.channel as Channel,
+      templateId: row.template_id,
+      template: template ? { deleted: template.deleted_at !== null, channel: template.channel } : null,
+      senderId: row.sender_id,
+      sender: sender ? { deleted: sender.deleted_at !== null, status: sender.status, channel: sender.channel } : null,
+      lists: audience.listIds.map((id) => ({ id, found: byId.has(id), deleted: byId.get(id)?.deleted_at != null })),
+      audienceCount: live.length === 0 ? null : someone ? 1 : 0,
+      providerConfigured: this.#deps.providerConfigured(row.channel as Channel),
+    });
+  }
+
+  /**
+   * A person's action (`POST /v1/campaigns/{id}/actions/{action}`). Returns the campaign
+   * after the action, and for `clone` the new campaign; `delete` returns null.
+   */
+  async act(workspaceId: string, id: string, action: Action, params: ActionParams, actor: string): Promise<{ campaign: Campaign | null; created?: Campaign }> {
+    const row = await this.#load(workspaceId, id);
+    if (params.version !== undefined && params.version !== row.version) {
+      throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${params.version}.`, { currentVersion: row.version });
+    }
+    const result = await this.#transition(row, action, params, actor);
+    if (!result.ok) throw new HeraldError(result.error);
+    if (result.value.effect === 'delete') return { campaign: null };
+    if (result.value.effect === 'clone') {
+      return { campaign: await this.get(workspaceId, id), created: await this.get(workspaceId, result.value.cloneId!) };
+    }
+    return { campaign: await this.get(workspaceId, id) };
+  }
+
+  /** The engine's own moves (start when due, begin sending, complete, fail, auto-pause). */
+  async system(
+    row: CampaignRow,
+    action: Action,
+    extra: { outcome?: Outcome; reasons?: FailureReason[]; reason?: string } = {},
+  ): Promise<Result<Transition>> {
+    return this.#transition(row, action, { ...(extra.reason ? { reason: extra.reason } : {}) }, 'engine', extra);
+  }
+
+  async #transition(
+    row: CampaignRow,
+    action: Action,
+    params: ActionParams,
+    actor: string,
+    extra: { outcome?: Outcome; reasons?: FailureReason[] } = {},
+  ): Promise<Result<Transition & { cloneId?: string }>> {
+    const state = this.#state(row);
+    const { ctx } = await this.#context(row, params, extra.outcome ? { outcome: extra.outcome } : {});
+    const t = apply(state, action, ctx);
+    if (!t.ok) return t;
+    const next = t.value;
+    if (action === 'report') return t;
+
+    const reasons = extra.reasons;
+    if (preflightActions.includes(action)) {
+      const problems = await this.preflight(row);
+      if (problems.length > 0) {
+        if (actor !== 'engine') {
+          return fail('PREFLIGHT_FAILED', problems.map((p) => p.detail).join(' '), { reasons: problems, allowedActions: allowedActions(state, ctx) });
+        }
+        // A scheduled campaign that comes due and cannot go out fails with its reasons (seed 003).
+        return this.#transition(row, 'fail', {}, actor, { reasons: problems });
+      }
+    }
+
+    const now = this.#deps.clock.now();
+    const iso = now.toISOString();
+    const patch: CampaignUpdate = { status: next.status, outcome: next.outcome, archived: next.archived ? 1 : 0, updated_at: iso };
+    if (action === 'schedule' || action === 'reschedule' || (action === 'restart' && params.sendAt)) {
+      patch.send_at = (ctx.params?.sendAt ?? ctx.sendAt)!.toISOString();
+      if (action === 'schedule') patch.launch_type = 'scheduled';
+    }
+    if (action === 'fail') patch.failure_reasons = JSON.stringify(reasons ?? []);
+    if (['launch', 'start', 'retry', 'retry_failed', 'restart'].includes(action)) patch.failure_reasons = '[]';
+    if (['complete', 'stop', 'fail'].includes(action)) patch.finished_at = iso;
+    if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.finished_at = null;
+
+    let cloneId: string | undefined;
+    await this.#deps.db.transaction().execute(async (trx) => {
+      if (next.effect === 'delete') {
+        const runs = await trx.selectFrom('runs').select('id').where('campaign_id', '=', row.id).execute();
+        const runIds = runs.map((r) => r.id);
+        if (runIds.length) {
+          await trx.deleteFrom('messages').where('run_id', 'in', runIds).execute();
+          await trx.deleteFrom('run_counters').where('run_id', 'in', runIds).execute();
+          await trx.deleteFrom('run_series').where('run_id', 'in', runIds).execute();
+        }
+        const gone = await trx.deleteFrom('campaigns').where('id', '=', row.id).where('version', '=', row.version).executeTakeFirst();
+        if (Number(gone.numDeletedRows) !== 1) throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed meanwhile; reload and try again.');
+        return;
+      }
+      if (next.effect === 'snapshot') {
+        const number = (await trx.selectFrom('runs').select(sql<number>`coalesce(max(number), 0)`.as('n')).where('campaign_id', '=', row.id).executeTakeFirstOrThrow()).n + 1;
+        const run = await trx
+          .insertInto('runs')
+          .values({ workspace_id: row.workspace_id, campaign_id: row.id, number, channel: row.channel, snapshot_cursor: 0, snapshot_done: 0, created_at: iso })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await trx.insertInto('run_counters').values({ run_id: run.id, workspace_id: row.workspace_id } as never).execute();
+        patch.current_run_id = run.id;
+        patch.launched_at = iso;
+      }
+      const ok1 = await updateCampaignGuarded(trx, { workspaceId: row.workspace_id, id: row.id, version: row.version, expectedStatus: row.status, patch });
+      if (!ok1) throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed meanwhile; reload and try again.');
+      await insertEvent(trx, {
+        workspaceId: row.workspace_id,
+        campaignId: row.id,
+        at: now,
+        actor,
+        action,
+        from: row.status,
+        to: next.status,
+        reason: params.reason ?? (reasons?.length ? reasons.map((r) => r.code).join(', ') : null),
+        data: reasons?.length ? { reasons } : extra.outcome ? { outcome: extra.outcome } : null,
+      });
+      const runId = row.current_run_id;
+      const moves: Partial<Record<typeof next.effect, [MessageState, MessageState]>> = {
+        cancel_unsent: ['pending', 'cancelled'],
+        requeue_cancelled: ['cancelled', 'pending'],
+        requeue_failed: ['failed', 'pending'],
+      };
+      const move = moves[next.effect];
+      if (move && runId !== null) {
+        const moved = await moveMessages(trx, { runId, from: move[0], to: move[1], now });
+        if (next.effect !== 'cancel_unsent') await trx.updateTable('runs').set({ finished_at: null, outcome: null }).where('id', '=', runId).execute();
+        if (moved > 0) await insertEvent(trx, { workspaceId: row.workspace_id, campaignId: row.id, at: now, actor, action: `${action}:messages`, from: next.status, to: next.status, data: { from: move[0], to: move[1], count: moved } });
+      }
+      if (next.effect === 'clone') cloneId = await this.#insertClone(trx, row, now, actor);
+    });
+    this.#deps.notify();
+    return ok({ ...next, ...(cloneId ? { cloneId } : {}) });
+  }
+
+  async #insertClone(trx: Db, row: CampaignRow, now: Date, actor: string): Promise<string> {
+    const id = newId('cmp', now.getTime());
+    const iso = now.toISOString();
+    await insertCampaign(trx, {
+      ...row,
+      id,
+      name: `${row.name} (copy)`,
+      status: 'draft',
+      outcome: null,
+      archived: 0,
+      // A past send time would only raise SCHEDULE_PASSED; the copy starts without one.
+      send_at: row.send_at && new Date(row.send_at) > now ? row.send_at : null,
+      failure_reasons: '[]',
+      version: 1,
+      current_run_id: null,
+      cloned_from: row.id,
+      created_at: iso,
+      updated_at: iso,
+      launched_at: null,
+      finished_at: null,
+    });
+    await insertEvent(trx, { workspaceId: row.workspace_id, campaignId: id, at: now, actor, action: 'clone', from: null, to: 'draft', data: { clonedFrom: row.id } });
+    return id;
+  }
+
+  async events(workspaceId: string, id: string, limit: number, afterId?: number) {
+    await this.#load(workspaceId, id);
+    const rows = await listEvents(this.#deps.db, workspaceId, id, limit, afterId);
+    return rows.map((e) => ({
+      id: e.id,
+      at: e.at,
+      actor: e.actor,
+      action: e.action,
+      from: e.from_status,
+      to: e.to_status,
+      reason: e.reason,
+      data: e.data ? (JSON.parse(e.data) as Record<string, unknown>) : null,
+    }));
+  }
+
+  /** Live stats from the counters (O(1) per run, never a scan of messages) and the per-minute series. */
+  async stats(workspaceId: string, id: string) {
+    const row = await this.#load(workspaceId, id);
+    const states = await readCampaignCounters(this.#deps.db, workspaceId, id);
+    const series = row.current_run_id
+      ? await this.#deps.db.selectFrom('run_series').select(['bucket', 'sent', 'failed']).where('run_id', '=', row.current_run_id).orderBy('bucket').execute()
+      : [];
+    const runs = await this.#deps.db
+      .selectFrom('runs')
+      .select(['id', 'number', 'created_at', 'finished_at', 'outcome', 'snapshot_done'])
+      .where('workspace_id', '=', workspaceId)
+      .where('campaign_id', '=', id)
+      .orderBy('number')
+      .execute();
+    return {
+      campaignId: id,
+      status: row.status,
+      outcome: row.outcome,
+      counts: campaignCounts(states),
+      states,
+      runs: runs.map((r) => ({ id: r.id, number: r.number, createdAt: r.created_at, finishedAt: r.finished_at, outcome: r.outcome, snapshotDone: r.snapshot_done === 1 })),
+      series,
+    };
+  }
+
+  /** Per-recipient outcomes (who failed and why), by keyset on the message id. */
+  async messages(workspaceId: string, id: string, opts: { state?: string; limit: number; after?: number }) {
+    const row = await this.#load(workspaceId, id);
+    if (row.current_run_id === null) return { data: [], nextCursor: null };
+    let q = this.#deps.db
+      .selectFrom('messages as m')
+      .innerJoin('contacts as c', 'c.id', 'm.contact_id')
+      .select(['m.id', 'm.contact_id', 'm.address', 'm.state', 'm.attempts', 'm.sent_at', 'm.error_code', 'm.error_detail', 'm.updated_at', 'c.email'])
+      .where('m.run_id', '=', row.current_run_id)
+      .where('m.workspace_id', '=', workspaceId);
+    if (opts.state) q = q.where('m.state', '=', opts.state);
+    if (opts.after !== undefined) q = q.where('m.id', '>', opts.after);
+    const rows = await q.orderBy('m.id').limit(opts.limit + 1).execute();
+    const more = rows.length > opts.limit;
+    const data = (more ? rows.slice(0, opts.limit) : rows).map((m) => ({
+      id: m.id,
+      contactId: m.contact_id,
+      address: m.address,
+      state: m.state,
+      attempts: m.attempts,
+      sentAt: m.sent_at,
+      error: m.error_code ? { code: m.error_code, detail: m.error_detail } : null,
+      updatedAt: m.updated_at,
+    }));
+    return { data, nextCursor: more ? String(data.at(-1)!.id) : null };
+  }
+}

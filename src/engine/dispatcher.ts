@@ -1,0 +1,334 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { type ChannelAdapter, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
+import type { Pacing } from '../domain/campaign.js';
+import type { Channel } from '../domain/lifecycle.js';
+import { runIsDrained, runOutcome } from '../domain/messages.js';
+import type { Db } from '../store/database.js';
+import { recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
+import { claimBatch } from '../store/ledger/claim-batch.js';
+import { readCounters } from '../store/ledger/counters.js';
+import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js';
+import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
+import type { CampaignRow } from '../store/schema.js';
+import type { CampaignService } from './campaign-service.js';
+import type { Clock } from './clock.js';
+import { type EmailContent, renderEmail } from './render.js';
+
+export interface EngineOptions {
+  readonly batchSize: number;
+  /** Batches in flight at once. The in-flight window a crash can re-send is batchSize × this. */
+  readonly concurrency: number;
+  readonly leaseMs: number;
+  /** How long the loop sleeps when there is nothing to do (a notify wakes it sooner). */
+  readonly idleMs: number;
+  readonly snapshotChunk: number;
+  readonly maxAttempts: number;
+  /** Base of the exponential backoff for transient failures. */
+  readonly retryBaseMs: number;
+}
+
+export const defaultEngineOptions: EngineOptions = {
+  batchSize: 50,
+  concurrency: 2,
+  leaseMs: 30_000,
+  idleMs: 250,
+  snapshotChunk: 20_000,
+  maxAttempts: 5,
+  retryBaseMs: 2_000,
+};
+
+export interface EngineDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly service: CampaignService;
+  readonly adapterFor: (channel: Channel) => ChannelAdapter<OutgoingEmail> | null;
+  readonly log: Logger;
+  readonly options?: Partial<EngineOptions>;
+  readonly workerId?: string;
+}
+
+interface ActiveRun {
+  readonly campaign: CampaignRow;
+  readonly runId: number;
+}
+
+/**
+ * Moves campaigns through time (DESIGN §4): fires due schedules, snapshots audiences,
+ * claims leased batches of pending messages, renders and sends them, records outcomes
+ * batch by batch, recovers expired leases, and completes runs only when nothing is
+ * pending or in flight.
+ *
+ * Invariant: every message a slot claims is released by recordOutcomes — sent, failed,
+ * or back to pending — before the slot claims again. If the process dies first, the
+ * lease expires and recovery returns the message to pending; that is the only way a
+ * recipient can receive a message twice, and it carries the same Message-ID.
+ */
+export class Engine {
+  readonly #deps: EngineDeps;
+  readonly #opts: EngineOptions;
+  readonly #owner: string;
+  #running = false;
+  readonly #controlWaiters = new Set<() => void>();
+  readonly #sendWaiters = new Set<() => void>();
+  #loops: Promise<void>[] = [];
+  #lastRecovery = 0;
+  #round = 0;
+
+  constructor(deps: EngineDeps) {
+    this.#deps = deps;
+    this.#opts = { ...defaultEngineOptions, ...deps.options };
+    this.#owner = deps.workerId ?? `w-${process.pid}-${randomBytes(3).toString('hex')}`;
+  }
+
+  get owner(): string {
+    return this.#owner;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loops = [this.#controlLoop(), ...Array.from({ length: this.#opts.concurrency }, (_, i) => this.#sendLoop(i))];
+  }
+
+  /** Stops claiming, lets in-flight batches finish and record, then resolves. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.notify();
+    await Promise.all(this.#loops);
+  }
+
+  /** Wakes the loops now (after a launch, resume, restart…) instead of at the next idle tick. */
+  notify(): void {
+    for (const wake of [...this.#controlWaiters, ...this.#sendWaiters]) wake();
+  }
+
+  /** Sleeps up to ms; a wake of its kind ends the sleep early. */
+  #sleep(ms: number, waiters: Set<() => void>): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+  }
+
+  async #controlLoop(): Promise<void> {
+    while (this.#running) {
+      let busy = false;
+      try {
+        busy = await this.tick();
+      } catch (err) {
+        this.#deps.log.error({ err }, 'engine tick failed');
+      }
+      if (!busy) await this.#sleep(this.#opts.idleMs, this.#controlWaiters);
+    }
+  }
+
+  /**
+   * One pass of the bookkeeping: due schedules, lease recovery, snapshot chunks,
+   * completions. Returns whether it did something (then it runs again at once).
+   */
+  async tick(): Promise<boolean> {
+    const { db, clock, service } = this.#deps;
+    const now = clock.now();
+    let busy = false;
+
+    const due = await db
+      .selectFrom('campaigns')
+      .selectAll()
+      .where('status', '=', 'scheduled')
+      .where('send_at', '<=', now.toISOString())
+      .limit(20)
+      .execute();
+    for (const campaign of due) {
+      const r = await service.system(campaign, 'start').catch((err: unknown) => this.#conflict(err));
+      if (r && !r.ok) this.#deps.log.warn({ campaign: campaign.id, error: r.error }, 'could not start a due campaign');
+      busy = true;
+    }
+
+    const active = await db
+      .selectFrom('campaigns')
+      .innerJoin('runs', 'runs.id', 'campaigns.current_run_id')
+      .selectAll('campaigns')
+      .select(['runs.snapshot_done'])
+      .where('campaigns.status', 'in', ['queued', 'sending', 'paused', 'stopped', 'failed'])
+      .where((eb) => eb.or([eb('runs.finished_at', 'is', null), eb('runs.snapshot_done', '=', 0)]))
+      .execute();
+
+    if (now.getTime() - this.#lastRecovery >= Math.min(1000, this.#opts.leaseMs / 2)) {
+      this.#lastRecovery = now.getTime();
+      for (const c of active) {
+        const back = await recoverExpiredLeases(db, { runId: c.current_run_id!, to: c.status === 'stopped' ? 'cancelled' : 'pending', now });
+        if (back > 0) {
+          this.#deps.log.warn({ campaign: c.id, run: c.current_run_id, messages: back }, 'recovered messages from expired leases');
+          busy = true;
+        }
+      }
+    }
+
+    for (const c of active) {
+      const runId = c.current_run_id!;
+      if (!c.snapshot_done) {
+        const chunk = await snapshotChunk(db, runId, this.#opts.snapshotChunk, now);
+        busy = true;
+        if (!chunk.done) continue;
+      }
+      const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
+      if (fresh.status === 'queued') {
+        const states = await readCounters(db, runId);
+        if (states.pending === 0 && states.cancelled === 0) {
+          await service.system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] }).catch((err: unknown) => this.#conflict(err));
+        } else {
+          await service.system(fresh, 'begin_sending').catch((err: unknown) => this.#conflict(err));
+        }
+        this.notify();
+        busy = true;
+        continue;
+      }
+      if (fresh.status === 'sending') {
+        const states = await readCounters(db, runId);
+        if (runIsDrained(states)) {
+          const outcome = runOutcome(states);
+          const r = await service.system(fresh, 'complete', { outcome }).catch((err: unknown) => this.#conflict(err));
+          if (r?.ok) {
+            await db.updateTable('runs').set({ finished_at: now.toISOString(), outcome }).where('id', '=', runId).execute();
+            this.#deps.log.info({ campaign: c.id, run: runId, outcome }, 'campaign completed');
+          }
+          busy = true;
+        }
+      } else if (fresh.status === 'stopped' || fresh.status === 'failed') {
+        // A halted run is finished once its in-flight batches have drained.
+        const states = await readCounters(db, runId);
+        if (states.sending === 0) await db.updateTable('runs').set({ finished_at: now.toISOString() }).where('id', '=', runId).where('finished_at', 'is', null).execute();
+      }
+    }
+    return busy;
+  }
+
+  #conflict(err: unknown): undefined {
+    // Someone (a person, another worker) changed the campaign first; the next tick re-reads it.
+    this.#deps.log.debug({ err }, 'transition lost a race; will retry');
+    return undefined;
+  }
+
+  /** Finds a sending run to work on, round-robin so concurrent campaigns share the slots. */
+  async #nextRun(): Promise<ActiveRun | undefined> {
+    const rows = await this.#deps.db
+      .selectFrom('campaigns')
+      .innerJoin('runs', 'runs.id', 'campaigns.current_run_id')
+      .selectAll('campaigns')
+      .where('campaigns.status', '=', 'sending')
+      .where('runs.snapshot_done', '=', 1)
+      .orderBy('campaigns.id')
+      .execute();
+    if (rows.length === 0) return undefined;
+    const campaign = rows[this.#round++ % rows.length]!;
+    return { campaign, runId: campaign.current_run_id! };
+  }
+
+  async #sendLoop(slot: number): Promise<void> {
+    while (this.#running) {
+      let sent = 0;
+      try {
+        const run = await this.#nextRun();
+        if (run) sent = await this.#sendBatch(run);
+      } catch (err) {
+        this.#deps.log.error({ err, slot }, 'send batch failed');
+      }
+      if (sent === 0) {
+        // The run may just have drained: let the control loop record the completion now.
+        for (const wake of [...this.#controlWaiters]) wake();
+        await this.#sleep(this.#opts.idleMs, this.#sendWaiters);
+      }
+    }
+  }
+
+  async #content(c: CampaignRow): Promise<EmailContent | undefined> {
+    const db = this.#deps.db;
+    const [template, sender] = await Promise.all([
+      db.selectFrom('templates').selectAll().where('id', '=', c.template_id ?? '').executeTakeFirst(),
+      db.selectFrom('senders').selectAll().where('id', '=', c.sender_id ?? '').executeTakeFirst(),
+    ]);
+    if (!template || !sender?.from_email) return undefined;
+    return {
+      workspaceId: c.workspace_id,
+      campaignId: c.id,
+      campaignName: c.name,
+      templateKey: `${template.id}:${template.updated_at}`,
+      subject: template.subject ?? '',
+      html: template.html,
+      text: template.text,
+      from: { name: sender.from_name, address: sender.from_email },
+      replyTo: sender.reply_to,
+    };
+  }
+
+  /** Claims one batch of a run, sends it, records it. Returns how many messages were claimed. */
+  async #sendBatch(run: ActiveRun): Promise<number> {
+    const { db, clock, service, log } = this.#deps;
+    const c = run.campaign;
+    const adapter = this.#deps.adapterFor(c.channel as Channel);
+    const content = await this.#content(c);
+    if (!adapter || !content) {
+      const reasons = [
+        !adapter
+          ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
+          : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' },
+      ];
+      await service.system(c, 'fail', { reasons }).catch((err: unknown) => this.#conflict(err));
+      return 0;
+    }
+    const pacing = JSON.parse(c.pacing) as Pacing;
+    const limit = pacing.batchSize ?? Math.min(this.#opts.batchSize, adapter.capabilities.batchSize);
+    const claimed = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner: this.#owner, limit, leaseMs: this.#opts.leaseMs, now: clock.now() });
+    if (claimed.length === 0) return 0;
+
+    const outcomes: Outcome[] = [];
+    const ready: OutgoingEmail[] = [];
+    for (const m of claimed) {
+      try {
+        ready.push(renderEmail(content, m));
+      } catch (err) {
+        outcomes.push({ id: m.id, state: 'failed', code: 'TEMPLATE_RENDER', detail: (err as Error).message });
+      }
+    }
+    let results: SendResult[];
+    try {
+      results = ready.length ? await adapter.send(ready) : [];
+    } catch (err) {
+      if (!(err instanceof ProviderFatalError)) throw err;
+      // Nothing can go out: release the batch untouched and fail the campaign with the reason.
+      log.error({ campaign: c.id, code: err.code }, 'provider refused the whole campaign');
+      const retryAt = clock.now().getTime();
+      await recordOutcomes(db, {
+        runId: run.runId,
+        workspaceId: c.workspace_id,
+        owner: this.#owner,
+        outcomes: claimed.map((m) => ({ id: m.id, state: 'pending' as const, code: err.code, detail: err.message, retryAt })),
+        now: clock.now(),
+      });
+      const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
+      await service.system(fresh, 'fail', { reasons: [{ code: err.code, detail: err.message }] }).catch((e: unknown) => this.#conflict(e));
+      return claimed.length;
+    }
+    const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
+    const now = clock.now();
+    for (const r of results) outcomes.push(this.#outcomeOf(r, attempts.get(r.messageId) ?? 1, now));
+    await recordOutcomes(db, { runId: run.runId, workspaceId: c.workspace_id, owner: this.#owner, outcomes, now });
+    return claimed.length;
+  }
+
+  #outcomeOf(r: SendResult, attempts: number, now: Date): Outcome {
+    if (r.ok) return { id: r.messageId, state: 'sent', providerId: r.providerId };
+    if (r.kind === 'transient' && attempts < this.#opts.maxAttempts) {
+      // Exponential backoff with full jitter: base × 2^(attempt-1), capped at 10 minutes.
+      const ceiling = Math.min(this.#opts.retryBaseMs * 2 ** (attempts - 1), 600_000);
+      return { id: r.messageId, state: 'pending', code: r.code, detail: r.detail, retryAt: now.getTime() + Math.round(ceiling / 2 + (Math.random() * ceiling) / 2) };
+    }
+    return { id: r.messageId, state: 'failed', code: r.code, detail: r.detail };
+  }
+}

@@ -1,0 +1,99 @@
+import { Liquid, type Template } from 'liquidjs';
+import type { OutgoingEmail } from '../channels/channel.js';
+import type { ClaimedMessage } from '../store/ledger/claim-batch.js';
+
+/** What a run sends, loaded once per run and reused for every batch. */
+export interface EmailContent {
+  readonly workspaceId: string;
+  readonly campaignId: string;
+  readonly campaignName: string;
+  readonly templateKey: string;
+  readonly subject: string;
+  readonly html: string | null;
+  readonly text: string | null;
+  readonly from: { readonly name: string | null; readonly address: string };
+  readonly replyTo: string | null;
+}
+
+// No file system, no includes: templates are data from users (liquidjs renders only what it is given).
+const liquid = new Liquid({ strictFilters: true, ownPropertyOnly: true, cache: false });
+
+interface Parsed {
+  subject: Template[];
+  html: Template[] | null;
+  text: Template[] | null;
+}
+const parsedCache = new Map<string, Parsed>();
+
+function parsed(content: EmailContent): Parsed {
+  let entry = parsedCache.get(content.templateKey);
+  if (!entry) {
+    entry = {
+      subject: liquid.parse(content.subject),
+      html: content.html ? liquid.parse(content.html) : null,
+      text: content.text ? liquid.parse(content.text) : null,
+    };
+    if (parsedCache.size > 500) parsedCache.clear();
+    parsedCache.set(content.templateKey, entry);
+  }
+  return entry;
+}
+
+/** A readable text part from HTML, for templates that have none (every email gets one). */
+export function textFromHtml(html: string): string {
+  return html
+    .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, '')
+    .replace(/<br\s*\/?>/gi, '\n')
+    .replace(/<\/(p|div|h[1-6]|li|tr)>/gi, '\n')
+    .replace(/<a\s[^>]*href="([^"]*)"[^>]*>([\s\S]*?)<\/a>/gi, '$2 ($1)')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/** The Message-ID of a ledger row: the same on every attempt, so a provider can drop repeats. */
+export function headerMessageId(m: { runId: number; id: number }, fromAddress: string): string {
+  const domain = fromAddress.split('@')[1] ?? 'herald.invalid';
+  return `<herald.${m.runId}.${m.id}@${domain}>`;
+}
+
+/** Renders one claimed message with Liquid: `{{ contact.firstName }}`, `{{ campaign.name }}`, custom attributes. */
+export function renderEmail(content: EmailContent, m: ClaimedMessage): OutgoingEmail {
+  const t = parsed(content);
+  const scope = {
+    contact: {
+      ...m.contact.attributes,
+      email: m.contact.email,
+      phone: m.contact.phone,
+      firstName: m.contact.firstName,
+      lastName: m.contact.lastName,
+    },
+    campaign: { id: content.campaignId, name: content.campaignName },
+  };
+  const subject = liquid.renderSync(t.subject, scope) as string;
+  const html = t.html ? (liquid.renderSync(t.html, scope) as string) : null;
+  const text = t.text ? (liquid.renderSync(t.text, scope) as string) : html ? textFromHtml(html) : '';
+  return {
+    messageId: m.id,
+    runId: m.runId,
+    headerMessageId: headerMessageId(m, content.from.address),
+    from: content.from,
+    replyTo: content.replyTo,
+    to: m.address,
+    subject: subject.replace(/[\r\n]+/g, ' ').trim(),
+    html,
+    text,
+    headers: {
+      'X-Herald-Workspace': content.workspaceId,
+      'X-Herald-Campaign': content.campaignId,
+      'X-Herald-Message': `${m.runId}.${m.id}`,
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { pino, type Logger } from 'pino';
+import { buildApp } from './api/app.js';
+import type { ChannelAdapter, OutgoingEmail } from './channels/channel.js';
+import { SmtpEmailAdapter } from './channels/email-smtp/adapter.js';
+import { sandboxSmtpConfig } from './channels/email-smtp/config.js';
+import { type SandboxMailbox, type SandboxSmtpServer, startSandboxSmtp } from './channels/email-smtp/sandbox.js';
+import type { Config } from './config.js';
+import type { Channel } from './domain/lifecycle.js';
+import { CampaignService } from './engine/campaign-service.js';
+import { type Clock, systemClock } from './engine/clock.js';
+import { Engine } from './engine/dispatcher.js';
+import { type Db, migrate, openDatabase } from './store/database.js';
+import { createApiKey, createWorkspace, firstWorkspace } from './store/workspaces.js';
+
+export interface Herald {
+  readonly config: Config;
+  readonly db: Db;
+  readonly log: Logger;
+  readonly service: CampaignService;
+  readonly engine: Engine;
+  readonly app: Awaited<ReturnType<typeof buildApp>>;
+  /** The in-process sandbox SMTP server, when Herald started one. */
+  readonly sandboxSmtp: SandboxSmtpServer | null;
+  readonly mailbox: SandboxMailbox | null;
+  /** The first workspace, and its API key when it was created by this start. */
+  readonly workspace: { id: string; newKey: string | null };
+  close(): Promise<void>;
+}
+
+export const sandboxWarning =
+  'SANDBOX MODE: messages go to the built-in sandbox SMTP server and reach no real person. Set HERALD_SANDBOX=off and SMTP_HOST to send for real.';
+
+/**
+ * Wires Herald together from its configuration: database and migrations, the sandbox
+ * SMTP server (in sandbox mode), the channel adapters, the campaign service, the engine
+ * and the HTTP app (not yet listening). `herald serve` and `herald demo` both start here.
+ */
+export async function startHerald(
+  config: Config,
+  opts: { clock?: Clock; log?: Logger; startEngine?: boolean; onQuery?: (sql: string) => void } = {},
+): Promise<Herald> {
+  const log = opts.log ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.pass', '*.password'] });
+  const clock = opts.clock ?? systemClock;
+  const db = openDatabase(config.database, opts.onQuery ? { onQuery: opts.onQuery } : {});
+  await migrate(db);
+
+  let sandboxSmtp: SandboxSmtpServer | null = null;
+  let email: ChannelAdapter<OutgoingEmail> | null = null;
+  if (config.sandbox) {
+    log.warn(sandboxWarning);
+    const target = config.sandboxSmtp ?? (sandboxSmtp = await startSandboxSmtp({ port: config.sandboxSmtpPort }));
+    email = new SmtpEmailAdapter(sandboxSmtpConfig(target.host, target.port));
+    log.info({ host: target.host, port: target.port, external: config.sandboxSmtp !== null }, 'sandbox SMTP server');
+  } else if (config.smtp) {
+    email = new SmtpEmailAdapter(config.smtp);
+  }
+  const adapterFor = (channel: Channel) => (channel === 'email' ? email : null);
+
+  const engineRef: { current?: Engine } = {};
+  const service = new CampaignService({
+    db,
+    clock,
+    providerConfigured: (channel) => adapterFor(channel) !== null,
+    notify: () => engineRef.current?.notify(),
+  });
+  const engine = (engineRef.current = new Engine({ db, clock, service, adapterFor, log, options: config.engine }));
+
+  const mailbox = sandboxSmtp?.mailbox ?? null;
+  const app = await buildApp({ db, clock, campaigns: service, sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null, logger: false });
+
+  let workspace = await firstWorkspace(db);
+  let newKey: string | null = null;
+  if (!workspace) {
+    workspace = await createWorkspace(db, { name: 'Default workspace', now: clock.now() });
+    newKey = await createApiKey(db, { workspaceId: workspace.id, name: 'first key', now: clock.now(), ...(config.apiKey ? { key: config.apiKey } : {}) });
+  } else if (config.apiKey) {
+    await createApiKey(db, { workspaceId: workspace.id, name: 'HERALD_API_KEY', key: config.apiKey, now: clock.now() });
+  }
+
+  if (opts.startEngine !== false) engine.start();
+  return {
+    config,
+    db,
+    log,
+    service,
+    engine,
+    app,
+    sandboxSmtp,
+    mailbox,
+    workspace: { id: workspace.id, newKey },
+    async close() {
+      await app.close();
+      await engine.stop();
+      await email?.close();
+      await sandboxSmtp?.close();
+      await db.destroy();
+    },
+  };
+}
