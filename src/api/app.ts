@@ -1,0 +1,103 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Clock } from '../engine/clock.js';
+import type { CampaignService } from '../engine/campaign-service.js';
+import type { Db } from '../store/database.js';
+import { workspaceForKey } from '../store/workspaces.js';
+import { errorHandler, problemOf, sendProblem } from './problem.js';
+import { campaignRoutes } from './routes/campaigns.js';
+import { contactRoutes } from './routes/contacts.js';
+import { listRoutes } from './routes/lists.js';
+import { sandboxRoutes } from './routes/sandbox.js';
+import { senderRoutes } from './routes/senders.js';
+import { templateRoutes } from './routes/templates.js';
+import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
+
+export interface AppDeps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly campaigns: CampaignService;
+  /** The sandbox's mailbox when Herald runs in sandbox mode (messages reach no real person). */
+  readonly sandbox: {
+    /** Null when the sandbox runs as its own process (`herald sandbox`), which has the mailbox. */
+    readonly mailbox: SandboxMailbox | null;
+    readonly external?: { readonly host: string; readonly port: number } | null;
+  } | null;
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    workspaceId: string;
+  }
+}
+
+export const sandboxBanner = 'on; messages go to the sandbox SMTP server and reach no real person';
+
+/**
+ * Builds the HTTP API without listening (STYLE: buildApp apart from listen), so tests
+ * drive it with `inject` and `herald serve` binds it to a port.
+ */
+export async function buildApp(deps: AppDeps) {
+  // Bodies are validated strictly (no type coercion: a string where a number belongs is a
+  // 400); query strings arrive as text, so they alone are coerced.
+  const strict = addFormats.default(new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false }));
+  const lenient = addFormats.default(new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false }));
+
+  const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 8 * 1024 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problemOf('NOT_FOUND', `No route ${request.method} ${request.url}.`, undefined, request.url)),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Herald API',
+        version: '0.1.0',
+        description:
+          'Multi-channel campaign engine. Errors are RFC 9457 problem documents with a stable `code`. ' +
+          'Authenticate with `Authorization: Bearer <API key>`.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.decorateRequest('workspaceId', '');
+  app.addHook('onSend', async (_request, reply) => {
+    if (deps.sandbox) reply.header('x-herald-sandbox', sandboxBanner);
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/')) return;
+    const header = request.headers.authorization;
+    const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : request.headers['x-api-key'];
+    const found = typeof key === 'string' && key !== '' ? await workspaceForKey(deps.db, key) : undefined;
+    if (!found) {
+      return sendProblem(reply, problemOf('UNAUTHENTICATED', 'Send your API key as `Authorization: Bearer <key>`.', undefined, request.url));
+    }
+    request.workspaceId = found.workspaceId;
+  });
+
+  app.get('/', { schema: { hide: true } }, async () => ({
+    name: 'Herald',
+    docs: '/docs',
+    sandbox: deps.sandbox !== null,
+  }));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+
+  await app.register(campaignRoutes(deps), { prefix: '/v1' });
+  await app.register(contactRoutes(deps), { prefix: '/v1' });
+  await app.register(listRoutes(deps), { prefix: '/v1' });
+  await app.register(templateRoutes(deps), { prefix: '/v1' });
+  await app.register(senderRoutes(deps), { prefix: '/v1' });
+  await app.register(sandboxRoutes(deps), { prefix: '/v1' });
+  return app;
+}

@@ -1,0 +1,14 @@
+import { loadConfig } from '../config.js';
+import { migrate, openDatabase } from '../store/database.js';
+
+/** `herald migrate`: applies pending migrations and says which. */
+export async function runMigrate(): Promise<void> {
+  const config = loadConfig();
+  const db = openDatabase(config.database);
+  try {
+    const applied = await migrate(db);
+    console.log(applied.length ? `Applied ${applied.join(', ')} to ${config.database.path}.` : `${config.database.path} is up to date.`);
+  } finally {
+    await db.destroy();
+  }
+}
