@@ -30,7 +30,7 @@ export function apiFor(herald: Herald, key: string): Api {
       url,
       headers: {
         authorization: `Bearer ${key}`,
-        ...(body !== undefined && typeof body !== 'string' ? { 'content-type': 'application/json' } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...headers,
       },
       ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),

@@ -1,0 +1,262 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/engine/clock.js';
+import { createApiKey, createWorkspace } from '../../src/store/workspaces.js';
+import { type TestHerald, act, apiFor, seedCampaign, startTestHerald, waitFor } from '../harness.js';
+
+let t: TestHerald;
+afterEach(async () => {
+  await t?.close();
+});
+
+const finished = (c: { status: string }) => ['completed', 'failed', 'stopped'].includes(c.status);
+
+async function eventCount(id: string): Promise<number> {
+  return (await t.api('GET', `/v1/campaigns/${id}/events`)).body.data.length;
+}
+
+describe('campaign actions through the API', () => {
+  it('refuses an illegal action with 409, the allowed actions, and changes nothing', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 5 });
+    await act(t.api, campaign.id, 'launch');
+    const done = await waitFor(t.api, campaign.id, finished);
+    expect(done.status).toBe('completed');
+    const events = await eventCount(campaign.id);
+
+    const res = await act(t.api, campaign.id, 'resume');
+    expect(res.status).toBe(409);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 409, code: 'ACTION_NOT_ALLOWED', campaignStatus: 'completed' });
+    expect(res.body.allowedActions).toEqual(done.allowedActions);
+    expect(res.body.allowedActions).toEqual(expect.arrayContaining(['report', 'clone', 'archive']));
+    expect(res.body.allowedActions).not.toContain('resume');
+
+    const after = (await t.api('GET', `/v1/campaigns/${campaign.id}`)).body;
+    expect(after.version).toBe(done.version);
+    expect(after.status).toBe('completed');
+    expect(await eventCount(campaign.id)).toBe(events);
+  });
+
+  it('answers an unknown action with 404 and a list of the actions', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 1 });
+    const res = await act(t.api, campaign.id, 'explode');
+    expect(res.status).toBe(404);
+    expect(res.body.code).toBe('UNKNOWN_ACTION');
+    expect(res.body.actions).toContain('launch');
+  });
+
+  it('rejects a stale version with 409 and keeps the other writer’s change', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 1 });
+    const first = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: campaign.version, name: 'First writer' });
+    expect(first.status).toBe(200);
+    expect(first.body.version).toBe(campaign.version + 1);
+    const second = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: campaign.version, name: 'Second writer' });
+    expect(second.status).toBe(409);
+    expect(second.body).toMatchObject({ code: 'VERSION_CONFLICT', currentVersion: campaign.version + 1 });
+    const stale = await act(t.api, campaign.id, 'launch', { version: campaign.version });
+    expect(stale.status).toBe(409);
+    const now = (await t.api('GET', `/v1/campaigns/${campaign.id}`)).body;
+    expect(now).toMatchObject({ name: 'First writer', status: 'draft' });
+  });
+
+  it('locks fields the status does not allow and names them', async () => {
+    t = await startTestHerald();
+    const { campaign, templateId } = await seedCampaign(t.api, { contacts: 2 });
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const scheduled = await act(t.api, campaign.id, 'schedule', { sendAt: at });
+    expect(scheduled.body).toMatchObject({ status: 'scheduled', sendAt: at, launchType: 'scheduled' });
+    expect(scheduled.body.editableFields).toEqual(expect.arrayContaining(['name', 'sendAt']));
+    expect(scheduled.body.editableFields).not.toContain('templateId');
+
+    const locked = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, templateId, name: 'x' });
+    expect(locked.status).toBe(409);
+    expect(locked.body).toMatchObject({ code: 'FIELD_LOCKED', lockedFields: ['templateId'] });
+    const moved = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, sendAt: new Date(Date.now() + 7_200_000).toISOString() });
+    expect(moved.status).toBe(200);
+  });
+
+  it('answers bad input with a 400 problem naming the field, and creates nothing', async () => {
+    t = await startTestHerald();
+    const cases: [unknown, string][] = [
+      ['{"name": ', 'MALFORMED_JSON'],
+      [{ name: 'x', colour: 'red' }, 'body/colour'],
+      [{ name: 42 }, 'body/name'],
+      [{}, 'body/name'],
+      [{ name: 'x', audience: { listIds: 'lst_1' } }, 'body/audience/listIds'],
+      [{ name: 'x', sendAt: 'tomorrow' }, 'body/sendAt'],
+    ];
+    for (const [body, where] of cases) {
+      const res = await t.api('POST', '/v1/campaigns', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.headers['content-type']).toMatch(/problem\+json/);
+      if (where === 'MALFORMED_JSON') expect(res.body.code).toBe('MALFORMED_JSON');
+      else expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(where);
+    }
+    expect((await t.api('GET', '/v1/campaigns')).body.data).toHaveLength(0);
+  });
+
+  it('keeps workspaces apart: another workspace’s ids answer 404 and change nothing', async () => {
+    t = await startTestHerald();
+    const { campaign, listId } = await seedCampaign(t.api, { contacts: 2 });
+    const other = await createWorkspace(t.herald.db, { name: 'Other', now: new Date() });
+    const otherApi = apiFor(t.herald, await createApiKey(t.herald.db, { workspaceId: other.id, name: 'k', now: new Date() }));
+
+    expect((await otherApi('GET', `/v1/campaigns/${campaign.id}`)).status).toBe(404);
+    expect((await otherApi('POST', `/v1/campaigns/${campaign.id}/actions/launch`, {})).status).toBe(404);
+    expect((await otherApi('PATCH', `/v1/campaigns/${campaign.id}`, { version: 1, name: 'hijack' })).status).toBe(404);
+    expect((await otherApi('DELETE', `/v1/campaigns/${campaign.id}`)).status).toBe(404);
+    expect((await otherApi('GET', `/v1/campaigns/${campaign.id}/stats`)).status).toBe(404);
+    const borrowed = await otherApi('POST', '/v1/campaigns', { name: 'borrow', audience: { listIds: [listId] } });
+    expect(borrowed.status).toBe(404);
+    expect((await otherApi('GET', '/v1/campaigns')).body.data).toHaveLength(0);
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ name: campaign.name, status: 'draft', version: 1 });
+  });
+
+  it('requires an API key', async () => {
+    t = await startTestHerald();
+    const res = await t.herald.app.inject({ method: 'GET', url: '/v1/campaigns' });
+    expect(res.statusCode).toBe(401);
+    const wrong = await t.herald.app.inject({ method: 'GET', url: '/v1/campaigns', headers: { authorization: 'Bearer hk_nope' } });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json().code).toBe('UNAUTHENTICATED');
+  });
+
+  it('runs preflight before launch and returns every problem at once', async () => {
+    t = await startTestHerald();
+    const { campaign, listId, senderId, templateId } = await seedCampaign(t.api, { contacts: 3 });
+    await t.api('PATCH', `/v1/senders/${senderId}`, { status: 'paused' });
+    await t.api('DELETE', `/v1/lists/${listId}`);
+    await t.api('DELETE', `/v1/templates/${templateId}`);
+    const res = await act(t.api, campaign.id, 'launch');
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe('PREFLIGHT_FAILED');
+    expect(res.body.reasons.map((r: { code: string }) => r.code).sort()).toEqual(['LIST_DELETED', 'SENDER_PAUSED', 'TEMPLATE_MISSING']);
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ status: 'draft', version: 1 });
+  });
+
+  it('without sandbox and without a provider, launch fails preflight with PROVIDER_NOT_CONFIGURED', async () => {
+    t = await startTestHerald({ env: { HERALD_SANDBOX: 'off' } });
+    const { campaign } = await seedCampaign(t.api, { contacts: 3 });
+    const res = await act(t.api, campaign.id, 'launch');
+    expect(res.status).toBe(422);
+    expect(res.body.reasons).toEqual([expect.objectContaining({ code: 'PROVIDER_NOT_CONFIGURED' })]);
+    expect(res.headers['x-herald-sandbox']).toBeUndefined();
+  });
+
+  it('says loudly that it is in sandbox mode', async () => {
+    t = await startTestHerald();
+    const res = await t.api('GET', '/v1/campaigns');
+    expect(res.headers['x-herald-sandbox']).toMatch(/reach no real person/);
+    expect(res.body.meta).toEqual({ sandbox: true });
+  });
+
+  it('clones, archives and unarchives; deletes only what never sent', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 4 });
+    const clone = await act(t.api, campaign.id, 'clone');
+    expect(clone.status).toBe(201);
+    expect(clone.body).toMatchObject({ status: 'draft', clonedFrom: campaign.id, name: `${campaign.name} (copy)` });
+    expect((await t.api('DELETE', `/v1/campaigns/${clone.body.id}`)).status).toBe(204);
+    expect((await t.api('GET', `/v1/campaigns/${clone.body.id}`)).status).toBe(404);
+
+    await act(t.api, campaign.id, 'launch');
+    await waitFor(t.api, campaign.id, finished);
+    const refused = await t.api('DELETE', `/v1/campaigns/${campaign.id}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('ACTION_NOT_ALLOWED');
+
+    const archived = await act(t.api, campaign.id, 'archive');
+    expect(archived.body).toMatchObject({ archived: true, status: 'completed', allowedActions: ['unarchive', 'report'] });
+    expect((await t.api('GET', '/v1/campaigns')).body.data.map((c: { id: string }) => c.id)).not.toContain(campaign.id);
+    expect((await t.api('GET', '/v1/campaigns?archived=true')).body.data.map((c: { id: string }) => c.id)).toEqual([campaign.id]);
+    const unarchived = await act(t.api, campaign.id, 'unarchive');
+    expect(unarchived.body).toMatchObject({ archived: false, status: 'completed' });
+  });
+
+  it('lists with filters, search, sort and cursor pages', async () => {
+    t = await startTestHerald();
+    const { templateId, senderId, listId } = await seedCampaign(t.api, { contacts: 1, campaign: { name: 'Zeta', tags: ['promo'] } });
+    for (const name of ['Alpha news', 'Beta news', 'Gamma offer']) {
+      await t.api('POST', '/v1/campaigns', { name, templateId, senderId, audience: { listIds: [listId] }, tags: name.includes('news') ? ['news'] : [] });
+    }
+    const byName = (await t.api('GET', '/v1/campaigns?sort=name&order=asc&limit=2')).body;
+    expect(byName.data.map((c: { name: string }) => c.name)).toEqual(['Alpha news', 'Beta news']);
+    const next = (await t.api('GET', `/v1/campaigns?sort=name&order=asc&limit=2&cursor=${byName.nextCursor}`)).body;
+    expect(next.data.map((c: { name: string }) => c.name)).toEqual(['Gamma offer', 'Zeta']);
+    expect(next.nextCursor).toBeNull();
+
+    expect((await t.api('GET', '/v1/campaigns?q=NEWS')).body.data).toHaveLength(2);
+    expect((await t.api('GET', '/v1/campaigns?tag=promo')).body.data.map((c: { name: string }) => c.name)).toEqual(['Zeta']);
+    expect((await t.api('GET', '/v1/campaigns?status=draft&channel=email')).body.data).toHaveLength(4);
+    expect((await t.api('GET', '/v1/campaigns?status=sending')).body.data).toHaveLength(0);
+    expect((await t.api('GET', '/v1/campaigns?cursor=garbage')).status).toBe(400);
+    expect((await t.api('GET', '/v1/campaigns?sort=colour')).status).toBe(400);
+  });
+
+  it('answers stats from the counters without reading the messages table', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 120 });
+    await act(t.api, campaign.id, 'launch');
+    await waitFor(t.api, campaign.id, finished);
+    await t.herald.engine.stop();
+    t.queries.length = 0;
+    const stats = await t.api('GET', `/v1/campaigns/${campaign.id}/stats`);
+    const list = await t.api('GET', '/v1/campaigns');
+    expect(stats.body.counts).toMatchObject({ total: 120, sent: 120, processed: 120 });
+    expect(stats.body.runs).toHaveLength(1);
+    expect(stats.body.series.reduce((n: number, b: { sent: number }) => n + b.sent, 0)).toBe(120);
+    expect(list.body.data[0].counts.sent).toBe(120);
+    expect(t.queries.length).toBeGreaterThan(0);
+    expect(t.queries.filter((q) => /\bmessages\b/.test(q))).toEqual([]);
+  });
+
+  it('starts a scheduled campaign at its time, not before (controlled clock)', async () => {
+    const clock = new ManualClock('2030-05-01T09:00:00Z');
+    t = await startTestHerald({ clock });
+    const { campaign } = await seedCampaign(t.api, { contacts: 10 });
+    const past = await act(t.api, campaign.id, 'schedule', { sendAt: '2030-05-01T08:00:00Z' });
+    expect(past.status).toBe(409);
+    expect(past.body.code).toBe('SCHEDULE_PASSED');
+
+    const scheduled = await act(t.api, campaign.id, 'schedule', { sendAt: '2030-05-01T10:00:00Z' });
+    expect(scheduled.body.status).toBe('scheduled');
+    clock.set('2030-05-01T09:59:59Z');
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body.status).toBe('scheduled');
+
+    clock.set('2030-05-01T10:00:00Z');
+    const done = await waitFor(t.api, campaign.id, finished);
+    expect(done).toMatchObject({ status: 'completed', outcome: 'fully_sent', launchedAt: '2030-05-01T10:00:00.000Z' });
+    const events = (await t.api('GET', `/v1/campaigns/${campaign.id}/events`)).body.data;
+    expect(events.find((e: { action: string }) => e.action === 'start')).toMatchObject({ actor: 'engine', from: 'scheduled', to: 'queued' });
+  });
+
+  it('restarting a campaign stopped before its passed send time asks to send now or pick a time (seed 003)', async () => {
+    const clock = new ManualClock('2030-05-01T09:00:00Z');
+    t = await startTestHerald({ clock });
+    const { campaign } = await seedCampaign(t.api, { contacts: 3 });
+    await act(t.api, campaign.id, 'schedule', { sendAt: '2030-05-01T10:00:00Z' });
+    await act(t.api, campaign.id, 'stop');
+    clock.set('2030-05-01T11:00:00Z');
+    const warned = await act(t.api, campaign.id, 'restart');
+    expect(warned.status).toBe(409);
+    expect(warned.body).toMatchObject({ code: 'SCHEDULE_PASSED', sendAt: '2030-05-01T10:00:00.000Z' });
+    const later = await act(t.api, campaign.id, 'restart', { sendAt: '2030-05-01T12:00:00Z' });
+    expect(later.body).toMatchObject({ status: 'scheduled', sendAt: '2030-05-01T12:00:00.000Z' });
+    await act(t.api, campaign.id, 'stop');
+    const now = await act(t.api, campaign.id, 'restart', { sendNow: true });
+    expect(['queued', 'sending']).toContain(now.body.status);
+    expect((await waitFor(t.api, campaign.id, finished)).status).toBe('completed');
+  });
+
+  it('serves the OpenAPI document', async () => {
+    t = await startTestHerald();
+    const res = await t.herald.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/campaigns', '/v1/campaigns/{id}/actions/{action}', '/v1/campaigns/{id}/stats']));
+  });
+});
