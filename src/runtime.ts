@@ -66,7 +66,7 @@ export async function startHerald(
   const engine = (engineRef.current = new Engine({ db, clock, service, adapterFor, log, options: config.engine }));
 
   const mailbox = sandboxSmtp?.mailbox ?? null;
-  const app = await buildApp({ db, clock, campaigns: service, sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null, logger: false });
+  const app = await buildApp({ db, clock, campaigns: service, sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null, log });
 
   let workspace = await firstWorkspace(db);
   let newKey: string | null = null;

@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Clock } from '../engine/clock.js';
 import type { CampaignService } from '../engine/campaign-service.js';
 import type { Db } from '../store/database.js';
@@ -27,7 +27,8 @@ export interface AppDeps {
     readonly mailbox: SandboxMailbox | null;
     readonly external?: { readonly host: string; readonly port: number } | null;
   } | null;
-  readonly logger?: FastifyServerOptions['logger'];
+  /** Where unexpected errors are logged (requests themselves are not logged). */
+  readonly log?: FastifyBaseLogger;
 }
 
 declare module 'fastify' {
@@ -48,7 +49,11 @@ export async function buildApp(deps: AppDeps) {
   const strict = addFormats.default(new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false }));
   const lenient = addFormats.default(new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false }));
 
-  const app = Fastify({ logger: deps.logger ?? false, bodyLimit: 8 * 1024 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({
+    ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
+    disableRequestLogging: true,
+    bodyLimit: 8 * 1024 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
