@@ -342,11 +342,22 @@ export class CampaignService {
    * after the action, and for `clone` the new campaign; `delete` returns null.
    */
   async act(workspaceId: string, id: string, action: Action, params: ActionParams, actor: string): Promise<{ campaign: Campaign | null; created?: Campaign }> {
-    const row = await this.#load(workspaceId, id);
-    if (params.version !== undefined && params.version !== row.version) {
-      throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${params.version}.`, { currentVersion: row.version });
+    let result: Awaited<ReturnType<CampaignService['transitionOnce']>>;
+    for (let attempt = 1; ; attempt++) {
+      const row = await this.#load(workspaceId, id);
+      if (params.version !== undefined && params.version !== row.version) {
+        throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${params.version}.`, { currentVersion: row.version });
+      }
+      try {
+        result = await this.transitionOnce(row, action, params, actor);
+        break;
+      } catch (err) {
+        // Without a version, the caller asked about the campaign as it is now: when the engine
+        // moved it meanwhile (say queued → sending), decide again on the fresh row.
+        const lostRace = err instanceof HeraldError && err.code === 'VERSION_CONFLICT';
+        if (!lostRace || params.version !== undefined || attempt >= 3) throw err;
+      }
     }
-    const result = await this.#transition(row, action, params, actor);
     if (!result.ok) throw new HeraldError(result.error);
     if (result.value.effect === 'delete') return { campaign: null };
     if (result.value.effect === 'clone') {
@@ -362,6 +373,11 @@ export class CampaignService {
     extra: { outcome?: Outcome; reasons?: FailureReason[]; reason?: string } = {},
   ): Promise<Result<Transition>> {
     return this.#transition(row, action, { ...(extra.reason ? { reason: extra.reason } : {}) }, 'engine', extra);
+  }
+
+  /** One attempt at a transition; a concurrent change makes it throw VERSION_CONFLICT. */
+  transitionOnce(row: CampaignRow, action: Action, params: ActionParams, actor: string) {
+    return this.#transition(row, action, params, actor);
   }
 
   async #transition(

@@ -306,6 +306,7 @@ export class Engine {
       const retryAt = clock.now().getTime();
       await recordOutcomes(db, {
         runId: run.runId,
+        campaignId: c.id,
         workspaceId: c.workspace_id,
         owner: this.#owner,
         outcomes: claimed.map((m) => ({ id: m.id, state: 'pending' as const, code: err.code, detail: err.message, retryAt })),
@@ -318,7 +319,7 @@ export class Engine {
     const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
     const now = clock.now();
     for (const r of results) outcomes.push(this.#outcomeOf(r, attempts.get(r.messageId) ?? 1, now));
-    await recordOutcomes(db, { runId: run.runId, workspaceId: c.workspace_id, owner: this.#owner, outcomes, now });
+    await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner: this.#owner, outcomes, now });
     return claimed.length;
   }
 

@@ -134,4 +134,15 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
     const sent = (await t.api('GET', `/v1/campaigns/${campaign.id}/messages?limit=100`)).body.data;
     expect(sent.filter((m: { attempts: number }) => m.attempts === 2)).toHaveLength(20);
   });
+
+  it('a stopped campaign keeps nothing pending, even messages whose transient failure came back after the stop', async () => {
+    t = await startTestHerald({ env: { HERALD_MAX_ATTEMPTS: '5', HERALD_RETRY_BASE_MS: '60000', HERALD_BATCH_SIZE: '25' } });
+    const { campaign } = await seedCampaign(t.api, { contacts: 300, emailOf: (i) => `r${i}+tempfail@example.test` });
+    await act(t.api, campaign.id, 'launch');
+    await waitFor(t.api, campaign.id, (c) => c.counts.inFlight > 0);
+    await act(t.api, campaign.id, 'stop');
+    const halted = await waitFor(t.api, campaign.id, (c) => c.counts.inFlight === 0);
+    expect(halted).toMatchObject({ status: 'stopped' });
+    expect(halted.counts).toMatchObject({ total: 300, pending: 0, sent: 0, cancelled: 300 });
+  });
 });

@@ -13,11 +13,12 @@ export type Outcome =
  * Records a batch's outcomes in one statement and one transaction, with the counters and
  * the per-minute series (DESIGN §4). Only rows still leased by this owner change: if the
  * lease expired and another worker re-claimed a row, its outcome is that worker's to write,
- * so a slow worker can never count a message twice.
+ * so a slow worker can never count a message twice. A message to retry whose campaign was
+ * stopped meanwhile is cancelled instead, like every other unsent message of a stopped run.
  */
 export async function recordOutcomes(
   db: Kysely<Database>,
-  args: { runId: number; workspaceId: string; owner: string; outcomes: readonly Outcome[]; now: Date },
+  args: { runId: number; campaignId: string; workspaceId: string; owner: string; outcomes: readonly Outcome[]; now: Date },
 ): Promise<number> {
   if (args.outcomes.length === 0) return 0;
   const payload = JSON.stringify(
@@ -34,7 +35,9 @@ export async function recordOutcomes(
   return db.transaction().execute(async (trx) => {
     const changed = await sql<{ state: string }>`
       update messages
-      set state = o.state,
+      set state = case
+            when o.state = 'pending' and (select status from campaigns where id = ${args.campaignId}) = 'stopped' then 'cancelled'
+            else o.state end,
           provider_id = coalesce(o.provider_id, messages.provider_id),
           error_code = o.code,
           error_detail = o.detail,
