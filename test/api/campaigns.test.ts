@@ -259,4 +259,34 @@ describe('campaign actions through the API', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/campaigns', '/v1/campaigns/{id}/actions/{action}', '/v1/campaigns/{id}/stats']));
   });
+
+  it('streams live status and counts over Server-Sent Events until the campaign completes', async () => {
+    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '20' } });
+    const { campaign } = await seedCampaign(t.api, { contacts: 400 });
+    const base = await t.herald.app.listen({ port: 0, host: '127.0.0.1' });
+    const abort = new AbortController();
+    const res = await fetch(`${base}/v1/campaigns/${campaign.id}/live?intervalMs=100`, { headers: { authorization: `Bearer ${t.key}` }, signal: abort.signal });
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    await act(t.api, campaign.id, 'launch');
+    const seen: { status: string; counts: { processed: number } }[] = [];
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    while (seen.at(-1)?.status !== 'completed') {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      const frames = buffer.split('\n\n');
+      buffer = frames.pop()!;
+      for (const frame of frames) {
+        const data = frame.split('\n').find((l) => l.startsWith('data: '));
+        if (frame.startsWith('event: campaign') && data) seen.push(JSON.parse(data.slice(6)));
+      }
+    }
+    abort.abort();
+    expect(seen[0]!.status).toBe('draft');
+    expect(seen.at(-1)).toMatchObject({ status: 'completed', counts: { processed: 400, sent: 400 } });
+    const processed = seen.map((e) => e.counts.processed);
+    expect(processed).toEqual([...processed].sort((a, b) => a - b));
+    expect(new Set(seen.map((e) => e.status))).toContain('sending');
+  });
 });

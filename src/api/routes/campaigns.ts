@@ -128,6 +128,49 @@ export const campaignRoutes =
       },
     );
 
+    app.get(
+      '/campaigns/:id/live',
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: 'Live status and counts as Server-Sent Events',
+          description:
+            'An `event: campaign` with {status, outcome, archived, version, counts, allowedActions} whenever it changes ' +
+            '(checked every `intervalMs`), until the client disconnects. Reads the counters only.',
+          params: IdParams,
+          querystring: Type.Object({ intervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 10_000, default: 500 })) }, { additionalProperties: false }),
+        },
+      },
+      async (request, reply) => {
+        const { workspaceId } = request;
+        const first = await service.get(workspaceId, request.params.id);
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...(sandbox ? { 'x-herald-sandbox': 'on' } : {}) });
+        let last = '';
+        let closed = false;
+        request.raw.on('close', () => (closed = true));
+        const push = (c: typeof first) => {
+          const data = JSON.stringify({ id: c.id, status: c.status, outcome: c.outcome, archived: c.archived, version: c.version, counts: c.counts, allowedActions: c.allowedActions });
+          if (data !== last) res.write(`event: campaign\ndata: ${data}\n\n`);
+          last = data;
+        };
+        push(first);
+        const interval = request.query.intervalMs ?? 500;
+        while (!closed) {
+          await new Promise((r) => setTimeout(r, interval));
+          if (closed) break;
+          try {
+            push(await service.get(workspaceId, first.id));
+          } catch {
+            res.write('event: gone\ndata: {}\n\n'); // deleted meanwhile
+            break;
+          }
+        }
+        res.end();
+      },
+    );
+
     app.get('/campaigns/:id/stats', { schema: { tags: ['campaigns'], summary: 'Live counts from the run counters, runs and a per-minute series', params: IdParams } }, async (request) =>
       service.stats(request.workspaceId, request.params.id),
     );
