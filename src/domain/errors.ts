@@ -18,6 +18,8 @@ export const errorCatalogue = {
   ALREADY_SENT: { status: 409, title: 'Messages were sent, so the campaign can only be archived' },
   IN_USE: { status: 409, title: 'The resource is used by a campaign that is not finished' },
   CONFLICT: { status: 409, title: 'The resource conflicts with an existing one' },
+  IDEMPOTENCY_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is still being handled' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'This Idempotency-Key was used for a different request' },
   PREFLIGHT_FAILED: { status: 422, title: 'The campaign cannot be sent until these problems are fixed' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request is too large' },
   INTERNAL: { status: 500, title: 'Something went wrong on our side' },

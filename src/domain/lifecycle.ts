@@ -10,25 +10,10 @@ import { type Failure, type Result, fail, ok } from './errors.js';
 export const campaignKinds = ['broadcast', 'recurring', 'automation', 'always_on'] as const;
 export type CampaignKind = (typeof campaignKinds)[number];
 
-export const broadcastStatuses = [
-  'draft',
-  'ready',
-  'scheduled',
-  'queued',
-  'sending',
-  'paused',
-  'completed',
-  'stopped',
-  'failed',
-] as const;
+export const broadcastStatuses = ['draft', 'ready', 'scheduled', 'queued', 'sending', 'paused', 'completed', 'stopped', 'failed'] as const;
 export const automationStatuses = ['draft', 'live', 'unpublished'] as const;
 export const alwaysOnStatuses = ['draft', 'active', 'paused', 'stopped'] as const;
-export const campaignStatuses = [
-  ...broadcastStatuses,
-  'live',
-  'unpublished',
-  'active',
-] as const;
+export const campaignStatuses = [...broadcastStatuses, 'live', 'unpublished', 'active'] as const;
 export type CampaignStatus = (typeof campaignStatuses)[number];
 
 export const outcomes = ['fully_sent', 'partially_sent'] as const;
@@ -213,7 +198,14 @@ const restartTarget = (s: CampaignState, ctx: LifecycleContext): Result<Campaign
 };
 
 const broadcastTable: readonly Row[] = [
-  { from: ['draft', 'ready', 'stopped', 'failed', 'scheduled', 'paused'], action: 'edit', to: (s, ctx) => ok(s.status === 'ready' && !ctx.complete ? 'draft' : s.status), effect: 'none', guard: needsEditable, keepsOutcome: true },
+  {
+    from: ['draft', 'ready', 'stopped', 'failed', 'scheduled', 'paused'],
+    action: 'edit',
+    to: (s, ctx) => ok(s.status === 'ready' && !ctx.complete ? 'draft' : s.status),
+    effect: 'none',
+    guard: needsEditable,
+    keepsOutcome: true,
+  },
   { from: ['draft'], action: 'finalize', to: 'ready', effect: 'none', guard: needsComplete },
   { from: ['draft', 'ready'], action: 'schedule', to: futureSendTime, effect: 'none', guard: needsComplete },
   { from: ['scheduled'], action: 'reschedule', to: futureSendTime, effect: 'none' },
@@ -225,7 +217,8 @@ const broadcastTable: readonly Row[] = [
     from: ['stopped'],
     action: 'restart',
     to: restartTarget,
-    effect: (_s, ctx) => (ctx.hasRun ? 'requeue_cancelled' : ctx.params?.sendNow || !(ctx.params?.sendAt ?? ctx.sendAt) ? 'snapshot' : 'none'),
+    effect: (_s, ctx) =>
+      ctx.hasRun ? 'requeue_cancelled' : ctx.params?.sendNow || !(ctx.params?.sendAt ?? ctx.sendAt) ? 'snapshot' : 'none',
     guard: (s, ctx) => (ctx.policy.restartAfterStop ? needsComplete(s, ctx) : needsRestartPolicy(s, ctx)),
   },
   { from: ['completed'], action: 'retry_failed', to: 'sending', effect: 'requeue_failed', guard: needsFailures },
@@ -238,8 +231,20 @@ const broadcastTable: readonly Row[] = [
   },
   { from: broadcastStatuses, action: 'clone', to: 'same', effect: 'clone', keepsOutcome: true },
   { from: ['draft', 'ready', 'failed'], action: 'delete', to: 'same', effect: 'delete', guard: needsNothingSent, keepsOutcome: true },
-  { from: ['draft', 'ready', 'paused', 'completed', 'stopped', 'failed'], action: 'archive', to: 'same', effect: 'set_archived', keepsOutcome: true },
-  { from: ['scheduled', 'queued', 'sending', 'paused', 'completed', 'stopped', 'failed'], action: 'report', to: 'same', effect: 'none', keepsOutcome: true },
+  {
+    from: ['draft', 'ready', 'paused', 'completed', 'stopped', 'failed'],
+    action: 'archive',
+    to: 'same',
+    effect: 'set_archived',
+    keepsOutcome: true,
+  },
+  {
+    from: ['scheduled', 'queued', 'sending', 'paused', 'completed', 'stopped', 'failed'],
+    action: 'report',
+    to: 'same',
+    effect: 'none',
+    keepsOutcome: true,
+  },
   // The engine's own moves.
   { from: ['scheduled'], action: 'start', to: 'queued', effect: 'snapshot' },
   { from: ['queued'], action: 'begin_sending', to: 'sending', effect: 'none' },
@@ -323,8 +328,9 @@ function notAllowed(state: CampaignState, action: Action, ctx: LifecycleContext)
  */
 export function apply(state: CampaignState, action: Action, ctx: LifecycleContext): Result<Transition> {
   if (state.archived) {
-    if (action === 'unarchive') return ok({ ...state, archived: false, effect: 'clear_archived' });
-    if (action === 'report') return ok({ ...state, effect: 'none' });
+    const keep = { status: state.status, outcome: state.outcome };
+    if (action === 'unarchive') return ok({ ...keep, archived: false, effect: 'clear_archived' });
+    if (action === 'report') return ok({ ...keep, archived: true, effect: 'none' });
     return notAllowed(state, action, ctx);
   }
   const row = findRow(state, action);
