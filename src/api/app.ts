@@ -8,6 +8,7 @@ import type { Clock } from '../engine/clock.js';
 import type { CampaignService } from '../engine/campaign-service.js';
 import type { Db } from '../store/database.js';
 import { workspaceForKey } from '../store/workspaces.js';
+import { registerIdempotency } from './idempotency.js';
 import { errorHandler, problemOf, sendProblem } from './problem.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { contactRoutes } from './routes/contacts.js';
@@ -90,6 +91,8 @@ export async function buildApp(deps: AppDeps) {
     }
     request.workspaceId = found.workspaceId;
   });
+
+  registerIdempotency(app, deps);
 
   app.get('/', { schema: { hide: true } }, async () => ({
     name: 'Herald',

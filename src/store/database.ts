@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from 'kysely';
 import * as m0001 from './migrations/0001_initial.js';
+import * as m0002 from './migrations/0002_idempotency_keys.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -10,6 +11,7 @@ export type Db = Kysely<Database>;
 /** Numbered migrations, in order. Add new ones at the end; never edit one that shipped. */
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_idempotency_keys': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -19,6 +19,7 @@ export interface Database {
   messages: MessageTable;
   run_counters: RunCounterTable;
   run_series: RunSeriesTable;
+  idempotency_keys: IdempotencyKeyTable;
 }
 
 export interface WorkspaceTable {
@@ -202,6 +203,16 @@ export interface RunSeriesTable {
   bucket: string;
   sent: number;
   failed: number;
+}
+
+export interface IdempotencyKeyTable {
+  workspace_id: string;
+  key: string;
+  request_hash: string;
+  status_code: number | null;
+  content_type: string | null;
+  response: string | null;
+  created_at: string;
 }
 
 export type CampaignRow = Selectable<CampaignTable>;

@@ -289,4 +289,23 @@ describe('campaign actions through the API', () => {
     expect(processed).toEqual([...processed].sort((a, b) => a - b));
     expect(new Set(seen.map((e) => e.status))).toContain('sending');
   });
+
+  it('replays a create sent again with the same Idempotency-Key instead of creating twice', async () => {
+    t = await startTestHerald();
+    const body = { name: 'Once only' };
+    const first = await t.api('POST', '/v1/campaigns', body, { 'idempotency-key': 'create-1' });
+    const again = await t.api('POST', '/v1/campaigns', body, { 'idempotency-key': 'create-1' });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    expect((await t.api('GET', '/v1/campaigns')).body.data).toHaveLength(1);
+
+    const reused = await t.api('POST', '/v1/campaigns', { name: 'Something else' }, { 'idempotency-key': 'create-1' });
+    expect(reused.status).toBe(422);
+    expect(reused.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const fresh = await t.api('POST', '/v1/campaigns', body, { 'idempotency-key': 'create-2' });
+    expect(fresh.body.id).not.toBe(first.body.id);
+    expect((await t.api('GET', '/v1/campaigns')).body.data).toHaveLength(2);
+  });
 });
