@@ -1,7 +1,7 @@
-import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { List, ListInput, ListPatch } from '../domain/resources.js';
 import { newId } from './ids.js';
-import { type Page, decodeCursor, encodeCursor } from './pagination.js';
+import { type Page, decodeCursor, encodeCursor, pageByCreation, softDelete } from './pagination.js';
 import type { ContactRow, Database, ListRow } from './schema.js';
 
 export type ListWithCount = ListRow & { member_count: number };
@@ -83,15 +83,7 @@ export async function updateList(
  * history of campaigns sent to it still resolves; preflight refuses deleted lists.
  */
 export async function softDeleteList(db: Kysely<Database>, workspaceId: string, id: string, now: Date): Promise<boolean> {
-  const at = now.toISOString();
-  const result = await db
-    .updateTable('lists')
-    .set({ deleted_at: at, updated_at: at })
-    .where('workspace_id', '=', workspaceId)
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  return softDelete(db, 'lists', workspaceId, id, now);
 }
 
 /**
@@ -174,31 +166,3 @@ export async function countMembers(db: Kysely<Database>, workspaceId: string, li
   return Number(row.n);
 }
 
-/**
- * Pages a query over a table with created_at and id, oldest first: the cursor holds the
- * last row's (created_at, id), so a page costs the same at any depth. Shared by the
- * lists, templates and senders stores.
- */
-export async function pageByCreation<T extends { created_at: string; id: string }>(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  query: SelectQueryBuilder<any, any, T>,
-  args: { limit: number; cursor?: string | undefined },
-): Promise<Page<T> | 'bad_cursor'> {
-  let q = query;
-  if (args.cursor) {
-    const cursor = decodeCursor(args.cursor);
-    if (!cursor || typeof cursor.value !== 'string' || typeof cursor.id !== 'string') return 'bad_cursor';
-    q = q.where(sql<boolean>`(created_at, id) > (${cursor.value}, ${cursor.id})`);
-  }
-  const rows = await q
-    .orderBy(sql`created_at`)
-    .orderBy(sql`id`)
-    .limit(args.limit + 1)
-    .execute();
-  const data = rows.slice(0, args.limit);
-  const last = data.at(-1);
-  return {
-    data,
-    nextCursor: rows.length > args.limit && last ? encodeCursor({ value: last.created_at, id: last.id }) : null,
-  };
-}

@@ -1,3 +1,6 @@
+import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import type { Database } from './schema.js';
+
 /** Opaque cursors for keyset pagination: the last row's sort value and id. */
 export interface Cursor {
   readonly value: string | number | null;
@@ -25,4 +28,55 @@ export function decodeCursor(raw: string): Cursor | undefined {
 export interface Page<T> {
   readonly data: T[];
   readonly nextCursor: string | null;
+}
+
+/**
+ * Pages a query over a table with created_at and id, oldest first: the cursor holds the
+ * last row's (created_at, id), so a page costs the same at any depth. Shared by the
+ * lists, templates and senders stores.
+ */
+export async function pageByCreation<T extends { created_at: string; id: string }>(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query: SelectQueryBuilder<any, any, T>,
+  args: { limit: number; cursor?: string | undefined },
+): Promise<Page<T> | 'bad_cursor'> {
+  let q = query;
+  if (args.cursor) {
+    const cursor = decodeCursor(args.cursor);
+    if (!cursor || typeof cursor.value !== 'string' || typeof cursor.id !== 'string') return 'bad_cursor';
+    q = q.where(sql<boolean>`(created_at, id) > (${cursor.value}, ${cursor.id})`);
+  }
+  const rows = await q
+    .orderBy(sql`created_at`)
+    .orderBy(sql`id`)
+    .limit(args.limit + 1)
+    .execute();
+  const data = rows.slice(0, args.limit);
+  const last = data.at(-1);
+  return {
+    data,
+    nextCursor: rows.length > args.limit && last ? encodeCursor({ value: last.created_at, id: last.id }) : null,
+  };
+}
+
+/**
+ * Marks a row of a soft-deletable table deleted; false when there was no live one. The
+ * row stays so that campaigns which referenced it still resolve (preflight refuses it).
+ */
+export async function softDelete(
+  db: Kysely<Database>,
+  table: 'lists' | 'templates' | 'senders',
+  workspaceId: string,
+  id: string,
+  now: Date,
+): Promise<boolean> {
+  const at = now.toISOString();
+  const result = await db
+    .updateTable(table)
+    .set({ deleted_at: at, updated_at: at })
+    .where('workspace_id', '=', workspaceId)
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }

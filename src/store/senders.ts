@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Sender, SenderInput, SenderPatch, SenderStatus } from '../domain/resources.js';
 import { newId } from './ids.js';
-import { pageByCreation } from './lists.js';
-import type { Page } from './pagination.js';
+import { type Page, pageByCreation, softDelete } from './pagination.js';
 import type { Database, SenderRow } from './schema.js';
 
 /** The API shape of a stored sender. */
@@ -89,13 +88,5 @@ export async function updateSender(
 
 /** Marks a sender deleted; false when there was no live one. */
 export async function softDeleteSender(db: Kysely<Database>, workspaceId: string, id: string, now: Date): Promise<boolean> {
-  const at = now.toISOString();
-  const result = await db
-    .updateTable('senders')
-    .set({ deleted_at: at, updated_at: at })
-    .where('workspace_id', '=', workspaceId)
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  return softDelete(db, 'senders', workspaceId, id, now);
 }

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Template, TemplateInput, TemplatePatch } from '../domain/resources.js';
 import { newId } from './ids.js';
-import { pageByCreation } from './lists.js';
-import type { Page } from './pagination.js';
+import { type Page, pageByCreation, softDelete } from './pagination.js';
 import type { Database, TemplateRow } from './schema.js';
 
 /** The API shape of a stored template. */
@@ -79,13 +78,5 @@ export async function updateTemplate(
 
 /** Marks a template deleted; false when there was no live one. Campaigns using it fail preflight (TEMPLATE_MISSING). */
 export async function softDeleteTemplate(db: Kysely<Database>, workspaceId: string, id: string, now: Date): Promise<boolean> {
-  const at = now.toISOString();
-  const result = await db
-    .updateTable('templates')
-    .set({ deleted_at: at, updated_at: at })
-    .where('workspace_id', '=', workspaceId)
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  return softDelete(db, 'templates', workspaceId, id, now);
 }
