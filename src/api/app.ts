@@ -16,6 +16,7 @@ import { listRoutes } from './routes/lists.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { senderRoutes } from './routes/senders.js';
 import { templateRoutes } from './routes/templates.js';
+import { workspaceRoutes } from './routes/workspace.js';
 import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
 
 export interface AppDeps {
@@ -107,5 +108,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(templateRoutes(deps), { prefix: '/v1' });
   await app.register(senderRoutes(deps), { prefix: '/v1' });
   await app.register(sandboxRoutes(deps), { prefix: '/v1' });
+  await app.register(workspaceRoutes(deps), { prefix: '/v1' });
   return app;
 }

@@ -84,7 +84,11 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
 
   it('a stopped campaign cannot restart when the workspace turns restart off (seed 001 Cancelled)', async () => {
     t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '10' } });
-    await t.herald.db.updateTable('workspaces').set({ settings: JSON.stringify({ policies: { email: { restartAfterStop: false } } }) }).where('id', '=', t.workspaceId).execute();
+    const bad = await t.api('PATCH', '/v1/workspace', { timeZone: 'Mars/Olympus', policies: { email: { restartAfterStop: false } } });
+    expect(bad.status).toBe(400);
+    expect((await t.api('GET', '/v1/workspace')).body.policies).toEqual({});
+    const ws = await t.api('PATCH', '/v1/workspace', { timeZone: 'Europe/Paris', policies: { email: { restartAfterStop: false } } });
+    expect(ws.body).toMatchObject({ timeZone: 'Europe/Paris', policies: { email: { restartAfterStop: false } } });
     const { campaign } = await seedCampaign(t.api, { contacts: 200 });
     await act(t.api, campaign.id, 'launch');
     const stopped = await act(t.api, campaign.id, 'stop');
