@@ -53,9 +53,15 @@ export interface ChannelAdapter<M = OutgoingEmail> {
 
 export class ProviderFatalError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /**
+   * What became of each message of the batch before the provider gave up: messages it
+   * accepted must still be recorded as sent, or a retry would send them again.
+   */
+  readonly results: readonly SendResult[];
+  constructor(code: string, message: string, results: readonly SendResult[] = []) {
     super(message);
     this.name = 'ProviderFatalError';
     this.code = code;
+    this.results = results;
   }
 }

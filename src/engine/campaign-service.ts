@@ -457,6 +457,10 @@ export class CampaignService {
         data: reasons?.length ? { reasons } : extra.outcome ? { outcome: extra.outcome } : null,
       });
       const runId = row.current_run_id;
+      if (action === 'complete' && runId !== null) {
+        // The run ends with the campaign, in the same transaction: never one without the other.
+        await trx.updateTable('runs').set({ finished_at: iso, outcome: next.outcome }).where('id', '=', runId).execute();
+      }
       const moves: Partial<Record<typeof next.effect, [MessageState, MessageState]>> = {
         cancel_unsent: ['pending', 'cancelled'],
         requeue_cancelled: ['cancelled', 'pending'],
@@ -545,8 +549,7 @@ export class CampaignService {
     if (row.current_run_id === null) return { data: [], nextCursor: null };
     let q = this.#deps.db
       .selectFrom('messages as m')
-      .innerJoin('contacts as c', 'c.id', 'm.contact_id')
-      .select(['m.id', 'm.contact_id', 'm.address', 'm.state', 'm.attempts', 'm.sent_at', 'm.error_code', 'm.error_detail', 'm.updated_at', 'c.email'])
+      .select(['m.id', 'm.contact_id', 'm.address', 'm.state', 'm.attempts', 'm.sent_at', 'm.error_code', 'm.error_detail', 'm.updated_at'])
       .where('m.run_id', '=', row.current_run_id)
       .where('m.workspace_id', '=', workspaceId);
     if (opts.state) q = q.where('m.state', '=', opts.state);

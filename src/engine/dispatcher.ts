@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type ChannelAdapter, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
 import type { Pacing } from '../domain/campaign.js';
+import { HeraldError } from '../domain/errors.js';
 import type { Channel } from '../domain/lifecycle.js';
 import { runIsDrained, runOutcome } from '../domain/messages.js';
 import type { Db } from '../store/database.js';
-import { recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
+import { extendLeases, recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
 import { claimBatch } from '../store/ledger/claim-batch.js';
 import { readCounters } from '../store/ledger/counters.js';
 import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js';
@@ -162,7 +163,7 @@ export class Engine {
     if (now.getTime() - this.#lastRecovery >= Math.min(1000, this.#opts.leaseMs / 2)) {
       this.#lastRecovery = now.getTime();
       for (const c of active) {
-        const back = await recoverExpiredLeases(db, { runId: c.current_run_id!, to: c.status === 'stopped' ? 'cancelled' : 'pending', now });
+        const back = await recoverExpiredLeases(db, { runId: c.current_run_id!, campaignId: c.id, now });
         if (back > 0) {
           this.#deps.log.warn({ campaign: c.id, run: c.current_run_id, messages: back }, 'recovered messages from expired leases');
           busy = true;
@@ -192,12 +193,14 @@ export class Engine {
       if (fresh.status === 'sending') {
         const states = await readCounters(db, runId);
         if (runIsDrained(states)) {
-          const outcome = runOutcome(states);
-          const r = await service.system(fresh, 'complete', { outcome }).catch((err: unknown) => this.#conflict(err));
-          if (r?.ok) {
-            await db.updateTable('runs').set({ finished_at: now.toISOString(), outcome }).where('id', '=', runId).execute();
-            this.#deps.log.info({ campaign: c.id, run: runId, outcome }, 'campaign completed');
-          }
+          const total = Object.values(states).reduce((a, b) => a + b, 0);
+          // A run can reach sending without a begin_sending check (resumed or retried mid-snapshot).
+          const r =
+            total === 0
+              ? await service.system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] })
+              : await service.system(fresh, 'complete', { outcome: runOutcome(states) });
+          if (!r.ok) this.#conflict(new HeraldError(r.error));
+          else this.#deps.log.info({ campaign: c.id, run: runId, status: r.value.status, outcome: r.value.outcome }, 'run finished');
           busy = true;
         }
       } else if (fresh.status === 'stopped' || fresh.status === 'failed') {
@@ -211,7 +214,9 @@ export class Engine {
 
   #conflict(err: unknown): undefined {
     // Someone (a person, another worker) changed the campaign first; the next tick re-reads it.
-    this.#deps.log.debug({ err }, 'transition lost a race; will retry');
+    const race = err instanceof HeraldError && (err.code === 'VERSION_CONFLICT' || err.code === 'ACTION_NOT_ALLOWED');
+    if (race) this.#deps.log.debug({ err }, 'transition lost a race; will retry');
+    else this.#deps.log.error({ err }, 'engine transition failed');
     return undefined;
   }
 
@@ -231,11 +236,13 @@ export class Engine {
   }
 
   async #sendLoop(slot: number): Promise<void> {
+    // Each slot leases under its own name, so one slot's heartbeat never covers another's batch.
+    const owner = `${this.#owner}-s${slot}`;
     while (this.#running) {
       let sent = 0;
       try {
         const run = await this.#nextRun();
-        if (run) sent = await this.#sendBatch(run);
+        if (run) sent = await this.#sendBatch(run, owner);
       } catch (err) {
         this.#deps.log.error({ err, slot }, 'send batch failed');
       }
@@ -268,7 +275,7 @@ export class Engine {
   }
 
   /** Claims one batch of a run, sends it, records it. Returns how many messages were claimed. */
-  async #sendBatch(run: ActiveRun): Promise<number> {
+  async #sendBatch(run: ActiveRun, owner: string): Promise<number> {
     const { db, clock, service, log } = this.#deps;
     const c = run.campaign;
     const adapter = this.#deps.adapterFor(c.channel as Channel);
@@ -283,44 +290,63 @@ export class Engine {
       return 0;
     }
     const pacing = JSON.parse(c.pacing) as Pacing;
-    const limit = pacing.batchSize ?? Math.min(this.#opts.batchSize, adapter.capabilities.batchSize);
-    const claimed = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner: this.#owner, limit, leaseMs: this.#opts.leaseMs, now: clock.now() });
+    const limit = pacing.batchSize ?? this.#opts.batchSize;
+    const leaseMs = this.#opts.leaseMs;
+    const claimed = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
     if (claimed.length === 0) return 0;
 
-    const outcomes: Outcome[] = [];
-    const ready: OutgoingEmail[] = [];
-    for (const m of claimed) {
-      try {
-        ready.push(renderEmail(content, m));
-      } catch (err) {
-        outcomes.push({ id: m.id, state: 'failed', code: 'TEMPLATE_RENDER', detail: (err as Error).message });
-      }
-    }
-    let results: SendResult[];
+    // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
+    // recovery only ever takes the batches of a worker that died.
+    const heartbeat = setInterval(() => {
+      extendLeases(db, { runId: run.runId, owner, until: clock.now().getTime() + leaseMs }).catch((err: unknown) =>
+        log.error({ err, campaign: c.id }, 'could not extend a lease'),
+      );
+    }, Math.max(50, Math.floor(leaseMs / 3)));
     try {
-      results = ready.length ? await adapter.send(ready) : [];
-    } catch (err) {
-      if (!(err instanceof ProviderFatalError)) throw err;
-      // Nothing can go out: release the batch untouched and fail the campaign with the reason.
-      log.error({ campaign: c.id, code: err.code }, 'provider refused the whole campaign');
-      const retryAt = clock.now().getTime();
-      await recordOutcomes(db, {
-        runId: run.runId,
-        campaignId: c.id,
-        workspaceId: c.workspace_id,
-        owner: this.#owner,
-        outcomes: claimed.map((m) => ({ id: m.id, state: 'pending' as const, code: err.code, detail: err.message, retryAt })),
-        now: clock.now(),
-      });
-      const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
-      await service.system(fresh, 'fail', { reasons: [{ code: err.code, detail: err.message }] }).catch((e: unknown) => this.#conflict(e));
+      const outcomes: Outcome[] = [];
+      const ready: OutgoingEmail[] = [];
+      for (const m of claimed) {
+        if (!m.contact) {
+          outcomes.push({ id: m.id, state: 'suppressed', code: 'CONTACT_DELETED', detail: 'The contact was deleted before the message went out.' });
+          continue;
+        }
+        try {
+          ready.push(renderEmail(content, m, m.contact));
+        } catch (err) {
+          outcomes.push({ id: m.id, state: 'failed', code: 'TEMPLATE_RENDER', detail: (err as Error).message });
+        }
+      }
+      let results: readonly SendResult[];
+      let fatal: ProviderFatalError | undefined;
+      try {
+        results = ready.length ? await adapter.send(ready) : [];
+      } catch (err) {
+        if (!(err instanceof ProviderFatalError)) throw err;
+        fatal = err;
+        results = err.results;
+      }
+      const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
+      const now = clock.now();
+      for (const r of results) {
+        // After a provider-wide refusal, what it accepted is sent; the rest waits for a retry untouched.
+        if (fatal && !r.ok) outcomes.push({ id: r.messageId, state: 'pending', code: fatal.code, detail: fatal.message, retryAt: now.getTime() });
+        else outcomes.push(this.#outcomeOf(r, attempts.get(r.messageId) ?? 1, now));
+      }
+      // Invariant: every claimed message is released here — recorded, or back to pending.
+      const answered = new Set(outcomes.map((o) => o.id));
+      for (const m of claimed) {
+        if (!answered.has(m.id)) outcomes.push({ id: m.id, state: 'pending', code: 'NO_RESULT', detail: 'The provider gave no result for this message.', retryAt: now.getTime() });
+      }
+      await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
+      if (fatal) {
+        log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
+        const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
+        await service.system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] }).catch((e: unknown) => this.#conflict(e));
+      }
       return claimed.length;
+    } finally {
+      clearInterval(heartbeat);
     }
-    const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
-    const now = clock.now();
-    for (const r of results) outcomes.push(this.#outcomeOf(r, attempts.get(r.messageId) ?? 1, now));
-    await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner: this.#owner, outcomes, now });
-    return claimed.length;
   }
 
   #outcomeOf(r: SendResult, attempts: number, now: Date): Outcome {

@@ -65,15 +65,15 @@ export function headerMessageId(m: { runId: number; id: number }, fromAddress: s
 }
 
 /** Renders one claimed message with Liquid: `{{ contact.firstName }}`, `{{ campaign.name }}`, custom attributes. */
-export function renderEmail(content: EmailContent, m: ClaimedMessage): OutgoingEmail {
+export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: NonNullable<ClaimedMessage['contact']>): OutgoingEmail {
   const t = parsed(content);
   const scope = {
     contact: {
-      ...m.contact.attributes,
-      email: m.contact.email,
-      phone: m.contact.phone,
-      firstName: m.contact.firstName,
-      lastName: m.contact.lastName,
+      ...contact.attributes,
+      email: contact.email,
+      phone: contact.phone,
+      firstName: contact.firstName,
+      lastName: contact.lastName,
     },
     campaign: { id: content.campaignId, name: content.campaignName },
   };

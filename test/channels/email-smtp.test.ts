@@ -7,15 +7,16 @@ import { decodeWords, parseHeaders, startSandboxSmtp } from '../../src/channels/
 import { type TestHerald, act, seedCampaign, startTestHerald, waitFor } from '../harness.js';
 
 /** A stand-in for a real provider's SMTP relay: requires AUTH PLAIN/LOGIN with one account. */
-async function startAuthRelay(user: string, pass: string) {
+async function startAuthRelay(user: string, pass: string, opts: { maxLogins?: number } = {}) {
   const received: string[] = [];
+  let logins = 0;
   const server = new SMTPServer({
     authOptional: false,
     allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onAuth(auth, _session, callback) {
-      if (auth.username === user && auth.password === pass) return callback(null, { user });
+      if (auth.username === user && auth.password === pass && ++logins <= (opts.maxLogins ?? Infinity)) return callback(null, { user });
       return callback(Object.assign(new Error('5.7.8 Authentication credentials invalid'), { responseCode: 535 }));
     },
     onData(stream, session, callback) {
@@ -68,6 +69,27 @@ describe('email over SMTP to a configured provider (sandbox off)', () => {
     const idle = await waitFor(t.api, campaign.id, (c) => c.counts.inFlight === 0);
     expect(idle.counts).toMatchObject({ total: 30, sent: 0, failed: 0, pending: 30 });
     expect(relay.received).toEqual([]);
+  });
+});
+
+describe('a provider that stops accepting mid-batch', () => {
+  it('records what it accepted as sent, so a retry never sends those again', async () => {
+    // The relay lets one pooled connection in and refuses the other four.
+    relay = await startAuthRelay('herald', 's3cret', { maxLogins: 1 });
+    t = await startTestHerald({
+      env: { HERALD_SANDBOX: 'off', SMTP_HOST: '127.0.0.1', SMTP_PORT: String(relay.port), SMTP_USER: 'herald', SMTP_PASS: 's3cret' },
+    });
+    const { campaign } = await seedCampaign(t.api, { contacts: 50 });
+    await act(t.api, campaign.id, 'launch');
+    const failed = await waitFor(t.api, campaign.id, (c) => c.status === 'failed' && c.counts.inFlight === 0);
+    expect(relay.received.length).toBeGreaterThan(0);
+    expect(failed.counts.sent).toBe(relay.received.length);
+    expect(failed.counts.pending).toBe(50 - relay.received.length);
+    expect(failed.allowedActions).not.toContain('delete');
+
+    await act(t.api, campaign.id, 'retry');
+    await waitFor(t.api, campaign.id, (c) => c.status !== 'sending' && c.counts.inFlight === 0);
+    expect(new Set(relay.received).size).toBe(relay.received.length);
   });
 });
 

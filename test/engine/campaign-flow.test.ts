@@ -149,4 +149,29 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
     expect(halted).toMatchObject({ status: 'stopped' });
     expect(halted.counts).toMatchObject({ total: 300, pending: 0, sent: 0, cancelled: 300 });
   });
+
+  it('never re-sends a slow batch whose lease would have expired: the heartbeat keeps it', async () => {
+    t = await startTestHerald({ env: { HERALD_LEASE_MS: '300' } });
+    const { campaign } = await seedCampaign(t.api, { contacts: 1500, campaign: { pacing: { batchSize: 500 } } });
+    await act(t.api, campaign.id, 'launch');
+    const done = await waitFor(t.api, campaign.id, finished, 60_000);
+    expect(done).toMatchObject({ status: 'completed', outcome: 'fully_sent', counts: { sent: 1500 } });
+    expect(t.herald.mailbox!.summary({ campaignId: campaign.id })).toEqual({ received: 1500, unique: 1500, duplicates: 0 });
+  });
+
+  it('a contact deleted after the snapshot is skipped, not sent, and shown as suppressed', async () => {
+    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '10' } });
+    const { campaign } = await seedCampaign(t.api, { contacts: 200 });
+    await act(t.api, campaign.id, 'launch');
+    await waitFor(t.api, campaign.id, (c) => c.counts.total === 200);
+    await act(t.api, campaign.id, 'pause');
+    const last = (await t.api('GET', '/v1/contacts?limit=500')).body.data.at(-1);
+    expect((await t.api('DELETE', `/v1/contacts/${last.id}`)).status).toBe(204);
+    await act(t.api, campaign.id, 'resume');
+    const done = await waitFor(t.api, campaign.id, finished);
+    expect(done).toMatchObject({ status: 'completed', outcome: 'partially_sent', counts: { sent: 199, suppressed: 1 } });
+    expect(t.herald.mailbox!.summary({ to: last.email }).received).toBe(0);
+    const skipped = (await t.api('GET', `/v1/campaigns/${campaign.id}/messages?state=suppressed`)).body.data;
+    expect(skipped).toEqual([expect.objectContaining({ address: last.email, error: expect.objectContaining({ code: 'CONTACT_DELETED' }) })]);
+  });
 });

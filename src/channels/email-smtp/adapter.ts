@@ -51,7 +51,7 @@ export class SmtpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
   }
 
   async send(batch: readonly OutgoingEmail[]): Promise<SendResult[]> {
-    let fatal: ProviderFatalError | undefined;
+    let fatal: { code: string; detail: string } | undefined;
     const results = await Promise.all(
       batch.map(async (m): Promise<SendResult> => {
         try {
@@ -68,12 +68,12 @@ export class SmtpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
           return { messageId: m.messageId, ok: true, providerId: info.messageId ?? m.headerMessageId };
         } catch (err) {
           const c = classifySmtpError(err as SmtpError);
-          if (c.fatal) fatal ??= new ProviderFatalError(c.code, c.detail);
+          if (c.fatal) fatal ??= c;
           return { messageId: m.messageId, ok: false, kind: c.kind, code: c.code, detail: c.detail };
         }
       }),
     );
-    if (fatal) throw fatal;
+    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
     return results;
   }
 

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { MessageState } from '../../domain/messages.js';
 import type { Database } from '../schema.js';
-import { bumpCounters } from './counters.js';
+import { bumpCounters, tally } from './counters.js';
 
 /**
  * Moves every message of a run from one state to another in one statement, with the
@@ -30,23 +30,37 @@ export async function moveMessages(
 
 /**
  * Returns messages whose lease expired (their worker died) to `pending`, or to
- * `cancelled` when the campaign was stopped meanwhile. Such a message may have reached
- * the provider before the crash; it carries the same Message-ID when sent again, so an
+ * `cancelled` when the campaign is stopped — decided in the statement itself, so a stop
+ * committed a moment earlier is never missed. Such a message may have reached the
+ * provider before the crash; it carries the same Message-ID when sent again, so an
  * idempotent provider drops the copy (DESIGN §4).
  */
-export async function recoverExpiredLeases(
-  db: Kysely<Database>,
-  args: { runId: number; to: 'pending' | 'cancelled'; now: Date },
-): Promise<number> {
+export async function recoverExpiredLeases(db: Kysely<Database>, args: { runId: number; campaignId: string; now: Date }): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const result = await sql<{ id: number }>`
+    const result = await sql<{ state: string }>`
       update messages
-      set state = ${args.to}, lease_owner = null, lease_until = null, updated_at = ${args.now.toISOString()}
+      set state = case when (select status from campaigns where id = ${args.campaignId}) = 'stopped' then 'cancelled' else 'pending' end,
+          lease_owner = null, lease_until = null, updated_at = ${args.now.toISOString()}
       where run_id = ${args.runId} and state = 'sending' and lease_until < ${args.now.getTime()}
-      returning id
+      returning state
     `.execute(trx);
-    const n = result.rows.length;
-    await bumpCounters(trx, args.runId, { sending: -n, [args.to]: n });
-    return n;
+    const deltas = tally(result.rows);
+    await bumpCounters(trx, args.runId, { ...deltas, sending: -result.rows.length });
+    return result.rows.length;
   });
+}
+
+/**
+ * Extends the leases a worker holds on a run (its heartbeat while a batch is at the
+ * provider), so a slow batch is never taken for a dead one and sent twice.
+ */
+export async function extendLeases(db: Kysely<Database>, args: { runId: number; owner: string; until: number }): Promise<number> {
+  const result = await db
+    .updateTable('messages')
+    .set({ lease_until: args.until })
+    .where('run_id', '=', args.runId)
+    .where('state', '=', 'sending')
+    .where('lease_owner', '=', args.owner)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }

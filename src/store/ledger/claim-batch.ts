@@ -8,13 +8,14 @@ export interface ClaimedMessage {
   readonly contactId: number;
   readonly address: string;
   readonly attempts: number;
+  /** Null when the contact was deleted after the snapshot: the message is not sent. */
   readonly contact: {
     readonly email: string | null;
     readonly phone: string | null;
     readonly firstName: string | null;
     readonly lastName: string | null;
     readonly attributes: Record<string, unknown>;
-  };
+  } | null;
 }
 
 /**
@@ -73,13 +74,15 @@ export async function claimBatch(
           contactId: r.contact_id,
           address: r.address,
           attempts: r.attempts,
-          contact: {
-            email: c?.email ?? null,
-            phone: c?.phone ?? null,
-            firstName: c?.first_name ?? null,
-            lastName: c?.last_name ?? null,
-            attributes: c ? (JSON.parse(c.attributes) as Record<string, unknown>) : {},
-          },
+          contact: c
+            ? {
+                email: c.email,
+                phone: c.phone,
+                firstName: c.first_name,
+                lastName: c.last_name,
+                attributes: JSON.parse(c.attributes) as Record<string, unknown>,
+              }
+            : null,
         };
       });
   });

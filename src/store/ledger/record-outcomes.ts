@@ -6,6 +6,8 @@ import { bumpCounters, tally } from './counters.js';
 export type Outcome =
   | { readonly id: number; readonly state: 'sent'; readonly providerId: string | null }
   | { readonly id: number; readonly state: 'failed'; readonly code: string; readonly detail: string }
+  /** Skipped before sending (the contact was deleted meanwhile). */
+  | { readonly id: number; readonly state: 'suppressed'; readonly code: string; readonly detail: string }
   /** A transient failure with attempts left: back to pending until `retryAt`. */
   | { readonly id: number; readonly state: 'pending'; readonly code: string; readonly detail: string; readonly retryAt: number };
 
