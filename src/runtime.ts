@@ -89,8 +89,9 @@ export async function startHerald(
     mailbox,
     workspace: { id: workspace.id, newKey },
     async close() {
-      await app.close();
+      // The engine first: its in-flight batches finish and are recorded before anything closes.
       await engine.stop();
+      await app.close();
       await email?.close();
       await sandboxSmtp?.close();
       await db.destroy();

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { type Result, fail, ok } from './errors.js';
 import {
   type CampaignStatus,
   type EditGroup,
@@ -173,3 +174,18 @@ export function missingFields(c: {
 export const activeStatuses: readonly CampaignStatus[] = ['queued', 'sending', 'paused', 'stopped', 'failed'];
 
 export { editGroups };
+
+/**
+ * Reads a send time. JSON Schema's date-time admits values a Date cannot hold (a leap
+ * second, year 10000 once converted to UTC); they are refused here as a 400.
+ */
+export function parseSendAt(value: string, field = 'body/sendAt'): Result<Date> {
+  const at = new Date(value);
+  const year = at.getUTCFullYear();
+  if (!Number.isFinite(at.getTime()) || year < 2000 || year > 9999) {
+    return fail('VALIDATION_FAILED', `${field} must be a date-time between the years 2000 and 9999`, {
+      errors: [{ field, message: 'is not a usable date-time' }],
+    });
+  }
+  return ok(at);
+}

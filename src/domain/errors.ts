@@ -5,6 +5,7 @@
  */
 export const errorCatalogue = {
   VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  TEMPLATE_INVALID: { status: 400, title: 'The template does not parse' },
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
   UNAUTHENTICATED: { status: 401, title: 'A valid API key is required' },
   NOT_FOUND: { status: 404, title: 'No such resource in this workspace' },

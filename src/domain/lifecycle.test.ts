@@ -66,9 +66,11 @@ function deepFreeze<T>(value: T): T {
 /**
  * `schedule` and `reschedule` take their time from the action (params.sendAt) or the campaign
  * (sendAt). With neither, the action is allowed but asks for a time; see the unit test below.
+ * An edit of a scheduled campaign is refused when it would leave the campaign incomplete.
  */
-const asksForSendTime = (action: Action, ctx: LifecycleContext) =>
-  (action === 'schedule' || action === 'reschedule') && !(ctx.params?.sendAt ?? ctx.sendAt);
+const asksForSendTime = (action: Action, ctx: LifecycleContext, status: CampaignStatus) =>
+  ((action === 'schedule' || action === 'reschedule') && !(ctx.params?.sendAt ?? ctx.sendAt)) ||
+  (action === 'edit' && status === 'scheduled' && (!ctx.complete || !ctx.sendAt));
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries: a workspace (kind, channel, policy overrides) and a walk of actions with random facts.
@@ -147,7 +149,7 @@ function violations(state: CampaignState, ctx: LifecycleContext): string[] {
     if (isSystemAction(action)) continue;
     if (allowed.includes(action)) {
       // An allowed action may only come back as a warning the person answers.
-      const answerable = code === 'SCHEDULE_PASSED' || (code === 'CAMPAIGN_INCOMPLETE' && asksForSendTime(action, ctx));
+      const answerable = code === 'SCHEDULE_PASSED' || (code === 'CAMPAIGN_INCOMPLETE' && asksForSendTime(action, ctx, state.status));
       check(answerable, `allowed ${action} fails with ${code}`);
     } else {
       check(refusalCodes.includes(code), `refused ${action} fails with ${code}`);

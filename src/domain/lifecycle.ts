@@ -201,7 +201,13 @@ const broadcastTable: readonly Row[] = [
   {
     from: ['draft', 'ready', 'stopped', 'failed', 'scheduled', 'paused'],
     action: 'edit',
-    to: (s, ctx) => ok(s.status === 'ready' && !ctx.complete ? 'draft' : s.status),
+    // A scheduled campaign must stay sendable and keep a send time in the future; a ready
+    // one an edit leaves incomplete goes back to draft.
+    to: (s, ctx) => {
+      if (s.status !== 'scheduled') return ok(s.status === 'ready' && !ctx.complete ? 'draft' : s.status);
+      const incomplete = needsComplete(s, ctx);
+      return incomplete ? { ok: false, error: incomplete } : futureSendTime(s, ctx);
+    },
     effect: 'none',
     guard: needsEditable,
     keepsOutcome: true,

@@ -11,6 +11,7 @@ import {
   fieldGroups,
   fieldsOf,
   missingFields,
+  parseSendAt,
 } from '../domain/campaign.js';
 import { HeraldError, fail, ok, type Result, unwrap } from '../domain/errors.js';
 import {
@@ -199,6 +200,7 @@ export class CampaignService {
   }
 
   async create(workspaceId: string, input: CampaignCreate, actor: string): Promise<Campaign> {
+    if (input.sendAt) unwrap(parseSendAt(input.sendAt));
     await this.#checkReferences(workspaceId, input);
     const now = this.#deps.clock.now();
     const iso = now.toISOString();
@@ -216,7 +218,7 @@ export class CampaignService {
         outcome: null,
         archived: 0,
         launch_type: input.launchType ?? (input.sendAt ? 'scheduled' : 'now'),
-        send_at: input.sendAt ? new Date(input.sendAt).toISOString() : null,
+        send_at: input.sendAt ? unwrap(parseSendAt(input.sendAt)).toISOString() : null,
         template_id: input.templateId ?? null,
         sender_id: input.senderId ?? null,
         audience: JSON.stringify(input.audience ?? { listIds: [] }),
@@ -256,6 +258,7 @@ export class CampaignService {
         campaignStatus: state.status,
       });
     }
+    if (changes.sendAt) unwrap(parseSendAt(changes.sendAt));
     await this.#checkReferences(workspaceId, changes);
 
     const update: CampaignUpdate = {};
@@ -263,7 +266,7 @@ export class CampaignService {
     if (changes.description !== undefined) update.description = changes.description;
     if (changes.tags !== undefined) update.tags = JSON.stringify(changes.tags);
     if (changes.launchType !== undefined) update.launch_type = changes.launchType;
-    if (changes.sendAt !== undefined) update.send_at = changes.sendAt ? new Date(changes.sendAt).toISOString() : null;
+    if (changes.sendAt !== undefined) update.send_at = changes.sendAt ? unwrap(parseSendAt(changes.sendAt)).toISOString() : null;
     if (changes.templateId !== undefined) update.template_id = changes.templateId;
     if (changes.senderId !== undefined) update.sender_id = changes.senderId;
     if (changes.audience !== undefined) update.audience = JSON.stringify(changes.audience);
@@ -342,6 +345,7 @@ export class CampaignService {
    * after the action, and for `clone` the new campaign; `delete` returns null.
    */
   async act(workspaceId: string, id: string, action: Action, params: ActionParams, actor: string): Promise<{ campaign: Campaign | null; created?: Campaign }> {
+    if (params.sendAt !== undefined) unwrap(parseSendAt(params.sendAt));
     let result: Awaited<ReturnType<CampaignService['transitionOnce']>>;
     for (let attempt = 1; ; attempt++) {
       const row = await this.#load(workspaceId, id);

@@ -15,8 +15,31 @@ export interface EmailContent {
   readonly replyTo: string | null;
 }
 
-// No file system, no includes: templates are data from users (liquidjs renders only what it is given).
-const liquid = new Liquid({ strictFilters: true, ownPropertyOnly: true, cache: false });
+// Templates are data from users: no file system or includes (liquidjs renders only what it is
+// given), and bounds on parse size, render time and output so one template cannot stall
+// the process that sends for every workspace (a 10-million-step loop took 7 s unbounded).
+const liquid = new Liquid({
+  strictFilters: true,
+  ownPropertyOnly: true,
+  cache: false,
+  parseLimit: 1_000_000,
+  renderLimit: 100,
+  memoryLimit: 10_000_000,
+});
+
+/** Checks that each part of a template parses; the failure names the part and Liquid's line. */
+export function checkTemplate(parts: Readonly<Record<string, string | null | undefined>>): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  for (const [field, source] of Object.entries(parts)) {
+    if (!source) continue;
+    try {
+      liquid.parse(source);
+    } catch (err) {
+      problems.push({ field: `body/${field}`, message: (err as Error).message.split('\n')[0] ?? 'does not parse' });
+    }
+  }
+  return problems;
+}
 
 interface Parsed {
   subject: Template[];

@@ -51,7 +51,8 @@ export async function listCampaigns(
   if (filter.tag) query = query.where(sql<boolean>`exists (select 1 from json_each(campaigns.tags) where value = ${filter.tag})`);
   if (filter.q) {
     const q = filter.q;
-    query = query.where((eb) => eb.or([eb('id', '=', q), eb(sql`lower(name)`, 'like', `%${q.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`)]));
+    const pattern = `%${q.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`;
+    query = query.where((eb) => eb.or([eb('id', '=', q), sql<boolean>`lower(name) like ${pattern} escape '\\'`]));
   }
   if (filter.cursor) {
     const cursor = decodeCursor(filter.cursor);

@@ -4,6 +4,9 @@ import type { Database } from './schema.js';
 /** How long a key is remembered (Stripe keeps 24 hours too). */
 export const idempotencyTtlMs = 24 * 3_600_000;
 
+/** A request still unanswered after this long is taken for dead. */
+export const abandonedAfterMs = 60_000;
+
 export type Claim =
   | { readonly kind: 'new' }
   | { readonly kind: 'replay'; readonly statusCode: number; readonly contentType: string | null; readonly response: string }
@@ -29,7 +32,14 @@ export async function claimIdempotencyKey(
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'new' };
     const row = await trx.selectFrom('idempotency_keys').selectAll().where('workspace_id', '=', args.workspaceId).where('key', '=', args.key).executeTakeFirstOrThrow();
     if (row.request_hash !== args.requestHash) return { kind: 'mismatch' };
-    if (row.status_code === null || row.response === null) return { kind: 'in_progress' };
+    if (row.status_code === null || row.response === null) {
+      // A placeholder this old belongs to a request whose process died: the retry takes over.
+      if (Date.parse(row.created_at) < args.now.getTime() - abandonedAfterMs) {
+        await trx.updateTable('idempotency_keys').set({ created_at: args.now.toISOString() }).where('workspace_id', '=', args.workspaceId).where('key', '=', args.key).execute();
+        return { kind: 'new' };
+      }
+      return { kind: 'in_progress' };
+    }
     return { kind: 'replay', statusCode: row.status_code, contentType: row.content_type, response: row.response };
   });
 }

@@ -309,3 +309,83 @@ describe('campaign actions through the API', () => {
     expect((await t.api('GET', '/v1/campaigns')).body.data).toHaveLength(2);
   });
 });
+
+describe('input the review found unguarded', () => {
+  it('refuses send times a Date cannot hold, and edits that would strand a scheduled campaign', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 2 });
+    for (const sendAt of ['2030-06-30T23:59:60Z', '9999-12-31T23:00:00-12:00']) {
+      const created = await t.api('POST', '/v1/campaigns', { name: 'x', sendAt });
+      expect(created.status, sendAt).toBe(400);
+      expect(created.body.errors[0].field).toBe('body/sendAt');
+      expect((await act(t.api, campaign.id, 'schedule', { sendAt })).status).toBe(400);
+    }
+    const scheduled = await act(t.api, campaign.id, 'schedule', { sendAt: new Date(Date.now() + 3_600_000).toISOString() });
+    expect(scheduled.body.status).toBe('scheduled');
+    const cleared = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, sendAt: null });
+    expect(cleared.status).toBe(409);
+    expect(cleared.body.code).toBe('CAMPAIGN_INCOMPLETE');
+    const past = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, sendAt: new Date(Date.now() - 60_000).toISOString() });
+    expect(past.status).toBe(409);
+    expect(past.body.code).toBe('SCHEDULE_PASSED');
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ status: 'scheduled', sendAt: scheduled.body.sendAt, version: scheduled.body.version });
+  });
+
+  it('finds names with _ and % literally', async () => {
+    t = await startTestHerald();
+    await t.api('POST', '/v1/campaigns', { name: 'promo_2026 50% off' });
+    await t.api('POST', '/v1/campaigns', { name: 'promox2026 500 off' });
+    expect((await t.api('GET', `/v1/campaigns?q=${encodeURIComponent('promo_2026')}`)).body.data.map((c: { name: string }) => c.name)).toEqual(['promo_2026 50% off']);
+    expect((await t.api('GET', `/v1/campaigns?q=${encodeURIComponent('50%')}`)).body.data).toHaveLength(1);
+  });
+
+  it('refuses a template that does not parse, naming the part; bounds a runaway one at render time', async () => {
+    t = await startTestHerald();
+    const broken = await t.api('POST', '/v1/templates', { name: 'b', subject: 'Hi', html: '<p>{% if contact.firstName %}unclosed</p>' });
+    expect(broken.status).toBe(400);
+    expect(broken.body).toMatchObject({ code: 'TEMPLATE_INVALID', errors: [expect.objectContaining({ field: 'body/html' })] });
+
+    const { campaign, templateId } = await seedCampaign(t.api, { contacts: 3 });
+    const loop = await t.api('PATCH', `/v1/templates/${templateId}`, { html: '{% for i in (1..10000000) %}xxxxxxxxxx{% endfor %}' });
+    expect(loop.status).toBe(200);
+    const started = Date.now();
+    await act(t.api, campaign.id, 'launch');
+    const done = await waitFor(t.api, campaign.id, finished);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(done.counts).toMatchObject({ failed: 3, sent: 0 });
+    const failed = (await t.api('GET', `/v1/campaigns/${campaign.id}/messages?state=failed`)).body.data;
+    expect(failed[0].error.code).toBe('TEMPLATE_RENDER');
+  });
+
+  it('locks a template while a campaign using it waits or sends', async () => {
+    t = await startTestHerald();
+    const { campaign, templateId } = await seedCampaign(t.api, { contacts: 2 });
+    await act(t.api, campaign.id, 'schedule', { sendAt: new Date(Date.now() + 3_600_000).toISOString() });
+    const res = await t.api('PATCH', `/v1/templates/${templateId}`, { subject: 'Changed' });
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ code: 'IN_USE', campaignIds: [campaign.id] });
+    expect((await t.api('GET', `/v1/templates/${templateId}`)).body.subject).toBe('Hi {{ contact.firstName }}');
+  });
+
+  it('answers actions/edit with a pointer to PATCH and changes nothing', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 1 });
+    const res = await act(t.api, campaign.id, 'edit');
+    expect(res.status).toBe(400);
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body.version).toBe(campaign.version);
+  });
+
+  it('shuts down promptly while someone watches a campaign live', async () => {
+    t = await startTestHerald();
+    const { campaign } = await seedCampaign(t.api, { contacts: 1 });
+    const base = await t.herald.app.listen({ port: 0, host: '127.0.0.1' });
+    const res = await fetch(`${base}/v1/campaigns/${campaign.id}/live`, { headers: { authorization: `Bearer ${t.key}` } });
+    const reader = res.body!.getReader();
+    await reader.read();
+    const started = Date.now();
+    await t.close();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    t = undefined as never;
+  });
+});
+

@@ -47,6 +47,11 @@ export const campaignRoutes =
     const service = deps.campaigns;
     const actor = (key: string) => `api:${key}`;
     const sandbox = deps.sandbox !== null;
+    // Live streams end when the server closes, or a graceful shutdown would wait for every viewer.
+    const streams = new Set<() => void>();
+    app.addHook('preClose', async () => {
+      for (const end of streams) end();
+    });
 
     app.get(
       '/campaigns',
@@ -120,6 +125,11 @@ export const campaignRoutes =
         if (!isUserAction(action)) {
           throw HeraldError.of('UNKNOWN_ACTION', `There is no campaign action "${action}".`, { actions: userActions });
         }
+        if (action === 'edit') {
+          throw HeraldError.of('VALIDATION_FAILED', `Edit a campaign with PATCH /v1/campaigns/${id} and the fields to change.`, {
+            errors: [{ field: 'path/action', message: 'edit is done with PATCH' }],
+          });
+        }
         const body = request.body ?? {};
         const result = await service.act(request.workspaceId, id, action, body, actor(request.workspaceId));
         if (action === 'delete') return reply.code(204).send(null);
@@ -149,7 +159,13 @@ export const campaignRoutes =
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...(sandbox ? { 'x-herald-sandbox': 'on' } : {}) });
         let last = '';
         let closed = false;
-        request.raw.on('close', () => (closed = true));
+        let wake: () => void = () => undefined;
+        const end = () => {
+          closed = true;
+          wake();
+        };
+        streams.add(end);
+        request.raw.on('close', end);
         const push = (c: typeof first) => {
           const data = JSON.stringify({ id: c.id, status: c.status, outcome: c.outcome, archived: c.archived, version: c.version, counts: c.counts, allowedActions: c.allowedActions });
           if (data !== last) res.write(`event: campaign\ndata: ${data}\n\n`);
@@ -158,7 +174,13 @@ export const campaignRoutes =
         push(first);
         const interval = request.query.intervalMs ?? 500;
         while (!closed) {
-          await new Promise((r) => setTimeout(r, interval));
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, interval);
+            wake = () => {
+              clearTimeout(timer);
+              r();
+            };
+          });
           if (closed) break;
           try {
             push(await service.get(workspaceId, first.id));
@@ -167,6 +189,7 @@ export const campaignRoutes =
             break;
           }
         }
+        streams.delete(end);
         res.end();
       },
     );

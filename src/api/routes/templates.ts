@@ -2,8 +2,16 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Template, TemplateInput, TemplatePatch } from '../../domain/resources.js';
 import { createTemplate, getTemplate, listTemplates, softDeleteTemplate, templateOf, updateTemplate } from '../../store/templates.js';
+import { HeraldError } from '../../domain/errors.js';
+import { checkTemplate } from '../../engine/render.js';
 import type { AppDeps } from '../app.js';
 import { IdParams, Page, PageQuery, badCursor, notFound, pageOf } from '../envelope.js';
+
+/** Refuses a template whose Liquid does not parse, naming each broken part and line. */
+function assertParses(parts: Record<string, string | null | undefined>): void {
+  const errors = checkTemplate(parts);
+  if (errors.length > 0) throw HeraldError.of('TEMPLATE_INVALID', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+}
 
 /** Templates: CRUD; delete is soft, so campaigns that used one keep their history. */
 export const templateRoutes =
@@ -15,6 +23,7 @@ export const templateRoutes =
       '/templates',
       { schema: { tags, summary: 'Create a template', body: TemplateInput, response: { 201: Template } } },
       async (request, reply) => {
+        assertParses({ subject: request.body.subject, html: request.body.html, text: request.body.text });
         const row = await createTemplate(deps.db, request.workspaceId, request.body, deps.clock.now());
         return reply.code(201).send(templateOf(row));
       },
@@ -52,6 +61,21 @@ export const templateRoutes =
       '/templates/:id',
       { schema: { tags, summary: 'Change a template', params: IdParams, body: TemplatePatch, response: { 200: Template } } },
       async (request) => {
+        assertParses({ subject: request.body.subject, html: request.body.html, text: request.body.text });
+        // One run sends one version of its content: a template in use by a campaign that is
+        // waiting or under way is locked (DESIGN §2); clone it to change it.
+        const busy = await deps.db
+          .selectFrom('campaigns')
+          .select('id')
+          .where('workspace_id', '=', request.workspaceId)
+          .where('template_id', '=', request.params.id)
+          .where('status', 'in', ['scheduled', 'queued', 'sending', 'paused'])
+          .execute();
+        if (busy.length > 0) {
+          throw HeraldError.of('IN_USE', `Template ${request.params.id} is used by campaigns that are scheduled or sending; create a new template instead.`, {
+            campaignIds: busy.map((c) => c.id),
+          });
+        }
         const row = await updateTemplate(deps.db, request.workspaceId, request.params.id, request.body, deps.clock.now());
         if (!row) throw notFound('template', request.params.id);
         return templateOf(row);
