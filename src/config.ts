@@ -45,7 +45,8 @@ function loopbackHostPort(name: string, raw: string): { host: string; port: numb
 /** Reads and checks the configuration; throws one clear message for the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const sandboxRaw = (env.HERALD_SANDBOX ?? 'on').toLowerCase();
-  if (!['on', 'off', 'true', 'false', '1', '0'].includes(sandboxRaw)) throw new Error(`HERALD_SANDBOX must be on or off, not "${env.HERALD_SANDBOX}"`);
+  if (!['on', 'off', 'true', 'false', '1', '0'].includes(sandboxRaw))
+    throw new Error(`HERALD_SANDBOX must be on or off, not "${env.HERALD_SANDBOX}"`);
   const sandbox = ['on', 'true', '1'].includes(sandboxRaw);
   return {
     port: int(env, 'PORT', 8080),

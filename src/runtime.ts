@@ -39,7 +39,8 @@ export async function startHerald(
   config: Config,
   opts: { clock?: Clock; log?: Logger; startEngine?: boolean; onQuery?: (sql: string) => void } = {},
 ): Promise<Herald> {
-  const log = opts.log ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.pass', '*.password'] });
+  const log =
+    opts.log ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.pass', '*.password'] });
   const clock = opts.clock ?? systemClock;
   const db = openDatabase(config.database, opts.onQuery ? { onQuery: opts.onQuery } : {});
   await migrate(db);
@@ -66,13 +67,24 @@ export async function startHerald(
   const engine = (engineRef.current = new Engine({ db, clock, service, adapterFor, log, options: config.engine }));
 
   const mailbox = sandboxSmtp?.mailbox ?? null;
-  const app = await buildApp({ db, clock, campaigns: service, sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null, log });
+  const app = await buildApp({
+    db,
+    clock,
+    campaigns: service,
+    sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null,
+    log,
+  });
 
   let workspace = await firstWorkspace(db);
   let newKey: string | null = null;
   if (!workspace) {
     workspace = await createWorkspace(db, { name: 'Default workspace', now: clock.now() });
-    newKey = await createApiKey(db, { workspaceId: workspace.id, name: 'first key', now: clock.now(), ...(config.apiKey ? { key: config.apiKey } : {}) });
+    newKey = await createApiKey(db, {
+      workspaceId: workspace.id,
+      name: 'first key',
+      now: clock.now(),
+      ...(config.apiKey ? { key: config.apiKey } : {}),
+    });
   } else if (config.apiKey) {
     await createApiKey(db, { workspaceId: workspace.id, name: 'HERALD_API_KEY', key: config.apiKey, now: clock.now() });
   }

@@ -57,7 +57,12 @@ export async function startTestHerald(
   const queries: string[] = [];
   const herald = await startHerald(
     { ...config, engine: { ...config.engine } },
-    { log: pino({ level: 'silent' }), onQuery: (sql) => queries.push(sql), ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.startEngine === false ? { startEngine: false } : {}) },
+    {
+      log: pino({ level: 'silent' }),
+      onQuery: (sql) => queries.push(sql),
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.startEngine === false ? { startEngine: false } : {}),
+    },
   );
   const now = new Date();
   const ws = await createWorkspace(herald.db, { name: 'Test', now });
@@ -73,11 +78,18 @@ export async function seedCampaign(
   const list = await api('POST', '/v1/lists', { name: 'Readers' });
   const emailOf = opts.emailOf ?? ((i: number) => `reader${i}@example.test`);
   for (let start = 0; start < opts.contacts; start += 5000) {
-    const contacts = Array.from({ length: Math.min(5000, opts.contacts - start) }, (_, k) => ({ email: emailOf(start + k), firstName: `R${start + k}` }));
+    const contacts = Array.from({ length: Math.min(5000, opts.contacts - start) }, (_, k) => ({
+      email: emailOf(start + k),
+      firstName: `R${start + k}`,
+    }));
     const r = await api('POST', '/v1/contacts/bulk', { contacts, listIds: [list.body.id] });
     if (r.status !== 200) throw new Error(`bulk contacts: ${r.status} ${JSON.stringify(r.body)}`);
   }
-  const template = await api('POST', '/v1/templates', { name: 'T', subject: 'Hi {{ contact.firstName }}', html: '<p>Hello {{ contact.firstName }}</p>' });
+  const template = await api('POST', '/v1/templates', {
+    name: 'T',
+    subject: 'Hi {{ contact.firstName }}',
+    html: '<p>Hello {{ contact.firstName }}</p>',
+  });
   const sender = await api('POST', '/v1/senders', { name: 'S', fromEmail: 'news@example.test', fromName: 'News' });
   const campaign = await api('POST', '/v1/campaigns', {
     name: 'Campaign',

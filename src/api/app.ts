@@ -48,8 +48,12 @@ export const sandboxBanner = 'on; messages go to the sandbox SMTP server and rea
 export async function buildApp(deps: AppDeps) {
   // Bodies are validated strictly (no type coercion: a string where a number belongs is a
   // 400); query strings arrive as text, so they alone are coerced.
-  const strict = addFormats.default(new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false }));
-  const lenient = addFormats.default(new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false }));
+  const strict = addFormats.default(
+    new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false }),
+  );
+  const lenient = addFormats.default(
+    new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, removeAdditional: false, strict: false }),
+  );
 
   const app = Fastify({
     ...(deps.log ? { loggerInstance: deps.log } : { logger: false }),
@@ -88,7 +92,10 @@ export async function buildApp(deps: AppDeps) {
     const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : request.headers['x-api-key'];
     const found = typeof key === 'string' && key !== '' ? await workspaceForKey(deps.db, key) : undefined;
     if (!found) {
-      return sendProblem(reply, problemOf('UNAUTHENTICATED', 'Send your API key as `Authorization: Bearer <key>`.', undefined, request.url));
+      return sendProblem(
+        reply,
+        problemOf('UNAUTHENTICATED', 'Send your API key as `Authorization: Bearer <key>`.', undefined, request.url),
+      );
     }
     request.workspaceId = found.workspaceId;
   });

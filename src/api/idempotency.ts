@@ -28,7 +28,9 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; clock:
         errors: [{ field: 'headers/idempotency-key', message: 'must be 1 to 255 characters' }],
       });
     }
-    const requestHash = createHash('sha256').update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`).digest('hex');
+    const requestHash = createHash('sha256')
+      .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
+      .digest('hex');
     const claim = await claimIdempotencyKey(deps.db, { workspaceId: request.workspaceId, key, requestHash, now: deps.clock.now() });
     switch (claim.kind) {
       case 'new':

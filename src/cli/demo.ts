@@ -52,7 +52,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     for (let start = 0; start < opts.contacts; start += 5000) {
       const contacts = [];
       for (let i = start; i < Math.min(start + 5000, opts.contacts); i++) {
-        contacts.push({ email: `reader${i + 1}.${stamp}@demo.herald.test`, firstName: `Reader ${i + 1}`, attributes: { plan: i % 3 === 0 ? 'pro' : 'free' } });
+        contacts.push({
+          email: `reader${i + 1}.${stamp}@demo.herald.test`,
+          firstName: `Reader ${i + 1}`,
+          attributes: { plan: i % 3 === 0 ? 'pro' : 'free' },
+        });
       }
       await api('POST', '/v1/contacts/bulk', { contacts, listIds: [list.id] });
     }
@@ -63,7 +67,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       subject: 'Hello {{ contact.firstName }}, your {{ contact.plan }} plan news',
       html: '<h1>Hi {{ contact.firstName }}!</h1><p>This is {{ campaign.name }}, sent by Herald to {{ contact.email }}.</p>',
     });
-    const sender = await api<{ id: string }>('POST', '/v1/senders', { name: 'Demo sender', fromEmail: 'news@demo.herald.test', fromName: 'Herald Demo' });
+    const sender = await api<{ id: string }>('POST', '/v1/senders', {
+      name: 'Demo sender',
+      fromEmail: 'news@demo.herald.test',
+      fromName: 'Herald Demo',
+    });
     let campaign = await api<Campaign>('POST', '/v1/campaigns', {
       name: 'Herald demo campaign',
       templateId: template.id,
@@ -75,7 +83,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     say(`Launched campaign ${campaign.id}.`);
 
     const bar = new cliProgress.SingleBar(
-      { format: 'Sending |{bar}| {value}/{total} {status} in flight: {inFlight}', stream: process.stderr, hideCursor: true, noTTYOutput: !process.stderr.isTTY, notTTYSchedule: 1000 },
+      {
+        format: 'Sending |{bar}| {value}/{total} {status} in flight: {inFlight}',
+        stream: process.stderr,
+        hideCursor: true,
+        noTTYOutput: !process.stderr.isTTY,
+        notTTYSchedule: 1000,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(opts.contacts, 0, { status: campaign.status, inFlight: 0 });
@@ -89,7 +103,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         paused = true;
         campaign = await api<Campaign>('POST', `/v1/campaigns/${campaign.id}/actions/pause`, { reason: 'demo: pause midway' });
         bar.stop();
-        say(`Paused at ${campaign.counts.processed}/${campaign.counts.total}; ${campaign.counts.inFlight} message(s) still in flight, draining…`);
+        say(
+          `Paused at ${campaign.counts.processed}/${campaign.counts.total}; ${campaign.counts.inFlight} message(s) still in flight, draining…`,
+        );
         while (campaign.counts.inFlight > 0) {
           await sleep(50);
           campaign = await api<Campaign>('GET', `/v1/campaigns/${campaign.id}`);
@@ -105,7 +121,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     bar.stop();
 
     const sink = herald.mailbox!.summary({ workspaceId: ws.id, campaignId: campaign.id });
-    const events = await api<{ data: { action: string; from: string | null; to: string; at: string }[] }>('GET', `/v1/campaigns/${campaign.id}/events`);
+    const events = await api<{ data: { action: string; from: string | null; to: string; at: string }[] }>(
+      'GET',
+      `/v1/campaigns/${campaign.id}/events`,
+    );
     const c = campaign.counts;
     say('');
     say(`Campaign ${campaign.name} (${campaign.id})`);

@@ -1,14 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Result, fail, ok } from './errors.js';
-import {
-  type CampaignStatus,
-  type EditGroup,
-  campaignStatuses,
-  channels,
-  editGroups,
-  outcomes,
-  userActions,
-} from './lifecycle.js';
+import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGroups, outcomes, userActions } from './lifecycle.js';
 
 /**
  * The campaign's shapes, declared once (STYLE habit 4): the API validates and documents

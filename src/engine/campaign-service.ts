@@ -183,19 +183,38 @@ export class CampaignService {
   async #checkReferences(workspaceId: string, input: Partial<CampaignCreate>): Promise<void> {
     const db = this.#deps.db;
     if (input.templateId) {
-      const t = await db.selectFrom('templates').select('id').where('workspace_id', '=', workspaceId).where('id', '=', input.templateId).where('deleted_at', 'is', null).executeTakeFirst();
+      const t = await db
+        .selectFrom('templates')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', input.templateId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
       if (!t) throw HeraldError.of('NOT_FOUND', `No template ${input.templateId} in this workspace.`, { field: 'templateId' });
     }
     if (input.senderId) {
-      const s = await db.selectFrom('senders').select('id').where('workspace_id', '=', workspaceId).where('id', '=', input.senderId).where('deleted_at', 'is', null).executeTakeFirst();
+      const s = await db
+        .selectFrom('senders')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', input.senderId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
       if (!s) throw HeraldError.of('NOT_FOUND', `No sender ${input.senderId} in this workspace.`, { field: 'senderId' });
     }
     const listIds = input.audience?.listIds ?? [];
     if (listIds.length > 0) {
-      const found = await db.selectFrom('lists').select('id').where('workspace_id', '=', workspaceId).where('id', 'in', listIds).where('deleted_at', 'is', null).execute();
+      const found = await db
+        .selectFrom('lists')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', 'in', listIds)
+        .where('deleted_at', 'is', null)
+        .execute();
       const known = new Set(found.map((l) => l.id));
       const unknown = listIds.filter((id) => !known.has(id));
-      if (unknown.length > 0) throw HeraldError.of('NOT_FOUND', `No list ${unknown.join(', ')} in this workspace.`, { field: 'audience.listIds' });
+      if (unknown.length > 0)
+        throw HeraldError.of('NOT_FOUND', `No list ${unknown.join(', ')} in this workspace.`, { field: 'audience.listIds' });
     }
   }
 
@@ -241,7 +260,9 @@ export class CampaignService {
   async update(workspaceId: string, id: string, patch: CampaignPatch, actor: string): Promise<Campaign> {
     const row = await this.#load(workspaceId, id);
     if (row.version !== patch.version) {
-      throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${patch.version}.`, { currentVersion: row.version });
+      throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${patch.version}.`, {
+        currentVersion: row.version,
+      });
     }
     const { version: _v, ...changes } = patch;
     const fields = Object.keys(changes) as EditableField[];
@@ -252,11 +273,15 @@ export class CampaignService {
     const allowed = new Set(fieldsOf(editableGroups(state, ctx)));
     const locked = fields.filter((f) => !allowed.has(f));
     if (locked.length > 0) {
-      throw HeraldError.of('FIELD_LOCKED', `Cannot edit ${locked.join(', ')} while the campaign is ${state.archived ? 'archived' : state.status}.`, {
-        lockedFields: locked,
-        editableFields: [...allowed],
-        campaignStatus: state.status,
-      });
+      throw HeraldError.of(
+        'FIELD_LOCKED',
+        `Cannot edit ${locked.join(', ')} while the campaign is ${state.archived ? 'archived' : state.status}.`,
+        {
+          lockedFields: locked,
+          editableFields: [...allowed],
+          campaignStatus: state.status,
+        },
+      );
     }
     if (changes.sendAt) unwrap(parseSendAt(changes.sendAt));
     await this.#checkReferences(workspaceId, changes);
@@ -305,13 +330,28 @@ export class CampaignService {
     const db = this.#deps.db;
     const audience = parseJson<Audience>(row.audience);
     const template = row.template_id
-      ? await db.selectFrom('templates').select(['deleted_at', 'channel']).where('workspace_id', '=', row.workspace_id).where('id', '=', row.template_id).executeTakeFirst()
+      ? await db
+          .selectFrom('templates')
+          .select(['deleted_at', 'channel'])
+          .where('workspace_id', '=', row.workspace_id)
+          .where('id', '=', row.template_id)
+          .executeTakeFirst()
       : undefined;
     const sender = row.sender_id
-      ? await db.selectFrom('senders').select(['deleted_at', 'status', 'channel']).where('workspace_id', '=', row.workspace_id).where('id', '=', row.sender_id).executeTakeFirst()
+      ? await db
+          .selectFrom('senders')
+          .select(['deleted_at', 'status', 'channel'])
+          .where('workspace_id', '=', row.workspace_id)
+          .where('id', '=', row.sender_id)
+          .executeTakeFirst()
       : undefined;
     const lists = audience.listIds.length
-      ? await db.selectFrom('lists').select(['id', 'deleted_at']).where('workspace_id', '=', row.workspace_id).where('id', 'in', audience.listIds).execute()
+      ? await db
+          .selectFrom('lists')
+          .select(['id', 'deleted_at'])
+          .where('workspace_id', '=', row.workspace_id)
+          .where('id', 'in', audience.listIds)
+          .execute()
       : [];
     const byId = new Map(lists.map((l) => [l.id, l]));
     const live = lists.filter((l) => l.deleted_at === null).map((l) => l.id);
@@ -344,13 +384,21 @@ export class CampaignService {
    * A person's action (`POST /v1/campaigns/{id}/actions/{action}`). Returns the campaign
    * after the action, and for `clone` the new campaign; `delete` returns null.
    */
-  async act(workspaceId: string, id: string, action: Action, params: ActionParams, actor: string): Promise<{ campaign: Campaign | null; created?: Campaign }> {
+  async act(
+    workspaceId: string,
+    id: string,
+    action: Action,
+    params: ActionParams,
+    actor: string,
+  ): Promise<{ campaign: Campaign | null; created?: Campaign }> {
     if (params.sendAt !== undefined) unwrap(parseSendAt(params.sendAt));
     let result: Awaited<ReturnType<CampaignService['transitionOnce']>>;
     for (let attempt = 1; ; attempt++) {
       const row = await this.#load(workspaceId, id);
       if (params.version !== undefined && params.version !== row.version) {
-        throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${params.version}.`, { currentVersion: row.version });
+        throw HeraldError.of('VERSION_CONFLICT', `The campaign is at version ${row.version}, not ${params.version}.`, {
+          currentVersion: row.version,
+        });
       }
       try {
         result = await this.transitionOnce(row, action, params, actor);
@@ -403,7 +451,10 @@ export class CampaignService {
       const problems = await this.preflight(row);
       if (problems.length > 0) {
         if (actor !== 'engine') {
-          return fail('PREFLIGHT_FAILED', problems.map((p) => p.detail).join(' '), { reasons: problems, allowedActions: allowedActions(state, ctx) });
+          return fail('PREFLIGHT_FAILED', problems.map((p) => p.detail).join(' '), {
+            reasons: problems,
+            allowedActions: allowedActions(state, ctx),
+          });
         }
         // A scheduled campaign that comes due and cannot go out fails with its reasons (seed 003).
         return this.#transition(row, 'fail', {}, actor, { reasons: problems });
@@ -433,21 +484,46 @@ export class CampaignService {
           await trx.deleteFrom('run_series').where('run_id', 'in', runIds).execute();
         }
         const gone = await trx.deleteFrom('campaigns').where('id', '=', row.id).where('version', '=', row.version).executeTakeFirst();
-        if (Number(gone.numDeletedRows) !== 1) throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed meanwhile; reload and try again.');
+        if (Number(gone.numDeletedRows) !== 1)
+          throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed meanwhile; reload and try again.');
         return;
       }
       if (next.effect === 'snapshot') {
-        const number = (await trx.selectFrom('runs').select(sql<number>`coalesce(max(number), 0)`.as('n')).where('campaign_id', '=', row.id).executeTakeFirstOrThrow()).n + 1;
+        const number =
+          (
+            await trx
+              .selectFrom('runs')
+              .select(sql<number>`coalesce(max(number), 0)`.as('n'))
+              .where('campaign_id', '=', row.id)
+              .executeTakeFirstOrThrow()
+          ).n + 1;
         const run = await trx
           .insertInto('runs')
-          .values({ workspace_id: row.workspace_id, campaign_id: row.id, number, channel: row.channel, snapshot_cursor: 0, snapshot_done: 0, created_at: iso })
+          .values({
+            workspace_id: row.workspace_id,
+            campaign_id: row.id,
+            number,
+            channel: row.channel,
+            snapshot_cursor: 0,
+            snapshot_done: 0,
+            created_at: iso,
+          })
           .returning('id')
           .executeTakeFirstOrThrow();
-        await trx.insertInto('run_counters').values({ run_id: run.id, workspace_id: row.workspace_id } as never).execute();
+        await trx
+          .insertInto('run_counters')
+          .values({ run_id: run.id, workspace_id: row.workspace_id } as never)
+          .execute();
         patch.current_run_id = run.id;
         patch.launched_at = iso;
       }
-      const ok1 = await updateCampaignGuarded(trx, { workspaceId: row.workspace_id, id: row.id, version: row.version, expectedStatus: row.status, patch });
+      const ok1 = await updateCampaignGuarded(trx, {
+        workspaceId: row.workspace_id,
+        id: row.id,
+        version: row.version,
+        expectedStatus: row.status,
+        patch,
+      });
       if (!ok1) throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed meanwhile; reload and try again.');
       await insertEvent(trx, {
         workspaceId: row.workspace_id,
@@ -473,8 +549,19 @@ export class CampaignService {
       const move = moves[next.effect];
       if (move && runId !== null) {
         const moved = await moveMessages(trx, { runId, from: move[0], to: move[1], now });
-        if (next.effect !== 'cancel_unsent') await trx.updateTable('runs').set({ finished_at: null, outcome: null }).where('id', '=', runId).execute();
-        if (moved > 0) await insertEvent(trx, { workspaceId: row.workspace_id, campaignId: row.id, at: now, actor, action: `${action}:messages`, from: next.status, to: next.status, data: { from: move[0], to: move[1], count: moved } });
+        if (next.effect !== 'cancel_unsent')
+          await trx.updateTable('runs').set({ finished_at: null, outcome: null }).where('id', '=', runId).execute();
+        if (moved > 0)
+          await insertEvent(trx, {
+            workspaceId: row.workspace_id,
+            campaignId: row.id,
+            at: now,
+            actor,
+            action: `${action}:messages`,
+            from: next.status,
+            to: next.status,
+            data: { from: move[0], to: move[1], count: moved },
+          });
       }
       if (next.effect === 'clone') cloneId = await this.#insertClone(trx, row, now, actor);
     });
@@ -503,7 +590,16 @@ export class CampaignService {
       launched_at: null,
       finished_at: null,
     });
-    await insertEvent(trx, { workspaceId: row.workspace_id, campaignId: id, at: now, actor, action: 'clone', from: null, to: 'draft', data: { clonedFrom: row.id } });
+    await insertEvent(trx, {
+      workspaceId: row.workspace_id,
+      campaignId: id,
+      at: now,
+      actor,
+      action: 'clone',
+      from: null,
+      to: 'draft',
+      data: { clonedFrom: row.id },
+    });
     return id;
   }
 
@@ -527,7 +623,12 @@ export class CampaignService {
     const row = await this.#load(workspaceId, id);
     const states = await readCampaignCounters(this.#deps.db, workspaceId, id);
     const series = row.current_run_id
-      ? await this.#deps.db.selectFrom('run_series').select(['bucket', 'sent', 'failed']).where('run_id', '=', row.current_run_id).orderBy('bucket').execute()
+      ? await this.#deps.db
+          .selectFrom('run_series')
+          .select(['bucket', 'sent', 'failed'])
+          .where('run_id', '=', row.current_run_id)
+          .orderBy('bucket')
+          .execute()
       : [];
     const runs = await this.#deps.db
       .selectFrom('runs')
@@ -542,7 +643,14 @@ export class CampaignService {
       outcome: row.outcome,
       counts: campaignCounts(states),
       states,
-      runs: runs.map((r) => ({ id: r.id, number: r.number, createdAt: r.created_at, finishedAt: r.finished_at, outcome: r.outcome, snapshotDone: r.snapshot_done === 1 })),
+      runs: runs.map((r) => ({
+        id: r.id,
+        number: r.number,
+        createdAt: r.created_at,
+        finishedAt: r.finished_at,
+        outcome: r.outcome,
+        snapshotDone: r.snapshot_done === 1,
+      })),
       series,
     };
   }
@@ -558,7 +666,10 @@ export class CampaignService {
       .where('m.workspace_id', '=', workspaceId);
     if (opts.state) q = q.where('m.state', '=', opts.state);
     if (opts.after !== undefined) q = q.where('m.id', '>', opts.after);
-    const rows = await q.orderBy('m.id').limit(opts.limit + 1).execute();
+    const rows = await q
+      .orderBy('m.id')
+      .limit(opts.limit + 1)
+      .execute();
     const more = rows.length > opts.limit;
     const data = (more ? rows.slice(0, opts.limit) : rows).map((m) => ({
       id: m.id,

@@ -182,7 +182,9 @@ export class Engine {
       if (fresh.status === 'queued') {
         const states = await readCounters(db, runId);
         if (states.pending === 0 && states.cancelled === 0) {
-          await service.system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] }).catch((err: unknown) => this.#conflict(err));
+          await service
+            .system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] })
+            .catch((err: unknown) => this.#conflict(err));
         } else {
           await service.system(fresh, 'begin_sending').catch((err: unknown) => this.#conflict(err));
         }
@@ -197,7 +199,9 @@ export class Engine {
           // A run can reach sending without a begin_sending check (resumed or retried mid-snapshot).
           const r =
             total === 0
-              ? await service.system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] })
+              ? await service.system(fresh, 'fail', {
+                  reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }],
+                })
               : await service.system(fresh, 'complete', { outcome: runOutcome(states) });
           if (!r.ok) this.#conflict(new HeraldError(r.error));
           else this.#deps.log.info({ campaign: c.id, run: runId, status: r.value.status, outcome: r.value.outcome }, 'run finished');
@@ -206,7 +210,13 @@ export class Engine {
       } else if (fresh.status === 'stopped' || fresh.status === 'failed') {
         // A halted run is finished once its in-flight batches have drained.
         const states = await readCounters(db, runId);
-        if (states.sending === 0) await db.updateTable('runs').set({ finished_at: now.toISOString() }).where('id', '=', runId).where('finished_at', 'is', null).execute();
+        if (states.sending === 0)
+          await db
+            .updateTable('runs')
+            .set({ finished_at: now.toISOString() })
+            .where('id', '=', runId)
+            .where('finished_at', 'is', null)
+            .execute();
       }
     }
     return busy;
@@ -257,8 +267,16 @@ export class Engine {
   async #content(c: CampaignRow): Promise<EmailContent | undefined> {
     const db = this.#deps.db;
     const [template, sender] = await Promise.all([
-      db.selectFrom('templates').selectAll().where('id', '=', c.template_id ?? '').executeTakeFirst(),
-      db.selectFrom('senders').selectAll().where('id', '=', c.sender_id ?? '').executeTakeFirst(),
+      db
+        .selectFrom('templates')
+        .selectAll()
+        .where('id', '=', c.template_id ?? '')
+        .executeTakeFirst(),
+      db
+        .selectFrom('senders')
+        .selectAll()
+        .where('id', '=', c.sender_id ?? '')
+        .executeTakeFirst(),
     ]);
     if (!template || !sender?.from_email) return undefined;
     return {
@@ -297,17 +315,25 @@ export class Engine {
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
     // recovery only ever takes the batches of a worker that died.
-    const heartbeat = setInterval(() => {
-      extendLeases(db, { runId: run.runId, owner, until: clock.now().getTime() + leaseMs }).catch((err: unknown) =>
-        log.error({ err, campaign: c.id }, 'could not extend a lease'),
-      );
-    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        extendLeases(db, { runId: run.runId, owner, until: clock.now().getTime() + leaseMs }).catch((err: unknown) =>
+          log.error({ err, campaign: c.id }, 'could not extend a lease'),
+        );
+      },
+      Math.max(50, Math.floor(leaseMs / 3)),
+    );
     try {
       const outcomes: Outcome[] = [];
       const ready: OutgoingEmail[] = [];
       for (const m of claimed) {
         if (!m.contact) {
-          outcomes.push({ id: m.id, state: 'suppressed', code: 'CONTACT_DELETED', detail: 'The contact was deleted before the message went out.' });
+          outcomes.push({
+            id: m.id,
+            state: 'suppressed',
+            code: 'CONTACT_DELETED',
+            detail: 'The contact was deleted before the message went out.',
+          });
           continue;
         }
         try {
@@ -329,19 +355,29 @@ export class Engine {
       const now = clock.now();
       for (const r of results) {
         // After a provider-wide refusal, what it accepted is sent; the rest waits for a retry untouched.
-        if (fatal && !r.ok) outcomes.push({ id: r.messageId, state: 'pending', code: fatal.code, detail: fatal.message, retryAt: now.getTime() });
+        if (fatal && !r.ok)
+          outcomes.push({ id: r.messageId, state: 'pending', code: fatal.code, detail: fatal.message, retryAt: now.getTime() });
         else outcomes.push(this.#outcomeOf(r, attempts.get(r.messageId) ?? 1, now));
       }
       // Invariant: every claimed message is released here — recorded, or back to pending.
       const answered = new Set(outcomes.map((o) => o.id));
       for (const m of claimed) {
-        if (!answered.has(m.id)) outcomes.push({ id: m.id, state: 'pending', code: 'NO_RESULT', detail: 'The provider gave no result for this message.', retryAt: now.getTime() });
+        if (!answered.has(m.id))
+          outcomes.push({
+            id: m.id,
+            state: 'pending',
+            code: 'NO_RESULT',
+            detail: 'The provider gave no result for this message.',
+            retryAt: now.getTime(),
+          });
       }
       await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
       if (fatal) {
         log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
-        await service.system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] }).catch((e: unknown) => this.#conflict(e));
+        await service
+          .system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] })
+          .catch((e: unknown) => this.#conflict(e));
       }
       return claimed.length;
     } finally {
@@ -354,7 +390,13 @@ export class Engine {
     if (r.kind === 'transient' && attempts < this.#opts.maxAttempts) {
       // Exponential backoff with full jitter: base × 2^(attempt-1), capped at 10 minutes.
       const ceiling = Math.min(this.#opts.retryBaseMs * 2 ** (attempts - 1), 600_000);
-      return { id: r.messageId, state: 'pending', code: r.code, detail: r.detail, retryAt: now.getTime() + Math.round(ceiling / 2 + (Math.random() * ceiling) / 2) };
+      return {
+        id: r.messageId,
+        state: 'pending',
+        code: r.code,
+        detail: r.detail,
+        retryAt: now.getTime() + Math.round(ceiling / 2 + (Math.random() * ceiling) / 2),
+      };
     }
     return { id: r.messageId, state: 'failed', code: r.code, detail: r.detail };
   }

@@ -131,11 +131,7 @@ export async function listEvents(
   limit: number,
   afterId?: number,
 ): Promise<CampaignEventRow[]> {
-  let query = db
-    .selectFrom('campaign_events')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .where('campaign_id', '=', campaignId);
+  let query = db.selectFrom('campaign_events').selectAll().where('workspace_id', '=', workspaceId).where('campaign_id', '=', campaignId);
   if (afterId !== undefined) query = query.where('id', '>', afterId);
   return query.orderBy('id').limit(limit).execute();
 }

@@ -23,19 +23,40 @@ export async function claimIdempotencyKey(
   args: { workspaceId: string; key: string; requestHash: string; now: Date },
 ): Promise<Claim> {
   return db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('idempotency_keys').where('created_at', '<', new Date(args.now.getTime() - idempotencyTtlMs).toISOString()).execute();
+    await trx
+      .deleteFrom('idempotency_keys')
+      .where('created_at', '<', new Date(args.now.getTime() - idempotencyTtlMs).toISOString())
+      .execute();
     const inserted = await trx
       .insertInto('idempotency_keys')
-      .values({ workspace_id: args.workspaceId, key: args.key, request_hash: args.requestHash, status_code: null, content_type: null, response: null, created_at: args.now.toISOString() })
+      .values({
+        workspace_id: args.workspaceId,
+        key: args.key,
+        request_hash: args.requestHash,
+        status_code: null,
+        content_type: null,
+        response: null,
+        created_at: args.now.toISOString(),
+      })
       .onConflict((oc) => oc.columns(['workspace_id', 'key']).doNothing())
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'new' };
-    const row = await trx.selectFrom('idempotency_keys').selectAll().where('workspace_id', '=', args.workspaceId).where('key', '=', args.key).executeTakeFirstOrThrow();
+    const row = await trx
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('workspace_id', '=', args.workspaceId)
+      .where('key', '=', args.key)
+      .executeTakeFirstOrThrow();
     if (row.request_hash !== args.requestHash) return { kind: 'mismatch' };
     if (row.status_code === null || row.response === null) {
       // A placeholder this old belongs to a request whose process died: the retry takes over.
       if (Date.parse(row.created_at) < args.now.getTime() - abandonedAfterMs) {
-        await trx.updateTable('idempotency_keys').set({ created_at: args.now.toISOString() }).where('workspace_id', '=', args.workspaceId).where('key', '=', args.key).execute();
+        await trx
+          .updateTable('idempotency_keys')
+          .set({ created_at: args.now.toISOString() })
+          .where('workspace_id', '=', args.workspaceId)
+          .where('key', '=', args.key)
+          .execute();
         return { kind: 'new' };
       }
       return { kind: 'in_progress' };

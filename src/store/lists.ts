@@ -165,4 +165,3 @@ export async function countMembers(db: Kysely<Database>, workspaceId: string, li
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
-

@@ -41,7 +41,11 @@ export function workspaceSettings(row: Pick<WorkspaceRow, 'settings'>): Workspac
 }
 
 export async function updateWorkspaceSettings(db: Kysely<Database>, id: string, settings: WorkspaceSettings): Promise<void> {
-  await db.updateTable('workspaces').set({ settings: JSON.stringify(settings) }).where('id', '=', id).execute();
+  await db
+    .updateTable('workspaces')
+    .set({ settings: JSON.stringify(settings) })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** Creates an API key for a workspace and returns it in clear, the only time it exists so. */
@@ -69,10 +73,6 @@ export async function createApiKey(
 
 /** The workspace an API key belongs to, or undefined for an unknown key. */
 export async function workspaceForKey(db: Kysely<Database>, key: string): Promise<{ workspaceId: string; role: string } | undefined> {
-  const row = await db
-    .selectFrom('api_keys')
-    .select(['workspace_id', 'role'])
-    .where('key_hash', '=', hashApiKey(key))
-    .executeTakeFirst();
+  const row = await db.selectFrom('api_keys').select(['workspace_id', 'role']).where('key_hash', '=', hashApiKey(key)).executeTakeFirst();
   return row ? { workspaceId: row.workspace_id, role: row.role } : undefined;
 }

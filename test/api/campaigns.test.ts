@@ -73,7 +73,10 @@ describe('campaign actions through the API', () => {
     const locked = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, templateId, name: 'x' });
     expect(locked.status).toBe(409);
     expect(locked.body).toMatchObject({ code: 'FIELD_LOCKED', lockedFields: ['templateId'] });
-    const moved = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, sendAt: new Date(Date.now() + 7_200_000).toISOString() });
+    const moved = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, {
+      version: scheduled.body.version,
+      sendAt: new Date(Date.now() + 7_200_000).toISOString(),
+    });
     expect(moved.status).toBe(200);
   });
 
@@ -179,7 +182,13 @@ describe('campaign actions through the API', () => {
     t = await startTestHerald();
     const { templateId, senderId, listId } = await seedCampaign(t.api, { contacts: 1, campaign: { name: 'Zeta', tags: ['promo'] } });
     for (const name of ['Alpha news', 'Beta news', 'Gamma offer']) {
-      await t.api('POST', '/v1/campaigns', { name, templateId, senderId, audience: { listIds: [listId] }, tags: name.includes('news') ? ['news'] : [] });
+      await t.api('POST', '/v1/campaigns', {
+        name,
+        templateId,
+        senderId,
+        audience: { listIds: [listId] },
+        tags: name.includes('news') ? ['news'] : [],
+      });
     }
     const byName = (await t.api('GET', '/v1/campaigns?sort=name&order=asc&limit=2')).body;
     expect(byName.data.map((c: { name: string }) => c.name)).toEqual(['Alpha news', 'Beta news']);
@@ -230,7 +239,11 @@ describe('campaign actions through the API', () => {
     const done = await waitFor(t.api, campaign.id, finished);
     expect(done).toMatchObject({ status: 'completed', outcome: 'fully_sent', launchedAt: '2030-05-01T10:00:00.000Z' });
     const events = (await t.api('GET', `/v1/campaigns/${campaign.id}/events`)).body.data;
-    expect(events.find((e: { action: string }) => e.action === 'start')).toMatchObject({ actor: 'engine', from: 'scheduled', to: 'queued' });
+    expect(events.find((e: { action: string }) => e.action === 'start')).toMatchObject({
+      actor: 'engine',
+      from: 'scheduled',
+      to: 'queued',
+    });
   });
 
   it('restarting a campaign stopped before its passed send time asks to send now or pick a time (seed 003)', async () => {
@@ -257,7 +270,9 @@ describe('campaign actions through the API', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/campaigns', '/v1/campaigns/{id}/actions/{action}', '/v1/campaigns/{id}/stats']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/campaigns', '/v1/campaigns/{id}/actions/{action}', '/v1/campaigns/{id}/stats']),
+    );
   });
 
   it('streams live status and counts over Server-Sent Events until the campaign completes', async () => {
@@ -265,7 +280,10 @@ describe('campaign actions through the API', () => {
     const { campaign } = await seedCampaign(t.api, { contacts: 400 });
     const base = await t.herald.app.listen({ port: 0, host: '127.0.0.1' });
     const abort = new AbortController();
-    const res = await fetch(`${base}/v1/campaigns/${campaign.id}/live?intervalMs=100`, { headers: { authorization: `Bearer ${t.key}` }, signal: abort.signal });
+    const res = await fetch(`${base}/v1/campaigns/${campaign.id}/live?intervalMs=100`, {
+      headers: { authorization: `Bearer ${t.key}` },
+      signal: abort.signal,
+    });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     await act(t.api, campaign.id, 'launch');
     const seen: { status: string; counts: { processed: number } }[] = [];
@@ -325,17 +343,26 @@ describe('input the review found unguarded', () => {
     const cleared = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, sendAt: null });
     expect(cleared.status).toBe(409);
     expect(cleared.body.code).toBe('CAMPAIGN_INCOMPLETE');
-    const past = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: scheduled.body.version, sendAt: new Date(Date.now() - 60_000).toISOString() });
+    const past = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, {
+      version: scheduled.body.version,
+      sendAt: new Date(Date.now() - 60_000).toISOString(),
+    });
     expect(past.status).toBe(409);
     expect(past.body.code).toBe('SCHEDULE_PASSED');
-    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ status: 'scheduled', sendAt: scheduled.body.sendAt, version: scheduled.body.version });
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({
+      status: 'scheduled',
+      sendAt: scheduled.body.sendAt,
+      version: scheduled.body.version,
+    });
   });
 
   it('finds names with _ and % literally', async () => {
     t = await startTestHerald();
     await t.api('POST', '/v1/campaigns', { name: 'promo_2026 50% off' });
     await t.api('POST', '/v1/campaigns', { name: 'promox2026 500 off' });
-    expect((await t.api('GET', `/v1/campaigns?q=${encodeURIComponent('promo_2026')}`)).body.data.map((c: { name: string }) => c.name)).toEqual(['promo_2026 50% off']);
+    expect(
+      (await t.api('GET', `/v1/campaigns?q=${encodeURIComponent('promo_2026')}`)).body.data.map((c: { name: string }) => c.name),
+    ).toEqual(['promo_2026 50% off']);
     expect((await t.api('GET', `/v1/campaigns?q=${encodeURIComponent('50%')}`)).body.data).toHaveLength(1);
   });
 
@@ -388,4 +415,3 @@ describe('input the review found unguarded', () => {
     t = undefined as never;
   });
 });
-

@@ -38,7 +38,7 @@ async function call(method: Method, url: string, payload?: unknown, key = keyA) 
     headers: { authorization: `Bearer ${key}` },
     ...(payload === undefined ? {} : { payload: payload as object }),
   });
-   
+
   return { status: res.statusCode, type: res.headers['content-type'], body: res.body === '' ? undefined : (res.json() as any) };
 }
 

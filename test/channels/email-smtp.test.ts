@@ -95,13 +95,28 @@ describe('a provider that stops accepting mid-batch', () => {
 
 describe('SMTP failures map to our outcome kinds', () => {
   it.each([
-    [{ responseCode: 550, response: '550 5.1.1 no such user' }, { fatal: false, kind: 'permanent', code: 'SMTP_550' }],
-    [{ responseCode: 552, response: '552 mailbox full' }, { fatal: false, kind: 'permanent', code: 'SMTP_552' }],
-    [{ responseCode: 451, response: '451 try later' }, { fatal: false, kind: 'transient', code: 'SMTP_451' }],
-    [{ responseCode: 421, response: '421 closing' }, { fatal: false, kind: 'transient', code: 'SMTP_421' }],
+    [
+      { responseCode: 550, response: '550 5.1.1 no such user' },
+      { fatal: false, kind: 'permanent', code: 'SMTP_550' },
+    ],
+    [
+      { responseCode: 552, response: '552 mailbox full' },
+      { fatal: false, kind: 'permanent', code: 'SMTP_552' },
+    ],
+    [
+      { responseCode: 451, response: '451 try later' },
+      { fatal: false, kind: 'transient', code: 'SMTP_451' },
+    ],
+    [
+      { responseCode: 421, response: '421 closing' },
+      { fatal: false, kind: 'transient', code: 'SMTP_421' },
+    ],
     [{ code: 'ECONNECTION' }, { fatal: false, kind: 'transient', code: 'ECONNECTION' }],
     [{ code: 'ETIMEDOUT' }, { fatal: false, kind: 'transient', code: 'ETIMEDOUT' }],
-    [{ code: 'EAUTH', responseCode: 535 }, { fatal: true, code: 'SMTP_AUTH' }],
+    [
+      { code: 'EAUTH', responseCode: 535 },
+      { fatal: true, code: 'SMTP_AUTH' },
+    ],
     [{ code: 'EENVELOPE' }, { fatal: false, kind: 'permanent', code: 'EENVELOPE' }],
   ])('%o → %o', (err, expected) => {
     expect(classifySmtpError(Object.assign(new Error('smtp'), err))).toMatchObject(expected);
@@ -111,7 +126,15 @@ describe('SMTP failures map to our outcome kinds', () => {
     const sandbox = await startSandboxSmtp();
     const adapter = new SmtpEmailAdapter(sandboxSmtpConfig(sandbox.host, sandbox.port));
     try {
-      const base = { runId: 1, from: { name: 'N', address: 'n@example.test' }, replyTo: null, subject: 'S', html: null, text: 'T', headers: {} };
+      const base = {
+        runId: 1,
+        from: { name: 'N', address: 'n@example.test' },
+        replyTo: null,
+        subject: 'S',
+        html: null,
+        text: 'T',
+        headers: {},
+      };
       const results = await adapter.send([
         { ...base, messageId: 1, headerMessageId: '<herald.1.1@example.test>', to: 'a@example.test' },
         { ...base, messageId: 2, headerMessageId: '<herald.1.2@example.test>', to: 'b+fail@example.test' },

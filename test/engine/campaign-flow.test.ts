@@ -79,7 +79,11 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
     expect(done.counts).toMatchObject({ sent: 1000, cancelled: 0 });
     expect(t.herald.mailbox!.summary({ campaignId: campaign.id })).toEqual({ received: 1000, unique: 1000, duplicates: 0 });
     const events = (await t.api('GET', `/v1/campaigns/${campaign.id}/events`)).body.data;
-    expect(events.find((e: { action: string }) => e.action === 'stop')).toMatchObject({ from: 'sending', to: 'stopped', reason: 'wrong link' });
+    expect(events.find((e: { action: string }) => e.action === 'stop')).toMatchObject({
+      from: 'sending',
+      to: 'stopped',
+      reason: 'wrong link',
+    });
   });
 
   it('a stopped campaign cannot restart when the workspace turns restart off (seed 001 Cancelled)', async () => {
@@ -101,7 +105,8 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   it('fails permanent bounces at once, retries transient ones, and retry-failed sends only the failed', async () => {
     t = await startTestHerald({ env: { HERALD_MAX_ATTEMPTS: '1' } });
     // Every 10th address fails once (451) and is accepted on a later attempt; every 25th never exists (550).
-    const emailOf = (i: number) => (i % 25 === 0 ? `gone${i}+fail@example.test` : i % 10 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`);
+    const emailOf = (i: number) =>
+      i % 25 === 0 ? `gone${i}+fail@example.test` : i % 10 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`;
     const { campaign } = await seedCampaign(t.api, { contacts: 200, emailOf });
     await act(t.api, campaign.id, 'launch');
     const done = await waitFor(t.api, campaign.id, finished);
@@ -172,6 +177,8 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
     expect(done).toMatchObject({ status: 'completed', outcome: 'partially_sent', counts: { sent: 199, suppressed: 1 } });
     expect(t.herald.mailbox!.summary({ to: last.email }).received).toBe(0);
     const skipped = (await t.api('GET', `/v1/campaigns/${campaign.id}/messages?state=suppressed`)).body.data;
-    expect(skipped).toEqual([expect.objectContaining({ address: last.email, error: expect.objectContaining({ code: 'CONTACT_DELETED' }) })]);
+    expect(skipped).toEqual([
+      expect.objectContaining({ address: last.email, error: expect.objectContaining({ code: 'CONTACT_DELETED' }) }),
+    ]);
   });
 });

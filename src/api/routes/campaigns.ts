@@ -38,7 +38,10 @@ const ActionBody = Type.Union([
   Type.Null(),
 ]);
 
-const ProblemRef = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), code: Type.String() }, { additionalProperties: true });
+const ProblemRef = Type.Object(
+  { type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), code: Type.String() },
+  { additionalProperties: true },
+);
 
 /** Campaign CRUD, lifecycle actions, stats, timeline and per-recipient outcomes. */
 export const campaignRoutes =
@@ -55,7 +58,14 @@ export const campaignRoutes =
 
     app.get(
       '/campaigns',
-      { schema: { tags: ['campaigns'], summary: 'List campaigns (filter, sort, search, cursor pages)', querystring: ListQuery, response: { 200: Page(Campaign) } } },
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: 'List campaigns (filter, sort, search, cursor pages)',
+          querystring: ListQuery,
+          response: { 200: Page(Campaign) },
+        },
+      },
       async (request) => {
         const q = request.query;
         const page = await service.list(request.workspaceId, {
@@ -82,8 +92,17 @@ export const campaignRoutes =
       },
     );
 
-    app.get('/campaigns/:id', { schema: { tags: ['campaigns'], summary: 'A campaign, with allowedActions and live counts', params: IdParams, response: { 200: Campaign } } }, async (request) =>
-      service.get(request.workspaceId, request.params.id),
+    app.get(
+      '/campaigns/:id',
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: 'A campaign, with allowedActions and live counts',
+          params: IdParams,
+          response: { 200: Campaign },
+        },
+      },
+      async (request) => service.get(request.workspaceId, request.params.id),
     );
 
     app.patch(
@@ -100,10 +119,21 @@ export const campaignRoutes =
       async (request) => service.update(request.workspaceId, request.params.id, request.body, actor(request.workspaceId)),
     );
 
-    app.delete('/campaigns/:id', { schema: { tags: ['campaigns'], summary: 'Delete a campaign that never sent (otherwise archive it)', params: IdParams, response: { 204: Type.Null() } } }, async (request, reply) => {
-      await service.act(request.workspaceId, request.params.id, 'delete', {}, actor(request.workspaceId));
-      return reply.code(204).send(null);
-    });
+    app.delete(
+      '/campaigns/:id',
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: 'Delete a campaign that never sent (otherwise archive it)',
+          params: IdParams,
+          response: { 204: Type.Null() },
+        },
+      },
+      async (request, reply) => {
+        await service.act(request.workspaceId, request.params.id, 'delete', {}, actor(request.workspaceId));
+        return reply.code(204).send(null);
+      },
+    );
 
     app.post(
       '/campaigns/:id/actions/:action',
@@ -148,7 +178,10 @@ export const campaignRoutes =
             'An `event: campaign` with {status, outcome, archived, version, counts, allowedActions} whenever it changes ' +
             '(checked every `intervalMs`), until the client disconnects. Reads the counters only.',
           params: IdParams,
-          querystring: Type.Object({ intervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 10_000, default: 500 })) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { intervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 10_000, default: 500 })) },
+            { additionalProperties: false },
+          ),
         },
       },
       async (request, reply) => {
@@ -156,7 +189,12 @@ export const campaignRoutes =
         const first = await service.get(workspaceId, request.params.id);
         reply.hijack();
         const res = reply.raw;
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...(sandbox ? { 'x-herald-sandbox': 'on' } : {}) });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          ...(sandbox ? { 'x-herald-sandbox': 'on' } : {}),
+        });
         let last = '';
         let closed = false;
         let wake: () => void = () => undefined;
@@ -167,7 +205,15 @@ export const campaignRoutes =
         streams.add(end);
         request.raw.on('close', end);
         const push = (c: typeof first) => {
-          const data = JSON.stringify({ id: c.id, status: c.status, outcome: c.outcome, archived: c.archived, version: c.version, counts: c.counts, allowedActions: c.allowedActions });
+          const data = JSON.stringify({
+            id: c.id,
+            status: c.status,
+            outcome: c.outcome,
+            archived: c.archived,
+            version: c.version,
+            counts: c.counts,
+            allowedActions: c.allowedActions,
+          });
           if (data !== last) res.write(`event: campaign\ndata: ${data}\n\n`);
           last = data;
         };
@@ -194,8 +240,10 @@ export const campaignRoutes =
       },
     );
 
-    app.get('/campaigns/:id/stats', { schema: { tags: ['campaigns'], summary: 'Live counts from the run counters, runs and a per-minute series', params: IdParams } }, async (request) =>
-      service.stats(request.workspaceId, request.params.id),
+    app.get(
+      '/campaigns/:id/stats',
+      { schema: { tags: ['campaigns'], summary: 'Live counts from the run counters, runs and a per-minute series', params: IdParams } },
+      async (request) => service.stats(request.workspaceId, request.params.id),
     );
 
     app.get(
@@ -206,7 +254,10 @@ export const campaignRoutes =
           summary: 'The campaign timeline: every status change with who, when and why',
           params: IdParams,
           querystring: Type.Object(
-            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), after: Type.Optional(Type.Integer({ minimum: 0 })) },
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+              after: Type.Optional(Type.Integer({ minimum: 0 })),
+            },
             { additionalProperties: false },
           ),
         },
@@ -245,5 +296,4 @@ export const campaignRoutes =
         return pageOf(page.data, page.nextCursor, sandbox);
       },
     );
-
   };

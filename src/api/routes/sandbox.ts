@@ -32,7 +32,10 @@ export const sandboxRoutes =
         const mailbox = deps.sandbox.mailbox;
         if (!mailbox) {
           const at = deps.sandbox.external ? `${deps.sandbox.external.host}:${deps.sandbox.external.port}` : 'another process';
-          throw HeraldError.of('NOT_FOUND', `The sandbox SMTP server runs as its own process (${at}); ask its HTTP API for what it received.`);
+          throw HeraldError.of(
+            'NOT_FOUND',
+            `The sandbox SMTP server runs as its own process (${at}); ask its HTTP API for what it received.`,
+          );
         }
         const summary = mailbox.summary({ workspaceId: request.workspaceId, campaignId: q.campaignId });
         const data = mailbox.latest({ workspaceId: request.workspaceId, campaignId: q.campaignId, to: q.to, limit: q.limit ?? 50 });

@@ -72,9 +72,13 @@ export const templateRoutes =
           .where('status', 'in', ['scheduled', 'queued', 'sending', 'paused'])
           .execute();
         if (busy.length > 0) {
-          throw HeraldError.of('IN_USE', `Template ${request.params.id} is used by campaigns that are scheduled or sending; create a new template instead.`, {
-            campaignIds: busy.map((c) => c.id),
-          });
+          throw HeraldError.of(
+            'IN_USE',
+            `Template ${request.params.id} is used by campaigns that are scheduled or sending; create a new template instead.`,
+            {
+              campaignIds: busy.map((c) => c.id),
+            },
+          );
         }
         const row = await updateTemplate(deps.db, request.workspaceId, request.params.id, request.body, deps.clock.now());
         if (!row) throw notFound('template', request.params.id);

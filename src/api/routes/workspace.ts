@@ -11,7 +11,9 @@ const Policies = Type.Object(
       c,
       Type.Optional(
         Type.Object(
-          { restartAfterStop: Type.Optional(Type.Boolean({ description: 'false: a stopped campaign can only be cloned (seeds 001, 002)' })) },
+          {
+            restartAfterStop: Type.Optional(Type.Boolean({ description: 'false: a stopped campaign can only be cloned (seeds 001, 002)' })),
+          },
           { additionalProperties: false },
         ),
       ),
@@ -45,30 +47,45 @@ export const workspaceRoutes =
     const view = async (id: string) => {
       const ws = await getWorkspace(deps.db, id);
       if (!ws) throw HeraldError.of('NOT_FOUND', 'The workspace no longer exists.');
-      return { id: ws.id, name: ws.name, timeZone: ws.time_zone, policies: workspaceSettings(ws).policies ?? {}, sandbox: deps.sandbox !== null, createdAt: ws.created_at };
+      return {
+        id: ws.id,
+        name: ws.name,
+        timeZone: ws.time_zone,
+        policies: workspaceSettings(ws).policies ?? {},
+        sandbox: deps.sandbox !== null,
+        createdAt: ws.created_at,
+      };
     };
 
-    app.get('/workspace', { schema: { tags: ['workspace'], summary: 'The workspace of the API key' } }, async (request) => view(request.workspaceId));
+    app.get('/workspace', { schema: { tags: ['workspace'], summary: 'The workspace of the API key' } }, async (request) =>
+      view(request.workspaceId),
+    );
 
-    app.patch('/workspace', { schema: { tags: ['workspace'], summary: 'Rename, set the time zone, override channel policies', body: WorkspacePatch } }, async (request) => {
-      const { name, timeZone, policies } = request.body;
-      if (timeZone !== undefined && !isTimeZone(timeZone)) {
-        throw HeraldError.of('VALIDATION_FAILED', `body/timeZone "${timeZone}" is not an IANA time zone`, { errors: [{ field: 'body/timeZone', message: 'is not an IANA time zone' }] });
-      }
-      await deps.db.transaction().execute(async (trx) => {
-        const ws = await getWorkspace(trx, request.workspaceId);
-        if (!ws) throw HeraldError.of('NOT_FOUND', 'The workspace no longer exists.');
-        const settings = workspaceSettings(ws);
-        await trx
-          .updateTable('workspaces')
-          .set({
-            ...(name !== undefined ? { name } : {}),
-            ...(timeZone !== undefined ? { time_zone: timeZone } : {}),
-            ...(policies !== undefined ? { settings: JSON.stringify({ ...settings, policies }) } : {}),
-          })
-          .where('id', '=', request.workspaceId)
-          .execute();
-      });
-      return view(request.workspaceId);
-    });
+    app.patch(
+      '/workspace',
+      { schema: { tags: ['workspace'], summary: 'Rename, set the time zone, override channel policies', body: WorkspacePatch } },
+      async (request) => {
+        const { name, timeZone, policies } = request.body;
+        if (timeZone !== undefined && !isTimeZone(timeZone)) {
+          throw HeraldError.of('VALIDATION_FAILED', `body/timeZone "${timeZone}" is not an IANA time zone`, {
+            errors: [{ field: 'body/timeZone', message: 'is not an IANA time zone' }],
+          });
+        }
+        await deps.db.transaction().execute(async (trx) => {
+          const ws = await getWorkspace(trx, request.workspaceId);
+          if (!ws) throw HeraldError.of('NOT_FOUND', 'The workspace no longer exists.');
+          const settings = workspaceSettings(ws);
+          await trx
+            .updateTable('workspaces')
+            .set({
+              ...(name !== undefined ? { name } : {}),
+              ...(timeZone !== undefined ? { time_zone: timeZone } : {}),
+              ...(policies !== undefined ? { settings: JSON.stringify({ ...settings, policies }) } : {}),
+            })
+            .where('id', '=', request.workspaceId)
+            .execute();
+        });
+        return view(request.workspaceId);
+      },
+    );
   };

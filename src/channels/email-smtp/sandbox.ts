@@ -119,7 +119,10 @@ export function decodeWords(value: string): string {
       const bytes =
         enc.toUpperCase() === 'B'
           ? Buffer.from(text, 'base64')
-          : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+          : Buffer.from(
+              text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            );
       return new TextDecoder(charset.toLowerCase() === 'utf-8' ? 'utf-8' : 'latin1').decode(bytes);
     });
 }
@@ -143,7 +146,9 @@ export interface SandboxSmtpServer {
 }
 
 /** Starts the sandbox SMTP server on loopback (port 0 picks a free one). */
-export async function startSandboxSmtp(options: { host?: string; port?: number; mailbox?: SandboxMailbox } = {}): Promise<SandboxSmtpServer> {
+export async function startSandboxSmtp(
+  options: { host?: string; port?: number; mailbox?: SandboxMailbox } = {},
+): Promise<SandboxSmtpServer> {
   const host = options.host ?? '127.0.0.1';
   const mailbox = options.mailbox ?? new SandboxMailbox();
   const flakySeen = new Set<string>();

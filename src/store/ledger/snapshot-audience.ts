@@ -18,12 +18,7 @@ export interface SnapshotChunk {
  * Rows land `pending`, or `cancelled` when the campaign was stopped meanwhile, so the
  * ledger always holds the whole audience and a restart finds its unsent recipients.
  */
-export async function snapshotChunk(
-  db: Kysely<Database>,
-  runId: number,
-  chunkSize: number,
-  now: Date,
-): Promise<SnapshotChunk> {
+export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSize: number, now: Date): Promise<SnapshotChunk> {
   return db.transaction().execute(async (trx) => {
     const run = await trx
       .selectFrom('runs')

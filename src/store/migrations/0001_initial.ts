@@ -208,7 +208,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('failed', 'integer', (c) => c.notNull().defaultTo(0))
     .addPrimaryKeyConstraint('run_series_pk', ['run_id', 'bucket'])
     .execute();
-
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
