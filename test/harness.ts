@@ -4,6 +4,7 @@ import type { Campaign } from '../src/domain/campaign.js';
 import type { Clock } from '../src/engine/clock.js';
 import { type Herald, startHerald } from '../src/runtime.js';
 import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
+import { type TestDialect, freshDatabase } from './dialects.js';
 
 export interface TestHerald {
   readonly herald: Herald;
@@ -40,14 +41,15 @@ export function apiFor(herald: Herald, key: string): Api {
 }
 
 /**
- * A whole Herald on an in-memory database with the sandbox SMTP server on a free
+ * A whole Herald on a fresh database (in-memory SQLite by default, or a PostgreSQL database
+ * of its own) with the sandbox SMTP server on a free
  * loopback port, and a fresh workspace; engine timings shortened for tests.
  */
 export async function startTestHerald(
-  opts: { env?: Record<string, string>; clock?: Clock; startEngine?: boolean } = {},
+  opts: { env?: Record<string, string>; clock?: Clock; startEngine?: boolean; dialect?: TestDialect } = {},
 ): Promise<TestHerald> {
+  const fresh = await freshDatabase(opts.dialect ?? 'sqlite');
   const config = loadConfig({
-    DATABASE_URL: ':memory:',
     HERALD_SANDBOX: 'on',
     HERALD_LEASE_MS: '2000',
     HERALD_RETRY_BASE_MS: '20',
@@ -56,7 +58,7 @@ export async function startTestHerald(
   });
   const queries: string[] = [];
   const herald = await startHerald(
-    { ...config, engine: { ...config.engine } },
+    { ...config, database: fresh.location, engine: { ...config.engine } },
     {
       log: pino({ level: 'silent' }),
       onQuery: (sql) => queries.push(sql),
@@ -67,7 +69,17 @@ export async function startTestHerald(
   const now = new Date();
   const ws = await createWorkspace(herald.db, { name: 'Test', now });
   const key = await createApiKey(herald.db, { workspaceId: ws.id, name: 'test', now });
-  return { herald, key, workspaceId: ws.id, api: apiFor(herald, key), queries, close: () => herald.close() };
+  return {
+    herald,
+    key,
+    workspaceId: ws.id,
+    api: apiFor(herald, key),
+    queries,
+    async close() {
+      await herald.close();
+      await fresh.drop();
+    },
+  };
 }
 
 /** Creates a list of N contacts (emails from `emailOf`), a template, a sender, and a campaign draft. */

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.js';
-import { migrate, openDatabase } from '../store/database.js';
+import { describeLocation, migrate, openDatabase } from '../store/database.js';
 
 /** `herald migrate`: applies pending migrations and says which. */
 export async function runMigrate(): Promise<void> {
@@ -7,7 +7,7 @@ export async function runMigrate(): Promise<void> {
   const db = openDatabase(config.database);
   try {
     const applied = await migrate(db);
-    console.log(applied.length ? `Applied ${applied.join(', ')} to ${config.database.path}.` : `${config.database.path} is up to date.`);
+    console.log(applied.length ? `Applied ${applied.join(', ')} to ${describeLocation(config.database)}.` : `${describeLocation(config.database)} is up to date.`);
   } finally {
     await db.destroy();
   }

@@ -1,5 +1,6 @@
 import { loadConfig } from '../config.js';
 import { sandboxWarning, startHerald } from '../runtime.js';
+import { describeLocation } from '../store/database.js';
 
 /** `herald serve`: the API, the engine and the sandbox, until SIGINT or SIGTERM. */
 export async function runServe(): Promise<void> {
@@ -7,7 +8,7 @@ export async function runServe(): Promise<void> {
   const herald = await startHerald(config);
   const address = await herald.app.listen({ port: config.port, host: config.host });
   const lines = [`Herald is serving on ${address.replace('127.0.0.1', 'localhost')} (API under /v1, OpenAPI at /docs).`];
-  lines.push(`Database: ${config.database.path}`);
+  lines.push(`Database: ${describeLocation(config.database)}`);
   if (config.sandbox) lines.push(`*** ${sandboxWarning} ***`);
   if (herald.workspace.newKey) {
     lines.push(`Created the first workspace ${herald.workspace.id}. Its API key (shown only this once):`);

@@ -74,6 +74,8 @@ export class Engine {
   readonly #sendWaiters = new Set<() => void>();
   #loops: Promise<void>[] = [];
   #lastRecovery = 0;
+  /** Slots of this engine with a batch claimed and not yet recorded. */
+  readonly #busyOwners = new Set<string>();
   #round = 0;
 
   constructor(deps: EngineDeps) {
@@ -163,7 +165,7 @@ export class Engine {
     if (now.getTime() - this.#lastRecovery >= Math.min(1000, this.#opts.leaseMs / 2)) {
       this.#lastRecovery = now.getTime();
       for (const c of active) {
-        const back = await recoverExpiredLeases(db, { runId: c.current_run_id!, campaignId: c.id, now });
+        const back = await recoverExpiredLeases(db, { runId: c.current_run_id!, campaignId: c.id, now, keepOwners: [...this.#busyOwners] });
         if (back > 0) {
           this.#deps.log.warn({ campaign: c.id, run: c.current_run_id, messages: back }, 'recovered messages from expired leases');
           busy = true;
@@ -294,7 +296,7 @@ export class Engine {
 
   /** Claims one batch of a run, sends it, records it. Returns how many messages were claimed. */
   async #sendBatch(run: ActiveRun, owner: string): Promise<number> {
-    const { db, clock, service, log } = this.#deps;
+    const { service } = this.#deps;
     const c = run.campaign;
     const adapter = this.#deps.adapterFor(c.channel as Channel);
     const content = await this.#content(c);
@@ -309,6 +311,24 @@ export class Engine {
     }
     const pacing = JSON.parse(c.pacing) as Pacing;
     const limit = pacing.batchSize ?? this.#opts.batchSize;
+    this.#busyOwners.add(owner);
+    try {
+      return await this.#sendClaimed(run, owner, adapter, content, limit);
+    } finally {
+      this.#busyOwners.delete(owner);
+    }
+  }
+
+  /** Claims up to `limit` messages under `owner`, renders, sends and records them. */
+  async #sendClaimed(
+    run: ActiveRun,
+    owner: string,
+    adapter: ChannelAdapter<OutgoingEmail>,
+    content: EmailContent,
+    limit: number,
+  ): Promise<number> {
+    const { db, clock, service, log } = this.#deps;
+    const c = run.campaign;
     const leaseMs = this.#opts.leaseMs;
     const claimed = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
     if (claimed.length === 0) return 0;

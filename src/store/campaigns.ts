@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, CampaignRow, CampaignUpdate, NewCampaignRow, CampaignEventRow } from './schema.js';
+import { jsonArrayHas } from './dialect.js';
 import { type Page, decodeCursor, encodeCursor } from './pagination.js';
 
 export interface CampaignFilter {
@@ -48,7 +49,7 @@ export async function listCampaigns(
     .where('archived', '=', filter.archived ? 1 : 0);
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.channel) query = query.where('channel', '=', filter.channel);
-  if (filter.tag) query = query.where(sql<boolean>`exists (select 1 from json_each(campaigns.tags) where value = ${filter.tag})`);
+  if (filter.tag) query = query.where(jsonArrayHas(db, sql.ref('campaigns.tags'), filter.tag));
   if (filter.q) {
     const q = filter.q;
     const pattern = `%${q.toLowerCase().replace(/[%_\\]/g, '\\$&')}%`;

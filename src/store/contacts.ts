@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { type Result, fail, ok } from '../domain/errors.js';
 import type { Contact, ContactFields, ContactPatch } from '../domain/resources.js';
+import { inList, jsonMerge } from './dialect.js';
 import { addMembers } from './lists.js';
 import { type Page, decodeCursor, encodeCursor } from './pagination.js';
 import type { ContactRow, Database } from './schema.js';
@@ -112,7 +113,7 @@ export async function upsertContacts(
                 .selectFrom('contacts')
                 .select('email')
                 .where('workspace_id', '=', workspaceId)
-                .where(sql<boolean>`email in (select value from json_each(${JSON.stringify(emails)}))`)
+                .where(inList(sql.ref('email'), emails))
                 .execute()
             ).map((r) => r.email),
       );
@@ -138,7 +139,7 @@ export async function upsertContacts(
             first_name: eb.fn.coalesce('excluded.first_name', 'contacts.first_name'),
             last_name: eb.fn.coalesce('excluded.last_name', 'contacts.last_name'),
             time_zone: eb.fn.coalesce('excluded.time_zone', 'contacts.time_zone'),
-            attributes: sql<string>`json_patch(contacts.attributes, excluded.attributes)`,
+            attributes: jsonMerge(db, sql.ref('contacts.attributes'), sql.ref('excluded.attributes')),
             updated_at: eb.ref('excluded.updated_at'),
           })),
         )
@@ -226,7 +227,7 @@ export async function updateContact(
         first_name: patch.firstName,
         last_name: patch.lastName,
         time_zone: patch.timeZone,
-        attributes: patch.attributes ? sql<string>`json_patch(attributes, ${JSON.stringify(patch.attributes)})` : undefined,
+        attributes: patch.attributes ? jsonMerge(db, sql.ref('attributes'), sql`${JSON.stringify(patch.attributes)}`) : undefined,
         updated_at: now.toISOString(),
       })
       .where('workspace_id', '=', workspaceId)

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, type Migration, type MigrationProvider, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_idempotency_keys.js';
 import type { Database } from './schema.js';
@@ -16,28 +17,50 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
-export interface DatabaseLocation {
-  readonly dialect: 'sqlite';
-  /** A file path, or ':memory:'. */
-  readonly path: string;
-}
+export type DatabaseLocation =
+  | {
+      readonly dialect: 'sqlite';
+      /** A file path, or ':memory:'. */
+      readonly path: string;
+    }
+  | {
+      readonly dialect: 'postgres';
+      readonly url: string;
+    };
 
-/**
- * Reads DATABASE_URL: a file path, `sqlite:path` / `sqlite://path`, or nothing for
- * ./data/herald.db. `postgres://…` belongs to the dispatch-at-scale work and is refused here.
- */
+/** Reads DATABASE_URL: `postgres://…`, a file path, `sqlite:path` / `sqlite://path`, or nothing for ./data/herald.db. */
 export function parseDatabaseUrl(url: string | undefined): DatabaseLocation {
   const value = url?.trim() || './data/herald.db';
-  if (/^postgres(ql)?:\/\//i.test(value)) {
-    throw new Error('DATABASE_URL: PostgreSQL is not supported yet; use a file path or sqlite: URL.');
-  }
+  if (/^postgres(ql)?:\/\//i.test(value)) return { dialect: 'postgres', url: value };
   const path = value.replace(/^sqlite:(\/\/)?/i, '');
   if (path === '') throw new Error('DATABASE_URL: the sqlite: URL names no file.');
   return { dialect: 'sqlite', path };
 }
 
-/** Opens the database (creating its folder) with WAL and a busy timeout, and returns Kysely over it. */
-export function openDatabase(location: DatabaseLocation, opts: { onQuery?: (sql: string) => void } = {}): Db {
+/** Where the database is, for people: the file, or the PostgreSQL URL without its password. */
+export function describeLocation(location: DatabaseLocation): string {
+  if (location.dialect === 'sqlite') return location.path;
+  const u = new URL(location.url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+// PostgreSQL sends bigint (int8: counts, sums, our ids) as text; every value Herald keeps
+// there fits a double exactly, so read them as numbers like SQLite does.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+/** Opens the database and returns Kysely over it; SQLite creates its folder, with WAL and a busy timeout. */
+export function openDatabase(location: DatabaseLocation, opts: { onQuery?: (sql: string) => void; poolSize?: number } = {}): Db {
+  const onQuery = opts.onQuery;
+  const log = onQuery ? { log: (event: { query: { sql: string } }) => onQuery(event.query.sql) } : {};
+  if (location.dialect === 'postgres') {
+    const pool = new pg.Pool({ connectionString: location.url, max: opts.poolSize ?? 10 });
+    // An idle connection the server closed (restart, failover) is dropped from the pool; the
+    // next query opens a new one. Without a listener the error would crash the process.
+    pool.on('error', () => undefined);
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...log });
+  }
   if (location.path !== ':memory:') mkdirSync(dirname(resolve(location.path)), { recursive: true });
   const sqlite = new SqliteDatabase(location.path);
   // WAL lets the API read while the engine writes; NORMAL sync is durable across process
@@ -46,11 +69,7 @@ export function openDatabase(location: DatabaseLocation, opts: { onQuery?: (sql:
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const onQuery = opts.onQuery;
-  return new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
-    ...(onQuery ? { log: (event) => onQuery(event.query.sql) } : {}),
-  });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...log });
 }
 
 /** Applies every pending migration; throws with the failing migration's error. */

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { List, ListInput, ListPatch } from '../domain/resources.js';
+import { inList } from './dialect.js';
 import { newId } from './ids.js';
 import { type Page, decodeCursor, encodeCursor, pageByCreation, softDelete } from './pagination.js';
 import type { ContactRow, Database, ListRow } from './schema.js';
@@ -101,11 +102,11 @@ export async function addMembers(
   if (contactIds.length === 0) return 0;
   const result = await sql`
     insert into list_members (workspace_id, list_id, contact_id, added_at)
-    select l.workspace_id, l.id, c.id, ${now.toISOString()}
+    select l.workspace_id, l.id, c.id, cast(${now.toISOString()} as text)
     from lists l
     join contacts c on c.workspace_id = l.workspace_id
     where l.id = ${listId} and l.workspace_id = ${workspaceId} and l.deleted_at is null
-      and c.id in (select value from json_each(${JSON.stringify(contactIds)}))
+      and ${inList(sql.ref('c.id'), contactIds)}
     on conflict (list_id, contact_id) do nothing
   `.execute(db);
   return Number(result.numAffectedRows ?? 0n);
@@ -122,7 +123,7 @@ export async function removeMembers(
     .deleteFrom('list_members')
     .where('workspace_id', '=', workspaceId)
     .where('list_id', '=', listId)
-    .where(sql<boolean>`contact_id in (select value from json_each(${JSON.stringify(contactIds)}))`)
+    .where(inList(sql.ref('contact_id'), contactIds))
     .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

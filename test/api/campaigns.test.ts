@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { createApiKey, createWorkspace } from '../../src/store/workspaces.js';
+import { dialects } from '../dialects.js';
 import { type TestHerald, act, apiFor, seedCampaign, startTestHerald, waitFor } from '../harness.js';
 
 let t: TestHerald;
@@ -14,9 +15,9 @@ async function eventCount(id: string): Promise<number> {
   return (await t.api('GET', `/v1/campaigns/${id}/events`)).body.data.length;
 }
 
-describe('campaign actions through the API', () => {
+describe.each(dialects)('campaign actions through the API (%s)', (dialect) => {
   it('refuses an illegal action with 409, the allowed actions, and changes nothing', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 5 });
     await act(t.api, campaign.id, 'launch');
     const done = await waitFor(t.api, campaign.id, finished);
@@ -38,7 +39,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('answers an unknown action with 404 and a list of the actions', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 1 });
     const res = await act(t.api, campaign.id, 'explode');
     expect(res.status).toBe(404);
@@ -47,7 +48,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('rejects a stale version with 409 and keeps the other writer’s change', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 1 });
     const first = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, { version: campaign.version, name: 'First writer' });
     expect(first.status).toBe(200);
@@ -62,7 +63,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('locks fields the status does not allow and names them', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign, templateId } = await seedCampaign(t.api, { contacts: 2 });
     const at = new Date(Date.now() + 3_600_000).toISOString();
     const scheduled = await act(t.api, campaign.id, 'schedule', { sendAt: at });
@@ -81,7 +82,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('answers bad input with a 400 problem naming the field, and creates nothing', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const cases: [unknown, string][] = [
       ['{"name": ', 'MALFORMED_JSON'],
       [{ name: 'x', colour: 'red' }, 'body/colour'],
@@ -101,7 +102,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('keeps workspaces apart: another workspace’s ids answer 404 and change nothing', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign, listId } = await seedCampaign(t.api, { contacts: 2 });
     const other = await createWorkspace(t.herald.db, { name: 'Other', now: new Date() });
     const otherApi = apiFor(t.herald, await createApiKey(t.herald.db, { workspaceId: other.id, name: 'k', now: new Date() }));
@@ -118,7 +119,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('requires an API key', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const res = await t.herald.app.inject({ method: 'GET', url: '/v1/campaigns' });
     expect(res.statusCode).toBe(401);
     const wrong = await t.herald.app.inject({ method: 'GET', url: '/v1/campaigns', headers: { authorization: 'Bearer hk_nope' } });
@@ -127,7 +128,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('runs preflight before launch and returns every problem at once', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign, listId, senderId, templateId } = await seedCampaign(t.api, { contacts: 3 });
     await t.api('PATCH', `/v1/senders/${senderId}`, { status: 'paused' });
     await t.api('DELETE', `/v1/lists/${listId}`);
@@ -140,7 +141,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('without sandbox and without a provider, launch fails preflight with PROVIDER_NOT_CONFIGURED', async () => {
-    t = await startTestHerald({ env: { HERALD_SANDBOX: 'off' } });
+    t = await startTestHerald({ dialect, env: { HERALD_SANDBOX: 'off' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 3 });
     const res = await act(t.api, campaign.id, 'launch');
     expect(res.status).toBe(422);
@@ -149,14 +150,14 @@ describe('campaign actions through the API', () => {
   });
 
   it('says loudly that it is in sandbox mode', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const res = await t.api('GET', '/v1/campaigns');
     expect(res.headers['x-herald-sandbox']).toMatch(/reach no real person/);
     expect(res.body.meta).toEqual({ sandbox: true });
   });
 
   it('clones, archives and unarchives; deletes only what never sent', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 4 });
     const clone = await act(t.api, campaign.id, 'clone');
     expect(clone.status).toBe(201);
@@ -179,7 +180,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('lists with filters, search, sort and cursor pages', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { templateId, senderId, listId } = await seedCampaign(t.api, { contacts: 1, campaign: { name: 'Zeta', tags: ['promo'] } });
     for (const name of ['Alpha news', 'Beta news', 'Gamma offer']) {
       await t.api('POST', '/v1/campaigns', {
@@ -205,7 +206,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('answers stats from the counters without reading the messages table', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 120 });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, finished);
@@ -223,7 +224,7 @@ describe('campaign actions through the API', () => {
 
   it('starts a scheduled campaign at its time, not before (controlled clock)', async () => {
     const clock = new ManualClock('2030-05-01T09:00:00Z');
-    t = await startTestHerald({ clock });
+    t = await startTestHerald({ dialect, clock });
     const { campaign } = await seedCampaign(t.api, { contacts: 10 });
     const past = await act(t.api, campaign.id, 'schedule', { sendAt: '2030-05-01T08:00:00Z' });
     expect(past.status).toBe(409);
@@ -248,7 +249,7 @@ describe('campaign actions through the API', () => {
 
   it('restarting a campaign stopped before its passed send time asks to send now or pick a time (seed 003)', async () => {
     const clock = new ManualClock('2030-05-01T09:00:00Z');
-    t = await startTestHerald({ clock });
+    t = await startTestHerald({ dialect, clock });
     const { campaign } = await seedCampaign(t.api, { contacts: 3 });
     await act(t.api, campaign.id, 'schedule', { sendAt: '2030-05-01T10:00:00Z' });
     await act(t.api, campaign.id, 'stop');
@@ -265,7 +266,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('serves the OpenAPI document', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const res = await t.herald.app.inject({ method: 'GET', url: '/docs/json' });
     expect(res.statusCode).toBe(200);
     const doc = res.json();
@@ -276,7 +277,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('streams live status and counts over Server-Sent Events until the campaign completes', async () => {
-    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '20' } });
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '20' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 400 });
     const base = await t.herald.app.listen({ port: 0, host: '127.0.0.1' });
     const abort = new AbortController();
@@ -309,7 +310,7 @@ describe('campaign actions through the API', () => {
   });
 
   it('replays a create sent again with the same Idempotency-Key instead of creating twice', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const body = { name: 'Once only' };
     const first = await t.api('POST', '/v1/campaigns', body, { 'idempotency-key': 'create-1' });
     const again = await t.api('POST', '/v1/campaigns', body, { 'idempotency-key': 'create-1' });
@@ -328,9 +329,9 @@ describe('campaign actions through the API', () => {
   });
 });
 
-describe('input the review found unguarded', () => {
+describe.each(dialects)('input the review found unguarded (%s)', (dialect) => {
   it('refuses send times a Date cannot hold, and edits that would strand a scheduled campaign', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 2 });
     for (const sendAt of ['2030-06-30T23:59:60Z', '9999-12-31T23:00:00-12:00']) {
       const created = await t.api('POST', '/v1/campaigns', { name: 'x', sendAt });
@@ -357,7 +358,7 @@ describe('input the review found unguarded', () => {
   });
 
   it('finds names with _ and % literally', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     await t.api('POST', '/v1/campaigns', { name: 'promo_2026 50% off' });
     await t.api('POST', '/v1/campaigns', { name: 'promox2026 500 off' });
     expect(
@@ -367,7 +368,7 @@ describe('input the review found unguarded', () => {
   });
 
   it('refuses a template that does not parse, naming the part; bounds a runaway one at render time', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const broken = await t.api('POST', '/v1/templates', { name: 'b', subject: 'Hi', html: '<p>{% if contact.firstName %}unclosed</p>' });
     expect(broken.status).toBe(400);
     expect(broken.body).toMatchObject({ code: 'TEMPLATE_INVALID', errors: [expect.objectContaining({ field: 'body/html' })] });
@@ -378,14 +379,15 @@ describe('input the review found unguarded', () => {
     const started = Date.now();
     await act(t.api, campaign.id, 'launch');
     const done = await waitFor(t.api, campaign.id, finished);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Unbounded, each message took 7 s; the render limit stops each one within a fraction of that.
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect(done.counts).toMatchObject({ failed: 3, sent: 0 });
     const failed = (await t.api('GET', `/v1/campaigns/${campaign.id}/messages?state=failed`)).body.data;
-    expect(failed[0].error.code).toBe('TEMPLATE_RENDER');
+    expect(failed[0].error).toMatchObject({ code: 'TEMPLATE_RENDER', detail: expect.stringMatching(/limit exceeded/) });
   });
 
   it('locks a template while a campaign using it waits or sends', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign, templateId } = await seedCampaign(t.api, { contacts: 2 });
     await act(t.api, campaign.id, 'schedule', { sendAt: new Date(Date.now() + 3_600_000).toISOString() });
     const res = await t.api('PATCH', `/v1/templates/${templateId}`, { subject: 'Changed' });
@@ -395,7 +397,7 @@ describe('input the review found unguarded', () => {
   });
 
   it('answers actions/edit with a pointer to PATCH and changes nothing', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 1 });
     const res = await act(t.api, campaign.id, 'edit');
     expect(res.status).toBe(400);
@@ -403,7 +405,7 @@ describe('input the review found unguarded', () => {
   });
 
   it('shuts down promptly while someone watches a campaign live', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 1 });
     const base = await t.herald.app.listen({ port: 0, host: '127.0.0.1' });
     const res = await fetch(`${base}/v1/campaigns/${campaign.id}/live`, { headers: { authorization: `Bearer ${t.key}` } });

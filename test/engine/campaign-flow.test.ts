@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { dialects } from '../dialects.js';
 import { type TestHerald, act, seedCampaign, startTestHerald, waitFor } from '../harness.js';
 
 let t: TestHerald;
@@ -8,9 +9,9 @@ afterEach(async () => {
 
 const finished = (c: { status: string }) => ['completed', 'failed', 'stopped'].includes(c.status);
 
-describe('a campaign sent over real SMTP to the sandbox', () => {
+describe.each(dialects)('a campaign sent over real SMTP to the sandbox (%s)', (dialect) => {
   it('goes from draft to completed and every recipient receives one personalised message', async () => {
-    t = await startTestHerald();
+    t = await startTestHerald({ dialect });
     const { campaign } = await seedCampaign(t.api, { contacts: 300 });
     expect(campaign.status).toBe('draft');
     expect(campaign.allowedActions).toContain('launch');
@@ -36,7 +37,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('pauses within a batch, shows the drain, and resumes exactly where it stopped', async () => {
-    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '20' } });
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '20' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 1500 });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, (c) => c.counts.processed >= 100);
@@ -60,7 +61,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('stop cancels the unsent in one step; restart sends to exactly those', async () => {
-    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '20' } });
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '20' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 1000 });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, (c) => c.counts.processed >= 100);
@@ -87,7 +88,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('a stopped campaign cannot restart when the workspace turns restart off (seed 001 Cancelled)', async () => {
-    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '10' } });
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '10' } });
     const bad = await t.api('PATCH', '/v1/workspace', { timeZone: 'Mars/Olympus', policies: { email: { restartAfterStop: false } } });
     expect(bad.status).toBe(400);
     expect((await t.api('GET', '/v1/workspace')).body.policies).toEqual({});
@@ -103,7 +104,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('fails permanent bounces at once, retries transient ones, and retry-failed sends only the failed', async () => {
-    t = await startTestHerald({ env: { HERALD_MAX_ATTEMPTS: '1' } });
+    t = await startTestHerald({ dialect, env: { HERALD_MAX_ATTEMPTS: '1' } });
     // Every 10th address fails once (451) and is accepted on a later attempt; every 25th never exists (550).
     const emailOf = (i: number) =>
       i % 25 === 0 ? `gone${i}+fail@example.test` : i % 10 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`;
@@ -134,7 +135,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('retries transient failures with backoff until they go through', async () => {
-    t = await startTestHerald({ env: { HERALD_MAX_ATTEMPTS: '3', HERALD_RETRY_BASE_MS: '10' } });
+    t = await startTestHerald({ dialect, env: { HERALD_MAX_ATTEMPTS: '3', HERALD_RETRY_BASE_MS: '10' } });
     const emailOf = (i: number) => (i % 5 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`);
     const { campaign } = await seedCampaign(t.api, { contacts: 100, emailOf });
     await act(t.api, campaign.id, 'launch');
@@ -145,7 +146,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('a stopped campaign keeps nothing pending, even messages whose transient failure came back after the stop', async () => {
-    t = await startTestHerald({ env: { HERALD_MAX_ATTEMPTS: '5', HERALD_RETRY_BASE_MS: '60000', HERALD_BATCH_SIZE: '25' } });
+    t = await startTestHerald({ dialect, env: { HERALD_MAX_ATTEMPTS: '5', HERALD_RETRY_BASE_MS: '60000', HERALD_BATCH_SIZE: '25' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 300, emailOf: (i) => `r${i}+tempfail@example.test` });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, (c) => c.counts.inFlight > 0);
@@ -156,7 +157,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('never re-sends a slow batch whose lease would have expired: the heartbeat keeps it', async () => {
-    t = await startTestHerald({ env: { HERALD_LEASE_MS: '300' } });
+    t = await startTestHerald({ dialect, env: { HERALD_LEASE_MS: '300' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 1500, campaign: { pacing: { batchSize: 500 } } });
     await act(t.api, campaign.id, 'launch');
     const done = await waitFor(t.api, campaign.id, finished, 60_000);
@@ -165,7 +166,7 @@ describe('a campaign sent over real SMTP to the sandbox', () => {
   });
 
   it('a contact deleted after the snapshot is skipped, not sent, and shown as suppressed', async () => {
-    t = await startTestHerald({ env: { HERALD_BATCH_SIZE: '10' } });
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '10' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 200 });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, (c) => c.counts.total === 200);

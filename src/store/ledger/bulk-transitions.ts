@@ -35,13 +35,18 @@ export async function moveMessages(
  * provider before the crash; it carries the same Message-ID when sent again, so an
  * idempotent provider drops the copy (DESIGN §4).
  */
-export async function recoverExpiredLeases(db: Kysely<Database>, args: { runId: number; campaignId: string; now: Date }): Promise<number> {
+export async function recoverExpiredLeases(
+  db: Kysely<Database>,
+  args: { runId: number; campaignId: string; now: Date; keepOwners?: readonly string[] },
+): Promise<number> {
+  // The caller's own live batches are never taken back: it will record them itself.
+  const keep = args.keepOwners?.length ? sql`and lease_owner not in (${sql.join(args.keepOwners)})` : sql``;
   return db.transaction().execute(async (trx) => {
     const result = await sql<{ state: string }>`
       update messages
       set state = case when (select status from campaigns where id = ${args.campaignId}) = 'stopped' then 'cancelled' else 'pending' end,
           lease_owner = null, lease_until = null, updated_at = ${args.now.toISOString()}
-      where run_id = ${args.runId} and state = 'sending' and lease_until < ${args.now.getTime()}
+      where run_id = ${args.runId} and state = 'sending' and lease_until < ${args.now.getTime()} ${keep}
       returning state
     `.execute(trx);
     const deltas = tally(result.rows);

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters } from './counters.js';
 
@@ -22,8 +23,8 @@ export interface ClaimedMessage {
  * Leases the next batch of due `pending` messages of one run to a worker (DESIGN §4),
  * only while the campaign is `sending`: pause and stop are checked here, before every
  * claim, so a pause takes effect within one batch. SQLite has one writer, so the
- * `UPDATE … RETURNING` inside a transaction is the whole lock; PostgreSQL will add
- * `FOR UPDATE SKIP LOCKED` to the inner select.
+ * `UPDATE … RETURNING` inside a transaction is the whole lock; on PostgreSQL the inner
+ * select takes `FOR UPDATE SKIP LOCKED`, so workers never claim the same row.
  */
 export async function claimBatch(
   db: Kysely<Database>,
@@ -38,6 +39,8 @@ export async function claimBatch(
       .executeTakeFirst();
     if (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId) return [];
 
+    // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
+    const lock = dialectOf(db) === 'postgres' ? sql`for update skip locked` : sql``;
     const claimed = await sql<{ id: number; contact_id: number; address: string; attempts: number }>`
       update messages
       set state = 'sending', lease_owner = ${args.owner}, lease_until = ${nowMs + args.leaseMs},
@@ -47,6 +50,7 @@ export async function claimBatch(
         where run_id = ${args.runId} and state = 'pending' and next_attempt_at <= ${nowMs}
         order by id
         limit ${args.limit}
+        ${lock}
       )
       returning id, contact_id, address, attempts
     `.execute(trx);

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters, tally } from './counters.js';
 
@@ -18,6 +19,18 @@ export type Outcome =
  * so a slow worker can never count a message twice. A message to retry whose campaign was
  * stopped meanwhile is cancelled instead, like every other unsent message of a stopped run.
  */
+/** The batch's outcomes as a table `o` (id, state, provider_id, code, detail, retry_at), from one JSON parameter. */
+function outcomesTable(db: Kysely<Database>, payload: string) {
+  return dialectOf(db) === 'postgres'
+    ? sql`jsonb_to_recordset(${payload}::jsonb) as o(id bigint, state text, provider_id text, code text, detail text, retry_at bigint)`
+    : sql`(
+        select json_extract(value, '$.id') as id, json_extract(value, '$.state') as state,
+               json_extract(value, '$.provider_id') as provider_id, json_extract(value, '$.code') as code,
+               json_extract(value, '$.detail') as detail, json_extract(value, '$.retry_at') as retry_at
+        from json_each(${payload})
+      ) as o`;
+}
+
 export async function recordOutcomes(
   db: Kysely<Database>,
   args: { runId: number; campaignId: string; workspaceId: string; owner: string; outcomes: readonly Outcome[]; now: Date },
@@ -48,12 +61,7 @@ export async function recordOutcomes(
           lease_owner = null,
           lease_until = null,
           updated_at = ${nowIso}
-      from (
-        select json_extract(value, '$.id') as id, json_extract(value, '$.state') as state,
-               json_extract(value, '$.provider_id') as provider_id, json_extract(value, '$.code') as code,
-               json_extract(value, '$.detail') as detail, json_extract(value, '$.retry_at') as retry_at
-        from json_each(${payload})
-      ) as o
+      from ${outcomesTable(db, payload)}
       where messages.id = o.id and messages.run_id = ${args.runId}
         and messages.state = 'sending' and messages.lease_owner = ${args.owner}
       returning messages.state as state

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { inList } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters } from './counters.js';
 
@@ -46,7 +47,7 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
     const address = run.channel === 'sms' || run.channel === 'voice' ? sql.ref('c.phone') : sql.ref('c.email');
     const result = await sql`
       insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
-      select c.workspace_id, ${runId}, c.id, ${state}, ${address}, 0, 0, ${now.toISOString()}
+      select c.workspace_id, cast(${runId} as bigint), c.id, cast(${state} as text), ${address}, 0, 0, cast(${now.toISOString()} as text)
       from contacts c
       where c.workspace_id = ${run.workspace_id}
         and c.id > ${run.snapshot_cursor} and c.id <= ${upto}
@@ -54,7 +55,7 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
         and exists (
           select 1 from list_members lm
           join lists l on l.id = lm.list_id and l.deleted_at is null
-          where lm.contact_id = c.id and lm.list_id in (select value from json_each(${JSON.stringify(listIds)}))
+          where lm.contact_id = c.id and ${inList(sql.ref('lm.list_id'), listIds)}
         )
       on conflict (run_id, contact_id) do nothing
     `.execute(trx);

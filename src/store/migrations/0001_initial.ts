@@ -1,10 +1,16 @@
 import type { Kysely } from 'kysely';
+import { dialectOf } from '../dialect.js';
 
 /**
  * The foundation schema. Every table carries workspace_id; every ledger key and hot
  * predicate carries run_id so the ledger can later be sharded by run (DESIGN §4).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Ids of high-volume tables and epoch-millisecond clocks need 64 bits on PostgreSQL;
+  // SQLite's integer is 64-bit already and its autoincrement is the rowid.
+  const pg = dialectOf(db) === 'postgres';
+  const serial = pg ? 'bigserial' : 'integer';
+  const big = pg ? 'bigint' : 'integer';
   await db.schema
     .createTable('workspaces')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -28,7 +34,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('contacts')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', serial, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
     .addColumn('email', 'text')
     .addColumn('phone', 'text')
@@ -59,7 +65,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable('list_members')
     .addColumn('workspace_id', 'text', (c) => c.notNull())
     .addColumn('list_id', 'text', (c) => c.notNull().references('lists.id').onDelete('cascade'))
-    .addColumn('contact_id', 'integer', (c) => c.notNull().references('contacts.id').onDelete('cascade'))
+    .addColumn('contact_id', big, (c) => c.notNull().references('contacts.id').onDelete('cascade'))
     .addColumn('added_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('list_members_pk', ['list_id', 'contact_id'])
     .execute();
@@ -116,7 +122,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('pacing', 'text', (c) => c.notNull().defaultTo('{}'))
     .addColumn('failure_reasons', 'text', (c) => c.notNull().defaultTo('[]'))
     .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
-    .addColumn('current_run_id', 'integer')
+    .addColumn('current_run_id', big)
     .addColumn('cloned_from', 'text')
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())
@@ -129,7 +135,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('campaign_events')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', serial, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('workspace_id', 'text', (c) => c.notNull())
     .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
     .addColumn('at', 'text', (c) => c.notNull())
@@ -144,7 +150,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('runs')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', serial, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('workspace_id', 'text', (c) => c.notNull())
     .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
     .addColumn('number', 'integer', (c) => c.notNull())
@@ -159,16 +165,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('messages')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', serial, (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('workspace_id', 'text', (c) => c.notNull())
-    .addColumn('run_id', 'integer', (c) => c.notNull())
-    .addColumn('contact_id', 'integer', (c) => c.notNull())
+    .addColumn('run_id', big, (c) => c.notNull())
+    .addColumn('contact_id', big, (c) => c.notNull())
     .addColumn('state', 'text', (c) => c.notNull())
     .addColumn('address', 'text')
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('lease_owner', 'text')
-    .addColumn('lease_until', 'integer')
-    .addColumn('next_attempt_at', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('lease_until', big)
+    .addColumn('next_attempt_at', big, (c) => c.notNull().defaultTo(0))
     .addColumn('sent_at', 'text')
     .addColumn('provider_id', 'text')
     .addColumn('error_code', 'text')
@@ -182,7 +188,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('run_counters')
-    .addColumn('run_id', 'integer', (c) => c.primaryKey())
+    .addColumn('run_id', big, (c) => c.primaryKey())
     .addColumn('workspace_id', 'text', (c) => c.notNull())
     .addColumn('pending', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('sending', 'integer', (c) => c.notNull().defaultTo(0))
@@ -201,7 +207,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await db.schema
     .createTable('run_series')
-    .addColumn('run_id', 'integer', (c) => c.notNull())
+    .addColumn('run_id', big, (c) => c.notNull())
     .addColumn('workspace_id', 'text', (c) => c.notNull())
     .addColumn('bucket', 'text', (c) => c.notNull())
     .addColumn('sent', 'integer', (c) => c.notNull().defaultTo(0))
