@@ -19,9 +19,27 @@ export const Audience = Type.Object(
 );
 export type Audience = Static<typeof Audience>;
 
+export const AutoPause = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    failureRate: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.05, description: 'Pause when more than this share of recent sends fail' }),
+    minSends: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100, description: 'Judge only after this many sends in the window' }),
+    windowMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 10, description: 'How far back the window reaches' }),
+  },
+  { additionalProperties: false },
+);
+export type AutoPause = Static<typeof AutoPause>;
+
+/** Seed 001: "Pause if failure rate > 5% — watch the first 50-100 sends". */
+export const defaultAutoPause: AutoPause = { enabled: true, failureRate: 0.05, minSends: 100, windowMinutes: 10 };
+
 export const Pacing = Type.Object(
   {
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Messages claimed and sent per batch' })),
+    ttlMinutes: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 525_600, description: 'Messages not sent this long after launch expire (seed 003 TTL)' }),
+    ),
+    autoPause: Type.Optional(Type.Partial(AutoPause, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

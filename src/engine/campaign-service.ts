@@ -468,8 +468,8 @@ export class CampaignService {
       patch.send_at = (ctx.params?.sendAt ?? ctx.sendAt)!.toISOString();
       if (action === 'schedule') patch.launch_type = 'scheduled';
     }
-    if (action === 'fail') patch.failure_reasons = JSON.stringify(reasons ?? []);
-    if (['launch', 'start', 'retry', 'retry_failed', 'restart'].includes(action)) patch.failure_reasons = '[]';
+    if (action === 'fail' || action === 'auto_pause') patch.failure_reasons = JSON.stringify(reasons ?? []);
+    if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.failure_reasons = '[]';
     if (['complete', 'stop', 'fail'].includes(action)) patch.finished_at = iso;
     if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.finished_at = null;
 
@@ -601,6 +601,34 @@ export class CampaignService {
       data: { clonedFrom: row.id },
     });
     return id;
+  }
+
+  /**
+   * TTL (seed 003): once a campaign's messages have waited `ttlMinutes` since launch, the
+   * unsent ones become `expired` in one statement, with an event saying how many.
+   */
+  async expireUnsent(row: CampaignRow): Promise<number> {
+    const ttl = (JSON.parse(row.pacing) as Pacing).ttlMinutes;
+    const runId = row.current_run_id;
+    const now = this.#deps.clock.now();
+    if (!ttl || runId === null || !row.launched_at || Date.parse(row.launched_at) + ttl * 60_000 > now.getTime()) return 0;
+    return this.#deps.db.transaction().execute(async (trx) => {
+      const moved = await moveMessages(trx, { runId, from: 'pending', to: 'expired', now });
+      if (moved > 0) {
+        await insertEvent(trx, {
+          workspaceId: row.workspace_id,
+          campaignId: row.id,
+          at: now,
+          actor: 'engine',
+          action: 'expire:messages',
+          from: row.status,
+          to: row.status,
+          reason: `TTL of ${ttl} minutes passed`,
+          data: { from: 'pending', to: 'expired', count: moved },
+        });
+      }
+      return moved;
+    });
   }
 
   async events(workspaceId: string, id: string, limit: number, afterId?: number) {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type ChannelAdapter, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
 import type { Pacing } from '../domain/campaign.js';
+import { autoPauseReason, autoPauseRule } from '../domain/auto-pause.js';
 import { HeraldError } from '../domain/errors.js';
 import type { Channel } from '../domain/lifecycle.js';
 import { runIsDrained, runOutcome } from '../domain/messages.js';
@@ -74,6 +75,11 @@ export class Engine {
   readonly #sendWaiters = new Set<() => void>();
   #loops: Promise<void>[] = [];
   #lastRecovery = 0;
+  /**
+   * Recent outcomes per run, for the auto-pause rule: this worker's own sends since the
+   * campaign's last change of version (a resume starts a fresh window).
+   */
+  readonly #windows = new Map<number, { version: number; batches: { at: number; sent: number; failed: number }[] }>();
   /** Slots of this engine with a batch claimed and not yet recorded. */
   readonly #busyOwners = new Set<string>();
   #round = 0;
@@ -181,6 +187,7 @@ export class Engine {
         if (!chunk.done) continue;
       }
       const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
+      if ((fresh.status === 'sending' || fresh.status === 'paused') && (await service.expireUnsent(fresh)) > 0) busy = true;
       if (fresh.status === 'queued') {
         const states = await readCounters(db, runId);
         if (states.pending === 0 && states.cancelled === 0) {
@@ -392,6 +399,7 @@ export class Engine {
           });
       }
       await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
+      await this.#watchFailureRate(run, outcomes, now);
       if (fatal) {
         log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
@@ -402,6 +410,34 @@ export class Engine {
       return claimed.length;
     } finally {
       clearInterval(heartbeat);
+    }
+  }
+
+  /** Pauses the campaign when its recent failure rate passes its auto-pause rule (seed 001). */
+  async #watchFailureRate(run: ActiveRun, outcomes: readonly Outcome[], now: Date): Promise<void> {
+    const c = run.campaign;
+    const rule = autoPauseRule((JSON.parse(c.pacing) as Pacing).autoPause);
+    if (!rule.enabled) return;
+    let window = this.#windows.get(run.runId);
+    if (!window || window.version !== c.version) {
+      window = { version: c.version, batches: [] };
+      this.#windows.set(run.runId, window);
+    }
+    // A transient failure that will be retried still counts: it is a send that failed.
+    const failed = outcomes.filter((o) => o.state === 'failed' || o.state === 'pending').length;
+    const sent = outcomes.filter((o) => o.state === 'sent').length;
+    window.batches.push({ at: now.getTime(), sent, failed });
+    const since = now.getTime() - rule.windowMinutes * 60_000;
+    while (window.batches.length > 0 && window.batches[0]!.at < since) window.batches.shift();
+    const totals = window.batches.reduce((t, b) => ({ sent: t.sent + b.sent, failed: t.failed + b.failed }), { sent: 0, failed: 0 });
+    const reason = autoPauseReason(totals, rule);
+    if (!reason) return;
+    const fresh = await this.#deps.db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirst();
+    if (fresh?.status !== 'sending') return;
+    const r = await this.#deps.service.system(fresh, 'auto_pause', { reasons: [reason], reason: reason.detail }).catch((e: unknown) => this.#conflict(e));
+    if (r?.ok) {
+      this.#windows.delete(run.runId);
+      this.#deps.log.warn({ campaign: c.id, run: run.runId, ...totals }, 'campaign paused itself: failure rate above its limit');
     }
   }
 

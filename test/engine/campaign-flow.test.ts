@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { dialects } from '../dialects.js';
+import { ManualClock } from '../../src/engine/clock.js';
 import { type TestHerald, act, seedCampaign, startTestHerald, waitFor } from '../harness.js';
 
 let t: TestHerald;
@@ -108,7 +109,7 @@ describe.each(dialects)('a campaign sent over real SMTP to the sandbox (%s)', (d
     // Every 10th address fails once (451) and is accepted on a later attempt; every 25th never exists (550).
     const emailOf = (i: number) =>
       i % 25 === 0 ? `gone${i}+fail@example.test` : i % 10 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`;
-    const { campaign } = await seedCampaign(t.api, { contacts: 200, emailOf });
+    const { campaign } = await seedCampaign(t.api, { contacts: 200, emailOf, campaign: { pacing: { autoPause: { enabled: false } } } });
     await act(t.api, campaign.id, 'launch');
     const done = await waitFor(t.api, campaign.id, finished);
     const permanent = 8; // 0, 25, …, 175
@@ -137,7 +138,7 @@ describe.each(dialects)('a campaign sent over real SMTP to the sandbox (%s)', (d
   it('retries transient failures with backoff until they go through', async () => {
     t = await startTestHerald({ dialect, env: { HERALD_MAX_ATTEMPTS: '3', HERALD_RETRY_BASE_MS: '10' } });
     const emailOf = (i: number) => (i % 5 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`);
-    const { campaign } = await seedCampaign(t.api, { contacts: 100, emailOf });
+    const { campaign } = await seedCampaign(t.api, { contacts: 100, emailOf, campaign: { pacing: { autoPause: { enabled: false } } } });
     await act(t.api, campaign.id, 'launch');
     const done = await waitFor(t.api, campaign.id, finished);
     expect(done).toMatchObject({ status: 'completed', outcome: 'fully_sent' });
@@ -147,7 +148,11 @@ describe.each(dialects)('a campaign sent over real SMTP to the sandbox (%s)', (d
 
   it('a stopped campaign keeps nothing pending, even messages whose transient failure came back after the stop', async () => {
     t = await startTestHerald({ dialect, env: { HERALD_MAX_ATTEMPTS: '5', HERALD_RETRY_BASE_MS: '60000', HERALD_BATCH_SIZE: '25' } });
-    const { campaign } = await seedCampaign(t.api, { contacts: 300, emailOf: (i) => `r${i}+tempfail@example.test` });
+    const { campaign } = await seedCampaign(t.api, {
+      contacts: 300,
+      emailOf: (i) => `r${i}+tempfail@example.test`,
+      campaign: { pacing: { autoPause: { enabled: false } } },
+    });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, (c) => c.counts.inFlight > 0);
     await act(t.api, campaign.id, 'stop');
@@ -181,5 +186,55 @@ describe.each(dialects)('a campaign sent over real SMTP to the sandbox (%s)', (d
     expect(skipped).toEqual([
       expect.objectContaining({ address: last.email, error: expect.objectContaining({ code: 'CONTACT_DELETED' }) }),
     ]);
+  });
+
+  it('pauses itself when the failure rate passes 5% after 100 sends, says why, and resumes with a fresh window', async () => {
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '20' } });
+    const emailOf = (i: number) => (i % 10 === 0 ? `gone${i}+fail@example.test` : `ok${i}@example.test`);
+    const { campaign } = await seedCampaign(t.api, { contacts: 600, emailOf });
+    await act(t.api, campaign.id, 'launch');
+    const paused = await waitFor(t.api, campaign.id, (c) => c.status === 'paused' && c.counts.inFlight === 0);
+    expect(paused.failureReasons).toEqual([
+      expect.objectContaining({ code: 'FAILURE_RATE', detail: expect.stringMatching(/above the 5% limit/) }),
+    ]);
+    expect(paused.counts.processed).toBeGreaterThanOrEqual(100);
+    expect(paused.counts.processed).toBeLessThan(600);
+    const events = (await t.api('GET', `/v1/campaigns/${campaign.id}/events`)).body.data;
+    expect(events.find((e: { action: string }) => e.action === 'auto_pause')).toMatchObject({
+      actor: 'engine',
+      from: 'sending',
+      to: 'paused',
+    });
+
+    // The person looks, decides the bounces are expected, turns the rule off and resumes.
+    const tuned = await t.api('PATCH', `/v1/campaigns/${campaign.id}`, {
+      version: paused.version,
+      pacing: { autoPause: { enabled: false } },
+    });
+    expect(tuned.status).toBe(200);
+    const resumed = await act(t.api, campaign.id, 'resume');
+    expect(resumed.body.failureReasons).toEqual([]);
+    const done = await waitFor(t.api, campaign.id, finished);
+    expect(done).toMatchObject({ status: 'completed', outcome: 'partially_sent', counts: { total: 600, failed: 60, sent: 540 } });
+  });
+
+  it('expires the messages still unsent when the campaign TTL runs out (seed 003)', async () => {
+    const clock = new ManualClock('2030-01-01T09:00:00Z');
+    t = await startTestHerald({ dialect, clock, env: { HERALD_BATCH_SIZE: '10' } });
+    const { campaign } = await seedCampaign(t.api, { contacts: 400, campaign: { pacing: { ttlMinutes: 60 } } });
+    await act(t.api, campaign.id, 'launch');
+    await waitFor(t.api, campaign.id, (c) => c.counts.processed >= 50);
+    await act(t.api, campaign.id, 'pause');
+    const paused = await waitFor(t.api, campaign.id, (c) => c.counts.inFlight === 0);
+    clock.advance(61 * 60_000);
+    const expired = await waitFor(t.api, campaign.id, (c) => c.counts.expired > 0);
+    expect(expired.counts).toMatchObject({ expired: 400 - paused.counts.processed, pending: 0 });
+    await act(t.api, campaign.id, 'resume');
+    const done = await waitFor(t.api, campaign.id, finished);
+    expect(done).toMatchObject({
+      status: 'completed',
+      outcome: 'partially_sent',
+      counts: { sent: paused.counts.sent, expired: 400 - paused.counts.processed },
+    });
   });
 });
