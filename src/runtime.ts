@@ -23,7 +23,7 @@ export interface Herald {
   readonly sandboxSmtp: SandboxSmtpServer | null;
   readonly mailbox: SandboxMailbox | null;
   /** The first workspace, and its API key when it was created by this start. */
-  readonly workspace: { id: string; newKey: string | null };
+  readonly workspace: { id: string | null; newKey: string | null };
   close(): Promise<void>;
 }
 
@@ -37,7 +37,14 @@ export const sandboxWarning =
  */
 export async function startHerald(
   config: Config,
-  opts: { clock?: Clock; log?: Logger; startEngine?: boolean; onQuery?: (sql: string) => void } = {},
+  opts: {
+    clock?: Clock;
+    log?: Logger;
+    startEngine?: boolean;
+    onQuery?: (sql: string) => void;
+    /** worker: the engine alone, for scale-out; it creates no workspace and serves nothing. */
+    role?: 'serve' | 'worker';
+  } = {},
 ): Promise<Herald> {
   const log =
     opts.log ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.pass', '*.password'] });
@@ -77,7 +84,9 @@ export async function startHerald(
 
   let workspace = await firstWorkspace(db);
   let newKey: string | null = null;
-  if (!workspace) {
+  if (opts.role === 'worker') {
+    // Workers only send; the first `herald serve` sets up the workspace.
+  } else if (!workspace) {
     workspace = await createWorkspace(db, { name: 'Default workspace', now: clock.now() });
     newKey = await createApiKey(db, {
       workspaceId: workspace.id,
@@ -99,7 +108,7 @@ export async function startHerald(
     app,
     sandboxSmtp,
     mailbox,
-    workspace: { id: workspace.id, newKey },
+    workspace: { id: workspace?.id ?? null, newKey },
     async close() {
       // The engine first: its in-flight batches finish and are recorded before anything closes.
       await engine.stop();

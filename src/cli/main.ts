@@ -3,6 +3,7 @@ import { runDemo } from './demo.js';
 import { runMigrate } from './migrate.js';
 import { runSandbox } from './sandbox.js';
 import { runServe } from './serve.js';
+import { runWorker } from './worker.js';
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -24,6 +25,11 @@ program
   .command('serve')
   .description('Run the API, the engine and (in sandbox mode) the sandbox SMTP server; PORT sets the port (default 8080)')
   .action(async () => runServe());
+
+program
+  .command('worker')
+  .description('Run the engine alone, to scale out sending: many workers share one PostgreSQL (DATABASE_URL)')
+  .action(async () => runWorker());
 
 program
   .command('migrate')

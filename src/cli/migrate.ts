@@ -7,7 +7,11 @@ export async function runMigrate(): Promise<void> {
   const db = openDatabase(config.database);
   try {
     const applied = await migrate(db);
-    console.log(applied.length ? `Applied ${applied.join(', ')} to ${describeLocation(config.database)}.` : `${describeLocation(config.database)} is up to date.`);
+    console.log(
+      applied.length
+        ? `Applied ${applied.join(', ')} to ${describeLocation(config.database)}.`
+        : `${describeLocation(config.database)} is up to date.`,
+    );
   } finally {
     await db.destroy();
   }

@@ -29,12 +29,18 @@ describe('the auto-pause rule (seed 001: pause if the failure rate passes 5%)', 
 
   it('pauses exactly when the window is full enough and its rate is above the threshold', () => {
     fc.assert(
-      fc.property(fc.nat(5000), fc.nat(5000), fc.integer({ min: 1, max: 1000 }), fc.double({ min: 0.001, max: 1, noNaN: true }), (sent, failed, minSends, failureRate) => {
-        const r = autoPauseRule({ minSends, failureRate });
-        const total = sent + failed;
-        const expected = total >= minSends && total > 0 && failed / total > failureRate;
-        expect(autoPauseReason({ sent, failed }, r) !== null).toBe(expected);
-      }),
+      fc.property(
+        fc.nat(5000),
+        fc.nat(5000),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.double({ min: 0.001, max: 1, noNaN: true }),
+        (sent, failed, minSends, failureRate) => {
+          const r = autoPauseRule({ minSends, failureRate });
+          const total = sent + failed;
+          const expected = total >= minSends && total > 0 && failed / total > failureRate;
+          expect(autoPauseReason({ sent, failed }, r) !== null).toBe(expected);
+        },
+      ),
     );
   });
 });

@@ -22,7 +22,12 @@ export type Audience = Static<typeof Audience>;
 export const AutoPause = Type.Object(
   {
     enabled: Type.Boolean({ default: true }),
-    failureRate: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.05, description: 'Pause when more than this share of recent sends fail' }),
+    failureRate: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.05,
+      description: 'Pause when more than this share of recent sends fail',
+    }),
     minSends: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100, description: 'Judge only after this many sends in the window' }),
     windowMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 10, description: 'How far back the window reaches' }),
   },

@@ -21,7 +21,8 @@ import { type Result, fail, ok } from './errors.js';
 /** Epoch ms. */
 type Millis = number;
 
-const Limit = (what: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000, description: `At most this many messages ${what}` }));
+const Limit = (what: string) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000_000, description: `At most this many messages ${what}` }));
 
 export const Warmup = Type.Object(
   {
@@ -170,7 +171,7 @@ function appendGrant(grants: Grants, now: Millis, length: number, n: number): Gr
   // Stamps never go backwards, so the log stays sorted; a later stamp is the safe side.
   const stamp = Math.max(now, last?.[0] ?? -Infinity);
   const slot = length / slotsPerWindow;
-  if (last && Math.floor(last[0] / slot) === Math.floor(stamp / slot)) kept[kept.length - 1] = [stamp, last[1] + n];
+  if (last && Math.floor(last[0] / slot) === Math.floor(stamp / slot)) kept[kept.length - 1] = [last[0], last[1] + n];
   else kept.push([stamp, n]);
   return kept;
 }
@@ -259,7 +260,12 @@ export function blockUntil(state: PacingState, until: Millis): PacingState {
  * Applies a provider's 429: pauses until its Retry-After, or for `fallbackMs` when it gave
  * none that parses.
  */
-export function applyRetryAfter(state: PacingState, retryAfter: string | number | undefined, now: Millis, fallbackMs = 60_000): PacingState {
+export function applyRetryAfter(
+  state: PacingState,
+  retryAfter: string | number | undefined,
+  now: Millis,
+  fallbackMs = 60_000,
+): PacingState {
   const until = retryAfter === undefined ? null : parseRetryAfter(retryAfter, now);
   return blockUntil(state, until ?? now + fallbackMs);
 }

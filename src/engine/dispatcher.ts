@@ -12,6 +12,7 @@ import { claimBatch } from '../store/ledger/claim-batch.js';
 import { readCounters } from '../store/ledger/counters.js';
 import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js';
 import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
+import { withScheduleLock } from '../store/schedule-lock.js';
 import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
@@ -82,6 +83,7 @@ export class Engine {
   readonly #windows = new Map<number, { version: number; batches: { at: number; sent: number; failed: number }[] }>();
   /** Slots of this engine with a batch claimed and not yet recorded. */
   readonly #busyOwners = new Set<string>();
+  #handedOver = 0;
   #round = 0;
 
   constructor(deps: EngineDeps) {
@@ -92,6 +94,11 @@ export class Engine {
 
   get owner(): string {
     return this.#owner;
+  }
+
+  /** Messages this engine handed to a provider since it started (for tests and logs). */
+  get handedOver(): number {
+    return this.#handedOver;
   }
 
   start(): void {
@@ -146,18 +153,20 @@ export class Engine {
     const now = clock.now();
     let busy = false;
 
-    const due = await db
-      .selectFrom('campaigns')
-      .selectAll()
-      .where('status', '=', 'scheduled')
-      .where('send_at', '<=', now.toISOString())
-      .limit(20)
-      .execute();
-    for (const campaign of due) {
-      const r = await service.system(campaign, 'start').catch((err: unknown) => this.#conflict(err));
-      if (r && !r.ok) this.#deps.log.warn({ campaign: campaign.id, error: r.error }, 'could not start a due campaign');
-      busy = true;
-    }
+    await withScheduleLock(db, async () => {
+      const due = await db
+        .selectFrom('campaigns')
+        .selectAll()
+        .where('status', '=', 'scheduled')
+        .where('send_at', '<=', now.toISOString())
+        .limit(20)
+        .execute();
+      for (const campaign of due) {
+        const r = await service.system(campaign, 'start').catch((err: unknown) => this.#conflict(err));
+        if (r && !r.ok) this.#deps.log.warn({ campaign: campaign.id, error: r.error }, 'could not start a due campaign');
+        busy = true;
+      }
+    });
 
     const active = await db
       .selectFrom('campaigns')
@@ -399,6 +408,7 @@ export class Engine {
           });
       }
       await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
+      this.#handedOver += outcomes.filter((o) => o.state === 'sent').length;
       await this.#watchFailureRate(run, outcomes, now);
       if (fatal) {
         log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
@@ -434,7 +444,9 @@ export class Engine {
     if (!reason) return;
     const fresh = await this.#deps.db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirst();
     if (fresh?.status !== 'sending') return;
-    const r = await this.#deps.service.system(fresh, 'auto_pause', { reasons: [reason], reason: reason.detail }).catch((e: unknown) => this.#conflict(e));
+    const r = await this.#deps.service
+      .system(fresh, 'auto_pause', { reasons: [reason], reason: reason.detail })
+      .catch((e: unknown) => this.#conflict(e));
     if (r?.ok) {
       this.#windows.delete(run.runId);
       this.#deps.log.warn({ campaign: c.id, run: run.runId, ...totals }, 'campaign paused itself: failure rate above its limit');

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { inList } from '../dialect.js';
+import { dialectOf, inList } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters } from './counters.js';
 
@@ -21,12 +21,14 @@ export interface SnapshotChunk {
  */
 export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSize: number, now: Date): Promise<SnapshotChunk> {
   return db.transaction().execute(async (trx) => {
-    const run = await trx
+    // PostgreSQL: one worker at a time advances a run's cursor; the others wait, then see it moved.
+    let query = trx
       .selectFrom('runs')
       .innerJoin('campaigns', 'campaigns.id', 'runs.campaign_id')
       .select(['runs.workspace_id', 'runs.snapshot_cursor', 'runs.snapshot_done', 'runs.channel', 'campaigns.audience', 'campaigns.status'])
-      .where('runs.id', '=', runId)
-      .executeTakeFirstOrThrow();
+      .where('runs.id', '=', runId);
+    if (dialectOf(db) === 'postgres') query = query.forUpdate('runs');
+    const run = await query.executeTakeFirstOrThrow();
     if (run.snapshot_done) return { inserted: 0, done: true };
 
     // The upper bound of this chunk: the chunkSize-th contact id after the cursor, in this workspace.
