@@ -126,6 +126,15 @@ describe('take', () => {
     expect(take(rule, second.state, T0 + 1000, 10)).toMatchObject({ granted: 8, retryAt: T0 + 1400 });
   });
 
+  it('expires grants that share a slot with the latest of them, not the first', () => {
+    const rule = { perSecond: 2 };
+    const a = take(rule, emptyPacingState, T0, 1);
+    const b = take(rule, a.state, T0 + 5, 1);
+    // Freeing both at T0 + 1000 would put three sends in [T0 + 5, T0 + 1005).
+    expect(take(rule, b.state, T0 + 1000, 2)).toMatchObject({ granted: 0, retryAt: T0 + 1005 });
+    expect(take(rule, b.state, T0 + 1005, 2)).toMatchObject({ granted: 2, retryAt: null });
+  });
+
   it('never grants more than the limit in any sliding window of each length, whatever the arrivals', () => {
     fc.assert(
       fc.property(ruleArb, fc.array(stepArb, { maxLength: 250 }), (rule, steps) => {
@@ -155,7 +164,7 @@ describe('take', () => {
           if (limit !== undefined) expect(worstWindow(sent, windowMs[w]), w).toBeLessThanOrEqual(limit);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
   });
 

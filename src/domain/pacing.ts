@@ -171,7 +171,7 @@ function appendGrant(grants: Grants, now: Millis, length: number, n: number): Gr
   // Stamps never go backwards, so the log stays sorted; a later stamp is the safe side.
   const stamp = Math.max(now, last?.[0] ?? -Infinity);
   const slot = length / slotsPerWindow;
-  if (last && Math.floor(last[0] / slot) === Math.floor(stamp / slot)) kept[kept.length - 1] = [last[0], last[1] + n];
+  if (last && Math.floor(last[0] / slot) === Math.floor(stamp / slot)) kept[kept.length - 1] = [stamp, last[1] + n];
   else kept.push([stamp, n]);
   return kept;
 }
