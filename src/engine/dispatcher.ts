@@ -16,7 +16,7 @@ import { withScheduleLock } from '../store/schedule-lock.js';
 import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
-import { type EmailContent, renderEmail } from './render.js';
+import { type EmailContent, isRenderLimit, renderEmail } from './render.js';
 
 export interface EngineOptions {
   readonly batchSize: number;
@@ -362,6 +362,7 @@ export class Engine {
     try {
       const outcomes: Outcome[] = [];
       const ready: OutgoingEmail[] = [];
+      let fatal: ProviderFatalError | undefined;
       for (const m of claimed) {
         if (!m.contact) {
           outcomes.push({
@@ -375,17 +376,24 @@ export class Engine {
         try {
           ready.push(renderEmail(content, m, m.contact));
         } catch (err) {
+          // A template past its time or memory bounds is the campaign's problem, not this
+          // recipient's: stop before sending anything and fail the campaign (retry resumes).
+          if (isRenderLimit(err)) {
+            fatal = new ProviderFatalError('TEMPLATE_RENDER_LIMIT', `The template exceeded its render limits: ${(err as Error).message}`);
+            break;
+          }
           outcomes.push({ id: m.id, state: 'failed', code: 'TEMPLATE_RENDER', detail: (err as Error).message });
         }
       }
-      let results: readonly SendResult[];
-      let fatal: ProviderFatalError | undefined;
-      try {
-        results = ready.length ? await adapter.send(ready) : [];
-      } catch (err) {
-        if (!(err instanceof ProviderFatalError)) throw err;
-        fatal = err;
-        results = err.results;
+      let results: readonly SendResult[] = [];
+      if (!fatal) {
+        try {
+          results = ready.length ? await adapter.send(ready) : [];
+        } catch (err) {
+          if (!(err instanceof ProviderFatalError)) throw err;
+          fatal = err;
+          results = err.results;
+        }
       }
       const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
       const now = clock.now();
@@ -402,14 +410,14 @@ export class Engine {
           outcomes.push({
             id: m.id,
             state: 'pending',
-            code: 'NO_RESULT',
-            detail: 'The provider gave no result for this message.',
+            code: fatal?.code ?? 'NO_RESULT',
+            detail: fatal?.message ?? 'The provider gave no result for this message.',
             retryAt: now.getTime(),
           });
       }
       await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
       this.#handedOver += outcomes.filter((o) => o.state === 'sent').length;
-      await this.#watchFailureRate(run, outcomes, now);
+      if (!fatal) await this.#watchFailureRate(run, outcomes, now);
       if (fatal) {
         log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();

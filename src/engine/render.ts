@@ -17,15 +17,21 @@ export interface EmailContent {
 
 // Templates are data from users: no file system or includes (liquidjs renders only what it is
 // given), and bounds on parse size, render time and output so one template cannot stall
-// the process that sends for every workspace (a 10-million-step loop took 7 s unbounded).
+// the process that sends for every workspace (a 10-million-step loop took 7 s a message unbounded).
 const liquid = new Liquid({
   strictFilters: true,
   ownPropertyOnly: true,
   cache: false,
   parseLimit: 1_000_000,
-  renderLimit: 100,
+  // Wall-clock milliseconds: generous, so a GC pause or a loaded host never trips it.
+  renderLimit: 1_000,
   memoryLimit: 10_000_000,
 });
+
+/** Whether a render failed on the bounds above rather than on the template's content. */
+export function isRenderLimit(err: unknown): boolean {
+  return err instanceof Error && /limit exceeded/i.test(err.message);
+}
 
 /** Checks that each part of a template parses; the failure names the part and Liquid's line. */
 export function checkTemplate(parts: Readonly<Record<string, string | null | undefined>>): { field: string; message: string }[] {

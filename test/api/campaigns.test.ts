@@ -378,12 +378,13 @@ describe.each(dialects)('input the review found unguarded (%s)', (dialect) => {
     expect(loop.status).toBe(200);
     const started = Date.now();
     await act(t.api, campaign.id, 'launch');
-    const done = await waitFor(t.api, campaign.id, finished);
-    // Unbounded, each message took 7 s; the render limit stops each one within a fraction of that.
+    const done = await waitFor(t.api, campaign.id, (c) => finished(c) && c.counts.inFlight === 0);
+    // Unbounded, each message took 7 s and stalled every workspace; the bound stops the first
+    // render, and the campaign fails with the reason before anything goes out.
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(done.counts).toMatchObject({ failed: 3, sent: 0 });
-    const failed = (await t.api('GET', `/v1/campaigns/${campaign.id}/messages?state=failed`)).body.data;
-    expect(failed[0].error).toMatchObject({ code: 'TEMPLATE_RENDER', detail: expect.stringMatching(/limit exceeded/) });
+    expect(done).toMatchObject({ status: 'failed', counts: { failed: 0, sent: 0, pending: 3 } });
+    expect(done.failureReasons).toEqual([expect.objectContaining({ code: 'TEMPLATE_RENDER_LIMIT', detail: expect.stringMatching(/limit exceeded/) })]);
+    expect(done.allowedActions).toEqual(expect.arrayContaining(['retry', 'edit']));
   });
 
   it('locks a template while a campaign using it waits or sends', async () => {

@@ -47,6 +47,14 @@ export async function recordOutcomes(
     })),
   );
   const nowIso = args.now.toISOString();
+  // SQLite would drive this update from the (run_id, state) index and compare every leased
+  // row with every outcome (3.3 ms a batch of 50); the unary + keeps those columns off the
+  // index, so it looks each outcome up by primary key instead (0.2-0.3 ms). PostgreSQL
+  // plans the join by id on its own.
+  const guard =
+    dialectOf(db) === 'postgres'
+      ? sql`messages.run_id = ${args.runId} and messages.state = 'sending' and messages.lease_owner = ${args.owner}`
+      : sql`+messages.run_id = ${args.runId} and +messages.state = 'sending' and messages.lease_owner = ${args.owner}`;
   return db.transaction().execute(async (trx) => {
     const changed = await sql<{ state: string }>`
       update messages
@@ -62,8 +70,7 @@ export async function recordOutcomes(
           lease_until = null,
           updated_at = ${nowIso}
       from ${outcomesTable(db, payload)}
-      where messages.id = o.id and messages.run_id = ${args.runId}
-        and messages.state = 'sending' and messages.lease_owner = ${args.owner}
+      where messages.id = o.id and ${guard}
       returning messages.state as state
     `.execute(trx);
     const deltas = tally(changed.rows);
