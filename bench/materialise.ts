@@ -1,0 +1,197 @@
+/**
+ * materialise: how long Herald takes to snapshot a 1,000,000-contact audience into the
+ * ledger, beside a bare `INSERT INTO copy SELECT` of the same contacts into a table of the
+ * same shape and indexes in the same database (no list rule, no chunks, no cursor).
+ *
+ * This file also holds the set-up the other scenarios share: a Herald on a fresh file
+ * database, an audience seeded with set-based SQL, and a campaign created through the API.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { type Herald, startHerald } from '../src/runtime.js';
+import type { Db } from '../src/store/database.js';
+import { snapshotChunk } from '../src/store/ledger/snapshot-audience.js';
+import { createList } from '../src/store/lists.js';
+import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
+import { type Api, apiFor } from '../test/harness.js';
+import type { PhaseContext, Scenario } from './run.js';
+
+export interface BenchHerald {
+  readonly herald: Herald;
+  readonly api: Api;
+  readonly workspaceId: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Herald as `herald serve` runs it (file database with WAL, in-process sandbox SMTP
+ * server, default batch size and concurrency unless `env` says otherwise), in a
+ * throw-away folder: a file, not `:memory:`, so commits pay for the WAL like production.
+ */
+export async function startBenchHerald(opts: { env?: Record<string, string>; startEngine?: boolean } = {}): Promise<BenchHerald> {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+  const config = loadConfig({ DATABASE_URL: join(dir, 'herald.db'), HERALD_SANDBOX: 'on', LOG_LEVEL: 'silent', ...opts.env });
+  const herald = await startHerald(config, { log: pino({ level: 'silent' }), startEngine: opts.startEngine ?? true });
+  // A workspace of our own, as a new customer would have, rather than whatever the runtime set up first.
+  const now = new Date();
+  const workspace = await createWorkspace(herald.db, { name: 'Bench', now });
+  const key = await createApiKey(herald.db, { workspaceId: workspace.id, name: 'bench', now });
+  return {
+    herald,
+    api: apiFor(herald, key),
+    workspaceId: workspace.id,
+    async close() {
+      await herald.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Adds n contacts (reader{i}@example.test) and a list holding all of them, with two
+ * set-based statements: a recursive CTE counts to n inside SQLite, so nothing of the
+ * audience passes through JavaScript. Returns the list id.
+ */
+export async function seedAudience(db: Db, workspaceId: string, n: number): Promise<string> {
+  const now = new Date().toISOString();
+  await sql`
+    with recursive seq(i) as (select 1 union all select i + 1 from seq where i < ${n})
+    insert into contacts (workspace_id, email, first_name, last_name, attributes, created_at, updated_at)
+    select ${workspaceId}, 'reader' || i || '@example.test', 'Reader' || i, 'Bench', '{"plan":"pro"}', ${now}, ${now} from seq
+  `.execute(db);
+  const list = await createList(db, workspaceId, { name: 'Everyone' }, new Date());
+  await sql`
+    insert into list_members (workspace_id, list_id, contact_id, added_at)
+    select workspace_id, ${list.id}, id, ${now} from contacts where workspace_id = ${workspaceId}
+  `.execute(db);
+  return list.id;
+}
+
+/** The content every benchmark sends: a short newsletter with two personalised fields. */
+export const benchTemplate = {
+  name: 'Bench newsletter',
+  subject: 'Hello {{ contact.firstName }}, your {{ contact.plan }} digest',
+  html: `<h1>Hi {{ contact.firstName }}</h1>${'<p>This week: what changed, what shipped, and what comes next. Read on for the details.</p>'.repeat(12)}<p><a href="https://example.test/u">Unsubscribe</a></p>`,
+} as const;
+export const benchSender = { name: 'Bench', fromEmail: 'news@example.test', fromName: 'Herald Bench' } as const;
+
+/** Creates the template, the sender and a draft campaign to the list, through the API. */
+export async function createBenchCampaign(api: Api, listId: string): Promise<string> {
+  const template = await api('POST', '/v1/templates', benchTemplate);
+  const sender = await api('POST', '/v1/senders', benchSender);
+  const campaign = await api('POST', '/v1/campaigns', {
+    name: 'Bench',
+    templateId: template.body.id,
+    senderId: sender.body.id,
+    audience: { listIds: [listId] },
+  });
+  if (campaign.status !== 201) throw new Error(`create campaign: ${campaign.status} ${JSON.stringify(campaign.body)}`);
+  return campaign.body.id as string;
+}
+
+/** Launches a campaign through the API; throws unless the API accepted it. */
+export async function launch(api: Api, campaignId: string): Promise<void> {
+  const r = await api('POST', `/v1/campaigns/${campaignId}/actions/launch`, {});
+  if (r.status !== 200) throw new Error(`launch: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+/** An empty table with the columns and indexes of `messages`, read from the schema so it follows migrations. */
+async function createMessagesShapedTable(db: Db, name: string): Promise<void> {
+  const { rows } = await sql<{
+    sql: string;
+  }>`select sql from sqlite_master where tbl_name = 'messages' and sql is not null order by type desc`.execute(db);
+  for (const r of rows) await sql.raw(r.sql.replace(/"messages(_\w+)?"/g, `"${name}$1"`)).execute(db);
+}
+
+const defaultContacts = 1_000_000;
+const chunk = 20_000; // the engine's default snapshot chunk (defaultEngineOptions.snapshotChunk)
+
+async function run(_phase: string, ctx: PhaseContext) {
+  const n = Math.max(1000, Math.round(defaultContacts * ctx.scale));
+  // The engine stays off: this phase calls the engine's own snapshot step itself, so the
+  // clock measures the snapshot and nothing else (no sending starts behind it).
+  const bench = await startBenchHerald({ startEngine: false });
+  const db = bench.herald.db;
+  try {
+    let t = performance.now();
+    const listId = await seedAudience(db, bench.workspaceId, n);
+    ctx.log(`seeded ${n.toLocaleString()} contacts on a list in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const campaignId = await createBenchCampaign(bench.api, listId);
+    await launch(bench.api, campaignId);
+    const { current_run_id: runId } = await db
+      .selectFrom('campaigns')
+      .select('current_run_id')
+      .where('id', '=', campaignId)
+      .executeTakeFirstOrThrow();
+
+    let rss = ctx.watchRss();
+    t = performance.now();
+    let longest = 0;
+    let chunks = 0;
+    for (let done = false; !done; chunks++) {
+      const c0 = performance.now();
+      done = (await snapshotChunk(db, runId!, chunk, new Date())).done;
+      longest = Math.max(longest, performance.now() - c0);
+    }
+    const heraldS = (performance.now() - t) / 1000;
+    const heraldRss = rss.stop();
+    const { count } = await db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('run_id', '=', runId!)
+      .executeTakeFirstOrThrow();
+    if (Number(count) !== n) throw new Error(`snapshot wrote ${count} messages, expected ${n}`);
+    ctx.log(`Herald snapshot: ${heraldS.toFixed(2)} s in ${chunks} chunks, longest ${longest.toFixed(0)} ms`);
+
+    await createMessagesShapedTable(db, 'bench_copy');
+    rss = ctx.watchRss();
+    t = performance.now();
+    await sql`
+      insert into bench_copy (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
+      select workspace_id, 0, id, 'pending', email, 0, 0, ${new Date().toISOString()} from contacts where workspace_id = ${bench.workspaceId}
+    `.execute(db);
+    const bareS = (performance.now() - t) / 1000;
+    const bareRss = rss.stop();
+    ctx.log(`bare INSERT … SELECT: ${bareS.toFixed(2)} s`);
+    return { n, heraldS, bareS, longestChunkMs: longest, heraldRss, bareRss };
+  } finally {
+    await bench.close();
+  }
+}
+
+export const materialise: Scenario = {
+  name: 'materialise',
+  phases: ['snapshot'],
+  run,
+  figures(results) {
+    const m = results.snapshot as Awaited<ReturnType<typeof run>>;
+    const bare = `bare INSERT…SELECT of ${m.n.toLocaleString('en-US')} rows, same DB`;
+    return [
+      {
+        metric: 'snapshot_time',
+        value: round(m.heraldS, 2),
+        unit: 's',
+        baseline: bare,
+        baseline_value: round(m.bareS, 2),
+        better: 'lower',
+      },
+      // Herald chunks so no write transaction holds SQLite's single writer for long; the bare copy holds it throughout.
+      {
+        metric: 'longest_write_txn',
+        value: round(m.longestChunkMs, 0),
+        unit: 'ms',
+        baseline: `${bare}, one transaction`,
+        baseline_value: round(m.bareS * 1000, 0),
+        better: 'lower',
+      },
+      { metric: 'peak_rss', value: mb(m.heraldRss), unit: 'MB', baseline: bare, baseline_value: mb(m.bareRss), better: 'lower' },
+    ];
+  },
+};
+
+export const round = (x: number, digits: number) => Number(x.toFixed(digits));
+export const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
