@@ -1,4 +1,7 @@
+import { type HttpEmailConfig, httpEmailConfigFromEnv } from './channels/email-http/config.js';
 import { type SmtpConfig, smtpConfigFromEnv } from './channels/email-smtp/config.js';
+import { unwrap } from './domain/errors.js';
+import { type RateRule, validateRateRule } from './domain/pacing.js';
 import { type DatabaseLocation, parseDatabaseUrl } from './store/database.js';
 
 /** Everything Herald reads from its environment, validated once at start (STYLE habit 6). */
@@ -13,11 +16,17 @@ export interface Config {
   /** Port of the in-process sandbox SMTP server (0: any free port). */
   readonly sandboxSmtpPort: number;
   readonly smtp: SmtpConfig | null;
+  /** How email leaves: SMTP, or a Postmark-style HTTP batch API. */
+  readonly emailTransport: 'smtp' | 'http';
+  readonly emailHttp: HttpEmailConfig | null;
+  /** The email provider's own limit, shared by every workspace and worker (e.g. "100/s,5000/h"). */
+  readonly emailRateLimit: RateRule | null;
   /** A fixed API key for the first workspace (otherwise one is generated and printed once). */
   readonly apiKey: string | null;
   readonly logLevel: string;
   readonly engine: {
-    readonly batchSize: number;
+    /** Messages per batch; null: what the channel's adapter asks for (SMTP 50, HTTP 500). */
+    readonly batchSize: number | null;
     readonly concurrency: number;
     readonly leaseMs: number;
     readonly maxAttempts: number;
@@ -42,12 +51,31 @@ function loopbackHostPort(name: string, raw: string): { host: string; port: numb
   return { host, port: Number(m[2]) };
 }
 
+/** Reads a rate limit such as `100/s`, `5000/m,100000/h`; null when unset. */
+export function parseRateLimit(name: string, raw: string | undefined): RateRule | null {
+  if (!raw?.trim()) return null;
+  const rule: Record<string, number> = {};
+  const field = { s: 'perSecond', m: 'perMinute', h: 'perHour' } as const;
+  for (const part of raw.split(',')) {
+    const m = /^\s*(\d+)\s*\/\s*([smh])\s*$/.exec(part);
+    if (!m) throw new Error(`${name} must look like 100/s,5000/m,100000/h, not "${raw}"`);
+    rule[field[m[2] as 's' | 'm' | 'h']] = Number(m[1]);
+  }
+  const checked = validateRateRule(rule);
+  if (!checked.ok) throw new Error(`${name}: ${checked.error.detail}`);
+  return unwrap(checked);
+}
+
 /** Reads and checks the configuration; throws one clear message for the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const sandboxRaw = (env.HERALD_SANDBOX ?? 'on').toLowerCase();
   if (!['on', 'off', 'true', 'false', '1', '0'].includes(sandboxRaw))
     throw new Error(`HERALD_SANDBOX must be on or off, not "${env.HERALD_SANDBOX}"`);
   const sandbox = ['on', 'true', '1'].includes(sandboxRaw);
+  const transport = (env.HERALD_EMAIL_TRANSPORT ?? 'smtp').toLowerCase();
+  if (transport !== 'smtp' && transport !== 'http')
+    throw new Error(`HERALD_EMAIL_TRANSPORT must be smtp or http, not "${env.HERALD_EMAIL_TRANSPORT}"`);
+  const emailHttp = sandbox ? null : httpEmailConfigFromEnv(env);
   return {
     port: int(env, 'PORT', 8080),
     host: env.HOST?.trim() || '127.0.0.1',
@@ -57,10 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSmtpPort: int(env, 'HERALD_SANDBOX_SMTP_PORT', 0),
     // In sandbox mode a configured SMTP server is ignored: nothing may reach a real person.
     smtp: sandbox ? null : smtpConfigFromEnv(env),
+    emailTransport: transport,
+    emailHttp,
+    emailRateLimit: parseRateLimit('HERALD_EMAIL_RATE_LIMIT', env.HERALD_EMAIL_RATE_LIMIT),
     apiKey: env.HERALD_API_KEY?.trim() || null,
     logLevel: env.LOG_LEVEL ?? 'info',
     engine: {
-      batchSize: int(env, 'HERALD_BATCH_SIZE', 50, 1),
+      batchSize: env.HERALD_BATCH_SIZE ? int(env, 'HERALD_BATCH_SIZE', 50, 1) : null,
       concurrency: int(env, 'HERALD_CONCURRENCY', 2, 1),
       leaseMs: int(env, 'HERALD_LEASE_MS', 30_000, 100),
       maxAttempts: int(env, 'HERALD_MAX_ATTEMPTS', 5, 1),

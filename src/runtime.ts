@@ -2,6 +2,9 @@ import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import type { ChannelAdapter, OutgoingEmail } from './channels/channel.js';
 import { SmtpEmailAdapter } from './channels/email-smtp/adapter.js';
+import { HttpEmailAdapter } from './channels/email-http/adapter.js';
+import { sandboxHttpEmailConfig } from './channels/email-http/config.js';
+import { type SandboxHttpEmailServer, startSandboxHttpEmail } from './channels/email-http/sandbox.js';
 import { sandboxSmtpConfig } from './channels/email-smtp/config.js';
 import { type SandboxMailbox, type SandboxSmtpServer, startSandboxSmtp } from './channels/email-smtp/sandbox.js';
 import type { Config } from './config.js';
@@ -9,6 +12,7 @@ import type { Channel } from './domain/lifecycle.js';
 import { CampaignService } from './engine/campaign-service.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { Engine } from './engine/dispatcher.js';
+import { RateLimiter } from './engine/rate-limiter.js';
 import { type Db, migrate, openDatabase } from './store/database.js';
 import { createApiKey, createWorkspace, firstWorkspace } from './store/workspaces.js';
 
@@ -28,7 +32,7 @@ export interface Herald {
 }
 
 export const sandboxWarning =
-  'SANDBOX MODE: messages go to the built-in sandbox SMTP server and reach no real person. Set HERALD_SANDBOX=off and SMTP_HOST to send for real.';
+  'SANDBOX MODE: messages go to the built-in sandbox provider and reach no real person. Set HERALD_SANDBOX=off and SMTP_HOST (or EMAIL_HTTP_URL) to send for real.';
 
 /**
  * Wires Herald together from its configuration: database and migrations, the sandbox
@@ -53,12 +57,21 @@ export async function startHerald(
   await migrate(db);
 
   let sandboxSmtp: SandboxSmtpServer | null = null;
+  let sandboxHttp: SandboxHttpEmailServer | null = null;
   let email: ChannelAdapter<OutgoingEmail> | null = null;
   if (config.sandbox) {
     log.warn(sandboxWarning);
-    const target = config.sandboxSmtp ?? (sandboxSmtp = await startSandboxSmtp({ port: config.sandboxSmtpPort }));
-    email = new SmtpEmailAdapter(sandboxSmtpConfig(target.host, target.port));
-    log.info({ host: target.host, port: target.port, external: config.sandboxSmtp !== null }, 'sandbox SMTP server');
+    if (config.emailTransport === 'http') {
+      sandboxHttp = await startSandboxHttpEmail();
+      email = new HttpEmailAdapter(sandboxHttpEmailConfig(sandboxHttp.url));
+      log.info({ url: sandboxHttp.url }, 'sandbox HTTP email API');
+    } else {
+      const target = config.sandboxSmtp ?? (sandboxSmtp = await startSandboxSmtp({ port: config.sandboxSmtpPort }));
+      email = new SmtpEmailAdapter(sandboxSmtpConfig(target.host, target.port));
+      log.info({ host: target.host, port: target.port, external: config.sandboxSmtp !== null }, 'sandbox SMTP server');
+    }
+  } else if (config.emailTransport === 'http') {
+    if (config.emailHttp) email = new HttpEmailAdapter(config.emailHttp);
   } else if (config.smtp) {
     email = new SmtpEmailAdapter(config.smtp);
   }
@@ -71,9 +84,19 @@ export async function startHerald(
     providerConfigured: (channel) => adapterFor(channel) !== null,
     notify: () => engineRef.current?.notify(),
   });
-  const engine = (engineRef.current = new Engine({ db, clock, service, adapterFor, log, options: config.engine }));
+  const limiter = new RateLimiter({ db, clock });
+  const engine = (engineRef.current = new Engine({
+    db,
+    clock,
+    service,
+    adapterFor,
+    log,
+    options: config.engine,
+    limiter,
+    providerRule: (channel) => (channel === 'email' ? config.emailRateLimit : null),
+  }));
 
-  const mailbox = sandboxSmtp?.mailbox ?? null;
+  const mailbox = sandboxSmtp?.mailbox ?? sandboxHttp?.mailbox ?? null;
   const app = await buildApp({
     db,
     clock,
@@ -115,6 +138,7 @@ export async function startHerald(
       await app.close();
       await email?.close();
       await sandboxSmtp?.close();
+      await sandboxHttp?.close();
       await db.destroy();
     },
   };

@@ -39,7 +39,7 @@ declare module 'fastify' {
   }
 }
 
-export const sandboxBanner = 'on; messages go to the sandbox SMTP server and reach no real person';
+export const sandboxBanner = 'on; messages go to the sandbox provider and reach no real person';
 
 /**
  * Builds the HTTP API without listening (STYLE: buildApp apart from listen), so tests

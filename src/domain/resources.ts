@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { RateRule } from './pacing.js';
 
 /**
  * Shapes of the audience and content resources, declared once for the API, CLI and UI.
@@ -145,6 +146,7 @@ export const SenderInput = Type.Object(
     fromEmail: Email,
     fromName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
     replyTo: Type.Optional(Nullable(Email)),
+    rateLimit: Type.Optional(Type.Union([RateRule, Type.Null()], { description: 'This sender’s own limit and warm-up ramp' })),
   },
   { additionalProperties: false },
 );
@@ -157,6 +159,7 @@ export const SenderPatch = Type.Partial(
     fromName: Nullable(Type.String({ maxLength: 200 })),
     replyTo: Nullable(Email),
     status: SenderStatus,
+    rateLimit: Type.Union([RateRule, Type.Null()]),
   }),
   { additionalProperties: false },
 );
@@ -170,6 +173,7 @@ export const Sender = Type.Object({
   fromName: Type.Union([Type.String(), Type.Null()]),
   replyTo: Type.Union([Type.String(), Type.Null()]),
   status: SenderStatus,
+  rateLimit: Type.Union([RateRule, Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });

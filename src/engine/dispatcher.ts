@@ -5,6 +5,7 @@ import type { Pacing } from '../domain/campaign.js';
 import { autoPauseReason, autoPauseRule } from '../domain/auto-pause.js';
 import { HeraldError } from '../domain/errors.js';
 import type { Channel } from '../domain/lifecycle.js';
+import { type RateRule, limitsAt } from '../domain/pacing.js';
 import { runIsDrained, runOutcome } from '../domain/messages.js';
 import type { Db } from '../store/database.js';
 import { extendLeases, recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
@@ -17,9 +18,11 @@ import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
 import { type EmailContent, isRenderLimit, renderEmail } from './render.js';
+import type { RateLimitGrant, RateLimiter } from './rate-limiter.js';
 
 export interface EngineOptions {
-  readonly batchSize: number;
+  /** Messages per batch; null: the adapter's own batch size. */
+  readonly batchSize: number | null;
   /** Batches in flight at once. The in-flight window a crash can re-send is batchSize × this. */
   readonly concurrency: number;
   readonly leaseMs: number;
@@ -32,7 +35,7 @@ export interface EngineOptions {
 }
 
 export const defaultEngineOptions: EngineOptions = {
-  batchSize: 50,
+  batchSize: null,
   concurrency: 2,
   leaseMs: 30_000,
   idleMs: 250,
@@ -41,6 +44,26 @@ export const defaultEngineOptions: EngineOptions = {
   retryBaseMs: 2_000,
 };
 
+/** The tightest rule's allowance per second (Infinity without rules). */
+function tightestPerSecond(rules: readonly (RateRule | null)[], now: number): number {
+  const seconds = { second: 1, minute: 60, hour: 3600 } as const;
+  let perSecond = Infinity;
+  for (const rule of rules) {
+    for (const { window, limit } of limitsAt(rule, now)) perSecond = Math.min(perSecond, limit / seconds[window]);
+  }
+  return perSecond;
+}
+
+/**
+ * What one pass of a send slot did: `retryAt` when a rate limit held it back, `paceUntil`
+ * when it sent under a limit and should space its next batch.
+ */
+interface BatchOutcome {
+  readonly claimed: number;
+  readonly retryAt?: number;
+  readonly paceUntil?: number;
+}
+
 export interface EngineDeps {
   readonly db: Db;
   readonly clock: Clock;
@@ -48,6 +71,10 @@ export interface EngineDeps {
   readonly adapterFor: (channel: Channel) => ChannelAdapter<OutgoingEmail> | null;
   readonly log: Logger;
   readonly options?: Partial<EngineOptions>;
+  /** Shared rate limits; without it (or without rules) nothing is paced. */
+  readonly limiter?: RateLimiter;
+  /** The provider-wide rule for a channel's adapter, from configuration. */
+  readonly providerRule?: (channel: Channel) => RateRule | null;
   readonly workerId?: string;
 }
 
@@ -74,6 +101,8 @@ export class Engine {
   #running = false;
   readonly #controlWaiters = new Set<() => void>();
   readonly #sendWaiters = new Set<() => void>();
+  /** Slots spacing their batches under a rate limit; only stop() wakes them. */
+  readonly #paceWaiters = new Set<() => void>();
   #loops: Promise<void>[] = [];
   #lastRecovery = 0;
   /**
@@ -111,6 +140,7 @@ export class Engine {
   async stop(): Promise<void> {
     this.#running = false;
     this.notify();
+    for (const wake of [...this.#paceWaiters]) wake();
     await Promise.all(this.#loops);
   }
 
@@ -267,22 +297,27 @@ export class Engine {
     // Each slot leases under its own name, so one slot's heartbeat never covers another's batch.
     const owner = `${this.#owner}-s${slot}`;
     while (this.#running) {
-      let sent = 0;
+      let outcome: BatchOutcome = { claimed: 0 };
       try {
         const run = await this.#nextRun();
-        if (run) sent = await this.#sendBatch(run, owner);
+        if (run) outcome = await this.#sendBatch(run, owner);
       } catch (err) {
         this.#deps.log.error({ err, slot }, 'send batch failed');
       }
-      if (sent === 0) {
+      if (outcome.paceUntil) {
+        const wait = outcome.paceUntil - this.#deps.clock.now().getTime();
+        if (wait > 0) await this.#sleep(Math.min(wait, 5_000), this.#paceWaiters);
+      } else if (outcome.claimed === 0) {
         // The run may just have drained: let the control loop record the completion now.
         for (const wake of [...this.#controlWaiters]) wake();
-        await this.#sleep(this.#opts.idleMs, this.#sendWaiters);
+        // Held back by a rate limit: come back exactly when the next message may go.
+        const wait = outcome.retryAt ? Math.min(Math.max(outcome.retryAt - this.#deps.clock.now().getTime(), 1), 5_000) : this.#opts.idleMs;
+        await this.#sleep(wait, this.#sendWaiters);
       }
     }
   }
 
-  async #content(c: CampaignRow): Promise<EmailContent | undefined> {
+  async #content(c: CampaignRow): Promise<{ content: EmailContent; senderRule: RateRule | null } | undefined> {
     const db = this.#deps.db;
     const [template, sender] = await Promise.all([
       db
@@ -297,7 +332,8 @@ export class Engine {
         .executeTakeFirst(),
     ]);
     if (!template || !sender?.from_email) return undefined;
-    return {
+    const senderRule = sender.rate_limit ? (JSON.parse(sender.rate_limit) as RateRule) : null;
+    const content: EmailContent = {
       workspaceId: c.workspace_id,
       campaignId: c.id,
       campaignName: c.name,
@@ -308,28 +344,60 @@ export class Engine {
       from: { name: sender.from_name, address: sender.from_email },
       replyTo: sender.reply_to,
     };
+    return { content, senderRule };
   }
 
   /** Claims one batch of a run, sends it, records it. Returns how many messages were claimed. */
-  async #sendBatch(run: ActiveRun, owner: string): Promise<number> {
-    const { service } = this.#deps;
+  async #sendBatch(run: ActiveRun, owner: string): Promise<BatchOutcome> {
+    const { service, limiter } = this.#deps;
     const c = run.campaign;
     const adapter = this.#deps.adapterFor(c.channel as Channel);
-    const content = await this.#content(c);
-    if (!adapter || !content) {
+    const loaded = await this.#content(c);
+    if (!adapter || !loaded) {
       const reasons = [
         !adapter
           ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
           : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' },
       ];
       await service.system(c, 'fail', { reasons }).catch((err: unknown) => this.#conflict(err));
-      return 0;
+      return { claimed: 0 };
     }
     const pacing = JSON.parse(c.pacing) as Pacing;
-    const limit = pacing.batchSize ?? this.#opts.batchSize;
+    let limit = pacing.batchSize ?? this.#opts.batchSize ?? adapter.capabilities.batchSize;
+
+    // Rate limits (DESIGN §4): the sender's own and the provider's, shared by every worker
+    // through the database. Without any rule there is nothing to ask.
+    const senderKey = `sender:${c.sender_id}`;
+    const providerKey = `provider:${adapter.name}`;
+    const providerRule = this.#deps.providerRule?.(c.channel as Channel) ?? null;
+    let grant: RateLimitGrant | undefined;
+    let perSecond = Infinity;
+    if (limiter && (loaded.senderRule || providerRule)) {
+      // Ask in slices of a tenth of a second's allowance, and space the slices (below), so
+      // messages leave evenly: a provider counts arrivals, and a second's worth granted at
+      // once, landing late, would crowd the provider's next second with the following burst.
+      perSecond = tightestPerSecond([loaded.senderRule, providerRule], this.#deps.clock.now().getTime());
+      limit = Math.min(limit, Math.max(1, Math.ceil(perSecond / 10)));
+      grant = await limiter.take({
+        workspaceId: c.workspace_id,
+        keys: [senderKey],
+        shared: [providerKey],
+        rules: { [senderKey]: loaded.senderRule ?? undefined, [providerKey]: providerRule ?? undefined },
+        want: limit,
+      });
+      if (grant.granted === 0) return { claimed: 0, retryAt: grant.retryAt?.getTime() ?? this.#deps.clock.now().getTime() + 1000 };
+      limit = grant.granted;
+    }
+
     this.#busyOwners.add(owner);
     try {
-      return await this.#sendClaimed(run, owner, adapter, content, limit);
+      const sent = await this.#sendClaimed(run, owner, adapter, loaded.content, limit);
+      // Tokens for messages that never went out (a short claim, a skipped contact) go back.
+      if (grant && grant.granted > sent.handed) await limiter!.giveBack(grant, grant.granted - sent.handed);
+      if (!grant || sent.handed === 0) return { claimed: sent.claimed };
+      // Every slot of this engine shares the rate: each waits its share of the interval.
+      const spacing = ((sent.handed * 1000) / perSecond) * this.#opts.concurrency;
+      return { claimed: sent.claimed, paceUntil: grant.at.getTime() + spacing };
     } finally {
       this.#busyOwners.delete(owner);
     }
@@ -342,12 +410,12 @@ export class Engine {
     adapter: ChannelAdapter<OutgoingEmail>,
     content: EmailContent,
     limit: number,
-  ): Promise<number> {
+  ): Promise<{ claimed: number; handed: number }> {
     const { db, clock, service, log } = this.#deps;
     const c = run.campaign;
     const leaseMs = this.#opts.leaseMs;
     const claimed = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
-    if (claimed.length === 0) return 0;
+    if (claimed.length === 0) return { claimed: 0, handed: 0 };
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
     // recovery only ever takes the batches of a worker that died.
@@ -425,7 +493,7 @@ export class Engine {
           .system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] })
           .catch((e: unknown) => this.#conflict(e));
       }
-      return claimed.length;
+      return { claimed: claimed.length, handed: ready.length };
     } finally {
       clearInterval(heartbeat);
     }

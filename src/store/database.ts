@@ -5,6 +5,8 @@ import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDiale
 import pg from 'pg';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_idempotency_keys.js';
+import * as m0003 from './migrations/0003_rate_limits.js';
+import * as m0004 from './migrations/0004_sender_rate_limits.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -13,6 +15,8 @@ export type Db = Kysely<Database>;
 const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_idempotency_keys': m0002,
+  '0003_rate_limits': m0003,
+  '0004_sender_rate_limits': m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

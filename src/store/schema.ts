@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { RateLimitTable } from './rate-limits.js';
 
 /**
  * The database as Kysely sees it. Timestamps are ISO-8601 strings (UTC) except the
@@ -20,6 +21,7 @@ export interface Database {
   run_counters: RunCounterTable;
   run_series: RunSeriesTable;
   idempotency_keys: IdempotencyKeyTable;
+  rate_limits: RateLimitTable;
 }
 
 export interface WorkspaceTable {
@@ -96,6 +98,8 @@ export interface SenderTable {
   from_name: string | null;
   reply_to: string | null;
   status: string;
+  /** JSON of a RateRule (per second/minute/hour, warm-up), or null for no limit of its own. */
+  rate_limit: string | null;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;

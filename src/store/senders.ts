@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Sender, SenderInput, SenderPatch, SenderStatus } from '../domain/resources.js';
+import type { RateRule } from '../domain/pacing.js';
 import { newId } from './ids.js';
 import { type Page, pageByCreation, softDelete } from './pagination.js';
 import type { Database, SenderRow } from './schema.js';
@@ -14,6 +15,7 @@ export function senderOf(row: SenderRow): Sender {
     fromName: row.from_name,
     replyTo: row.reply_to,
     status: row.status as SenderStatus,
+    rateLimit: row.rate_limit ? (JSON.parse(row.rate_limit) as RateRule) : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -31,6 +33,7 @@ export async function createSender(db: Kysely<Database>, workspaceId: string, in
     from_name: input.fromName ?? null,
     reply_to: input.replyTo ?? null,
     status: 'active' satisfies SenderStatus,
+    rate_limit: input.rateLimit ? JSON.stringify(input.rateLimit) : null,
     deleted_at: null,
     created_at: at,
     updated_at: at,
@@ -77,6 +80,7 @@ export async function updateSender(
       from_name: patch.fromName,
       reply_to: patch.replyTo,
       status: patch.status,
+      rate_limit: patch.rateLimit === undefined ? undefined : patch.rateLimit === null ? null : JSON.stringify(patch.rateLimit),
       updated_at: now.toISOString(),
     })
     .where('workspace_id', '=', workspaceId)

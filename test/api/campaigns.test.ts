@@ -383,7 +383,9 @@ describe.each(dialects)('input the review found unguarded (%s)', (dialect) => {
     // render, and the campaign fails with the reason before anything goes out.
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(done).toMatchObject({ status: 'failed', counts: { failed: 0, sent: 0, pending: 3 } });
-    expect(done.failureReasons).toEqual([expect.objectContaining({ code: 'TEMPLATE_RENDER_LIMIT', detail: expect.stringMatching(/limit exceeded/) })]);
+    expect(done.failureReasons).toEqual([
+      expect.objectContaining({ code: 'TEMPLATE_RENDER_LIMIT', detail: expect.stringMatching(/limit exceeded/) }),
+    ]);
     expect(done.allowedActions).toEqual(expect.arrayContaining(['retry', 'edit']));
   });
 

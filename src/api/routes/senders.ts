@@ -2,6 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Sender, SenderInput, SenderPatch } from '../../domain/resources.js';
 import { createSender, getSender, listSenders, senderOf, softDeleteSender, updateSender } from '../../store/senders.js';
+import { unwrap } from '../../domain/errors.js';
+import { validateRateRule } from '../../domain/pacing.js';
 import type { AppDeps } from '../app.js';
 import { IdParams, Page, PageQuery, badCursor, notFound, pageOf } from '../envelope.js';
 
@@ -15,6 +17,7 @@ export const senderRoutes =
       '/senders',
       { schema: { tags, summary: 'Create a sender (active)', body: SenderInput, response: { 201: Sender } } },
       async (request, reply) => {
+        if (request.body.rateLimit) unwrap(validateRateRule(request.body.rateLimit));
         const row = await createSender(deps.db, request.workspaceId, request.body, deps.clock.now());
         return reply.code(201).send(senderOf(row));
       },
@@ -56,6 +59,7 @@ export const senderRoutes =
         },
       },
       async (request) => {
+        if (request.body.rateLimit) unwrap(validateRateRule(request.body.rateLimit));
         const row = await updateSender(deps.db, request.workspaceId, request.params.id, request.body, deps.clock.now());
         if (!row) throw notFound('sender', request.params.id);
         return senderOf(row);

@@ -1,0 +1,323 @@
+import { assertUnreachable } from '../../domain/errors.js';
+import { type ChannelAdapter, type ChannelCapabilities, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channel.js';
+import type { HttpEmailConfig } from './config.js';
+
+/** One message as the provider's batch endpoint takes it (Postmark's field names). */
+export interface WireEmail {
+  readonly From: string;
+  readonly To: string;
+  readonly Subject: string;
+  readonly HtmlBody?: string;
+  readonly TextBody: string;
+  readonly ReplyTo?: string;
+  readonly Headers: readonly { readonly Name: string; readonly Value: string }[];
+  readonly MessageStream: string;
+  readonly Metadata: Readonly<Record<string, string>>;
+}
+
+/** The provider's answer for one message, in request order; also the shape of a whole-request error body. */
+export interface WireAnswer {
+  readonly ErrorCode?: number;
+  readonly Message?: string;
+  readonly MessageID?: string;
+  readonly SubmittedAt?: string;
+  readonly To?: string;
+}
+
+/**
+ * The Metadata key carrying the ledger key `<runId>.<id>` (the X-Herald-Message header's
+ * value). Postmark returns Metadata on every webhook, so receipts find their row by it; the
+ * Message-ID itself cannot go there, as Metadata values stop at 80 characters and a
+ * Message-ID's domain alone may take 253.
+ */
+export const ledgerMetadataKey = 'herald_message';
+
+/** What one provider answer means for us; nothing vendor-shaped passes this point. */
+export type HttpEmailVerdict =
+  | { readonly verdict: 'accepted'; readonly providerId: string | null }
+  | { readonly verdict: 'failed'; readonly kind: 'transient' | 'permanent'; readonly code: string; readonly detail: string }
+  /** The whole campaign cannot go on (credentials, sender, account): ProviderFatalError. */
+  | { readonly verdict: 'fatal'; readonly code: string; readonly detail: string };
+
+type Rule = { readonly verdict: 'fatal' | 'transient' | 'permanent'; readonly code: string };
+
+/**
+ * Postmark's ErrorCodes (postmarkapp.com/developer/api/overview#error-codes) in our words.
+ * Codes about the token, the sender signature or the account are fatal: every message of
+ * the campaign would fail the same way, so the campaign fails once with the reason instead
+ * of failing each recipient. Anything unlisted is a rejection of that message.
+ */
+const errorCodes: ReadonlyMap<number, Rule> = new Map<number, Rule>([
+  [10, { verdict: 'fatal', code: 'HTTP_EMAIL_AUTH' }], // bad or missing API token
+  [100, { verdict: 'transient', code: 'HTTP_EMAIL_MAINTENANCE' }],
+  [300, { verdict: 'permanent', code: 'HTTP_EMAIL_INVALID_MESSAGE' }], // invalid email request (e.g. a malformed address)
+  [400, { verdict: 'fatal', code: 'HTTP_EMAIL_SENDER' }], // sender signature not found
+  [401, { verdict: 'fatal', code: 'HTTP_EMAIL_SENDER' }], // sender signature not confirmed
+  [405, { verdict: 'fatal', code: 'HTTP_EMAIL_ACCOUNT' }], // not allowed to send (no credits)
+  [406, { verdict: 'permanent', code: 'HTTP_EMAIL_INACTIVE_RECIPIENT' }], // bounced or complained before
+  [412, { verdict: 'fatal', code: 'HTTP_EMAIL_ACCOUNT' }], // account pending approval
+  [413, { verdict: 'fatal', code: 'HTTP_EMAIL_ACCOUNT' }], // account may not send
+  [429, { verdict: 'transient', code: 'HTTP_EMAIL_THROTTLED' }],
+]);
+
+/** Maps one ErrorCode (from an answer in the array, or a whole-request error body) to our verdict. */
+export function verdictOfErrorCode(answer: WireAnswer): HttpEmailVerdict {
+  const errorCode = answer.ErrorCode ?? -1;
+  if (errorCode === 0) return { verdict: 'accepted', providerId: answer.MessageID ?? null };
+  const detail = `${(answer.Message ?? 'rejected by the provider').slice(0, 400)} (provider code ${errorCode})`;
+  const rule = errorCodes.get(errorCode) ?? { verdict: 'permanent', code: 'HTTP_EMAIL_REJECTED' };
+  switch (rule.verdict) {
+    case 'fatal':
+      return { verdict: 'fatal', code: rule.code, detail };
+    case 'transient':
+    case 'permanent':
+      return { verdict: 'failed', kind: rule.verdict, code: rule.code, detail };
+    default:
+      return assertUnreachable(rule.verdict);
+  }
+}
+
+/**
+ * Maps a response that is not 200 — one verdict for every message of the request.
+ * 429 and 5xx are transient (the caller also honours Retry-After); 401/403 mean the token;
+ * 404 and redirects mean EMAIL_HTTP_URL is wrong; 422 carries an ErrorCode for the whole request.
+ */
+export function verdictOfStatus(
+  status: number,
+  body: string,
+  location: string | null = null,
+): Exclude<HttpEmailVerdict, { verdict: 'accepted' }> {
+  let answer: WireAnswer | null = null;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) answer = parsed as WireAnswer;
+  } catch {
+    // Proxies and load balancers answer in HTML; the status alone decides.
+  }
+  const said = (answer?.Message ?? body).slice(0, 400).trim();
+  if (status === 401 || status === 403 || answer?.ErrorCode === 10)
+    return { verdict: 'fatal', code: 'HTTP_EMAIL_AUTH', detail: `The provider refused the server token (HTTP ${status}): ${said}` };
+  if (status === 429) return { verdict: 'failed', kind: 'transient', code: 'HTTP_EMAIL_THROTTLED', detail: `HTTP 429: ${said}` };
+  if (status >= 500 || status === 408)
+    return { verdict: 'failed', kind: 'transient', code: 'HTTP_EMAIL_UNAVAILABLE', detail: `HTTP ${status}: ${said}` };
+  if (status === 404 || (status >= 300 && status < 400)) {
+    const where = location ? ` (it redirects to ${location})` : '';
+    return {
+      verdict: 'fatal',
+      code: 'HTTP_EMAIL_ENDPOINT',
+      detail: `HTTP ${status} from the batch endpoint${where}: check EMAIL_HTTP_URL`,
+    };
+  }
+  if (answer?.ErrorCode !== undefined && answer.ErrorCode !== 0) {
+    const v = verdictOfErrorCode(answer);
+    if (v.verdict !== 'accepted') return v;
+  }
+  return { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED', detail: `HTTP ${status}: ${said}` };
+}
+
+/** Retry-After as milliseconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3); null when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number): number | null {
+  if (!header) return null;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+/** `"Name" <address>`, quoting the display name so commas and quotes in it cannot split the header. */
+function fromHeader(from: OutgoingEmail['from']): string {
+  if (!from.name) return from.address;
+  return `"${from.name.replace(/[\\"]/g, '\\$&').replace(/[\r\n]+/g, ' ')}" <${from.address}>`;
+}
+
+/** Our message in the provider's shape; the Message-ID header carries the ledger's idempotency key. */
+export function toWireEmail(m: OutgoingEmail, messageStream: string): WireEmail {
+  const headers = [{ Name: 'Message-ID', Value: m.headerMessageId }];
+  for (const [name, value] of Object.entries(m.headers))
+    if (name.toLowerCase() !== 'message-id') headers.push({ Name: name, Value: value });
+  const wire: { -readonly [K in keyof WireEmail]: WireEmail[K] } = {
+    From: fromHeader(m.from),
+    To: m.to,
+    Subject: m.subject,
+    TextBody: m.text,
+    Headers: headers,
+    MessageStream: messageStream,
+    Metadata: { [ledgerMetadataKey]: `${m.runId}.${m.messageId}` },
+  };
+  if (m.html !== null) wire.HtmlBody = m.html;
+  if (m.replyTo !== null) wire.ReplyTo = m.replyTo;
+  return wire;
+}
+
+/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  async take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+type ChunkOutcome =
+  { readonly results: SendResult[] } | { readonly fatal: { code: string; detail: string }; readonly results: SendResult[] };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Email over a Postmark-shaped HTTP batch API: `POST {base}/email/batch` with up to 500
+ * messages, one answer per message in the same order. Requests go through Node's global
+ * fetch (undici), whose pool keeps the connections alive between batches.
+ *
+ * The provider has no idempotency key: a batch re-sent after a crash or an ambiguous
+ * failure (timeout, 5xx after the provider had accepted it) reaches it again, so the
+ * adapter declares `idempotent: false`. The Message-ID header still carries the ledger's
+ * key, which is how the sandbox counts duplicates, as an idempotent provider would drop them.
+ */
+export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
+  readonly name = 'email-http';
+  readonly channel = 'email' as const;
+  /** concurrency counts requests: up to batchSize × concurrency messages are in flight at once. */
+  readonly capabilities: ChannelCapabilities;
+  readonly #config: HttpEmailConfig;
+  readonly #endpoint: string;
+  readonly #headers: Record<string, string>;
+  readonly #slots: Slots;
+  /** The provider asked us (Retry-After) not to call before this time; every request waits it out. */
+  #notBefore = 0;
+
+  constructor(config: HttpEmailConfig) {
+    this.#config = config;
+    this.capabilities = { batchSize: config.batchSize, concurrency: config.concurrency, idempotent: false, costUnit: 'message' };
+    this.#endpoint = `${config.baseUrl}/email/batch`;
+    this.#headers = { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Postmark-Server-Token': config.token };
+    this.#slots = new Slots(config.concurrency);
+  }
+
+  /**
+   * Sends the batch in requests of at most batchSize, concurrently up to the adapter's limit,
+   * and answers one result per message in input order. After a fatal answer no further
+   * request starts; the ProviderFatalError carries the results of the requests that had
+   * completed (what they accepted must be recorded as sent), and none for the rest.
+   */
+  async send(batch: readonly OutgoingEmail[]): Promise<SendResult[]> {
+    const size = this.#config.batchSize;
+    const chunks: (readonly OutgoingEmail[])[] = [];
+    for (let i = 0; i < batch.length; i += size) chunks.push(batch.slice(i, i + size));
+    const answered: SendResult[][] = [];
+    let fatal: { code: string; detail: string } | undefined;
+    let next = 0;
+    const lane = async () => {
+      while (next < chunks.length) {
+        const index = next++;
+        await this.#slots.take();
+        try {
+          if (fatal) return;
+          const outcome = await this.#sendChunk(chunks[index]!);
+          answered[index] = outcome.results;
+          if ('fatal' in outcome) fatal ??= outcome.fatal;
+        } finally {
+          this.#slots.give();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, chunks.length) }, lane));
+    const results = answered.flatMap((r) => r ?? []);
+    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
+    return results;
+  }
+
+  async #sendChunk(chunk: readonly OutgoingEmail[]): Promise<ChunkOutcome> {
+    const all = (kind: 'transient' | 'permanent', code: string, detail: string): ChunkOutcome => ({
+      results: chunk.map((m) => ({ messageId: m.messageId, ok: false, kind, code, detail })),
+    });
+    const wait = this.#notBefore - Date.now();
+    if (wait > this.#config.maxRetryWaitMs) {
+      const until = new Date(this.#notBefore).toISOString();
+      return all('transient', 'HTTP_EMAIL_THROTTLED', `The provider asked for no requests before ${until}`);
+    }
+    if (wait > 0) await sleep(wait);
+
+    const body = JSON.stringify(chunk.map((m) => toWireEmail(m, this.#config.messageStream)));
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(this.#endpoint, {
+        method: 'POST',
+        headers: this.#headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#config.timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      if (e.name === 'TimeoutError')
+        return all('transient', 'HTTP_EMAIL_TIMEOUT', `No answer from the provider within ${this.#config.timeoutMs} ms`);
+      return all('transient', 'HTTP_EMAIL_NETWORK', (e.cause?.code ?? e.cause?.message ?? e.message).slice(0, 400));
+    }
+
+    if (response.status < 200 || response.status >= 300) {
+      const delay = retryAfterMs(response.headers.get('retry-after'), Date.now());
+      if (delay !== null) this.#notBefore = Math.max(this.#notBefore, Date.now() + delay);
+      const v = verdictOfStatus(response.status, text, response.headers.get('location'));
+      if (v.verdict === 'fatal') return { fatal: { code: v.code, detail: v.detail }, results: [] };
+      return all(v.kind, v.code, v.detail);
+    }
+    let answers: unknown = null;
+    try {
+      answers = JSON.parse(text);
+    } catch {
+      // Handled below as an unreadable answer.
+    }
+    return this.#perMessage(chunk, Array.isArray(answers) ? (answers as WireAnswer[]) : null);
+  }
+
+  /**
+   * One result per message from the answers, by position. A message without a readable
+   * answer is transient: the provider may have taken it, but only a retry can make sure
+   * it is not lost (at worst that recipient gets it twice, the at-least-once of DESIGN §4).
+   */
+  #perMessage(chunk: readonly OutgoingEmail[], answers: readonly WireAnswer[] | null): ChunkOutcome {
+    let fatal: { code: string; detail: string } | undefined;
+    const results = chunk.map((m, i): SendResult => {
+      const answer = answers?.[i];
+      if (!answer || typeof answer !== 'object')
+        return {
+          messageId: m.messageId,
+          ok: false,
+          kind: 'transient',
+          code: 'HTTP_EMAIL_BAD_RESPONSE',
+          detail: 'The provider gave no readable answer',
+        };
+      const v = verdictOfErrorCode(answer);
+      switch (v.verdict) {
+        case 'accepted':
+          return { messageId: m.messageId, ok: true, providerId: v.providerId };
+        case 'failed':
+          return { messageId: m.messageId, ok: false, kind: v.kind, code: v.code, detail: v.detail };
+        case 'fatal':
+          fatal ??= { code: v.code, detail: v.detail };
+          return { messageId: m.messageId, ok: false, kind: 'transient', code: v.code, detail: v.detail };
+        default:
+          return assertUnreachable(v);
+      }
+    });
+    return fatal ? { fatal, results } : { results };
+  }
+
+  async close(): Promise<void> {
+    // The global fetch pool is shared with the rest of the process and closes with it.
+  }
+}

@@ -1,0 +1,80 @@
+/** How to reach a Postmark-shaped HTTP batch email API; read from the environment once, at start (STYLE habit 6). */
+export interface HttpEmailConfig {
+  /** Base URL without a trailing slash; the adapter posts to `${baseUrl}/email/batch`. */
+  readonly baseUrl: string;
+  /** Sent as `X-Postmark-Server-Token`. */
+  readonly token: string;
+  /** Messages per request: the provider's batch endpoint takes at most 500. */
+  readonly batchSize: number;
+  /** Requests in flight at once, across every send() of this adapter. */
+  readonly concurrency: number;
+  /** The provider's message stream (Postmark: `broadcast` for bulk mail, `outbound` for transactional). */
+  readonly messageStream: string;
+  /** A request with no answer after this long counts as a transient failure of its whole batch. */
+  readonly timeoutMs: number;
+  /**
+   * The longest a send() waits out a provider's Retry-After before it answers "transient"
+   * without calling: longer waits belong to the engine's retry schedule, not a held batch.
+   */
+  readonly maxRetryWaitMs: number;
+}
+
+/** The provider's own ceiling on one batch request. */
+export const maxHttpEmailBatch = 500;
+
+/** The token the loopback sandbox accepts unless it is started with another. */
+export const sandboxHttpEmailToken = 'herald-sandbox-token';
+
+const defaults = { batchSize: maxHttpEmailBatch, concurrency: 4, messageStream: 'broadcast', timeoutMs: 30_000, maxRetryWaitMs: 10_000 };
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
+  return n;
+}
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Checks the base URL: http(s), no query; plain http only to loopback, because the token travels in a header. */
+function baseUrlOf(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(`${name} must be a URL such as https://api.postmarkapp.com, not "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
+  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
+    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
+  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Reads EMAIL_HTTP_URL, EMAIL_HTTP_TOKEN, EMAIL_HTTP_BATCH (≤ 500), EMAIL_HTTP_CONCURRENCY,
+ * EMAIL_HTTP_STREAM and EMAIL_HTTP_TIMEOUT_MS; null without a URL.
+ */
+export function httpEmailConfigFromEnv(env: NodeJS.ProcessEnv): HttpEmailConfig | null {
+  const rawUrl = env.EMAIL_HTTP_URL?.trim();
+  if (!rawUrl) return null;
+  const baseUrl = baseUrlOf('EMAIL_HTTP_URL', rawUrl);
+  const token = env.EMAIL_HTTP_TOKEN?.trim();
+  if (!token) throw new Error('EMAIL_HTTP_TOKEN must be set when EMAIL_HTTP_URL is (the provider’s server token)');
+  const messageStream = env.EMAIL_HTTP_STREAM?.trim() || defaults.messageStream;
+  return {
+    baseUrl,
+    token,
+    batchSize: positiveInt(env, 'EMAIL_HTTP_BATCH', defaults.batchSize, maxHttpEmailBatch),
+    concurrency: positiveInt(env, 'EMAIL_HTTP_CONCURRENCY', defaults.concurrency, 64),
+    messageStream,
+    timeoutMs: positiveInt(env, 'EMAIL_HTTP_TIMEOUT_MS', defaults.timeoutMs),
+    maxRetryWaitMs: defaults.maxRetryWaitMs,
+  };
+}
+
+/** The loopback sandbox API (see sandbox.ts), with its default token unless told another. */
+export function sandboxHttpEmailConfig(baseUrl: string, token: string = sandboxHttpEmailToken): HttpEmailConfig {
+  return { ...defaults, baseUrl: baseUrlOf('sandbox URL', baseUrl), token };
+}

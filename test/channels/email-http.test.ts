@@ -1,0 +1,387 @@
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type OutgoingEmail, ProviderFatalError, type SendResult } from '../../src/channels/channel.js';
+import { HttpEmailAdapter, retryAfterMs, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
+import { type HttpEmailConfig, httpEmailConfigFromEnv, sandboxHttpEmailConfig } from '../../src/channels/email-http/config.js';
+import { parseHttpEmailReceipt } from '../../src/channels/email-http/receipts.js';
+import { type SandboxHttpEmailServer, startSandboxHttpEmail } from '../../src/channels/email-http/sandbox.js';
+
+function email(id: number, to = `user${id}@example.test`, runId = 7): OutgoingEmail {
+  return {
+    messageId: id,
+    runId,
+    headerMessageId: `<herald.${runId}.${id}@example.test>`,
+    from: { name: 'News, "Weekly"', address: 'news@example.test' },
+    replyTo: null,
+    to,
+    subject: `Hello ${id}`,
+    html: `<p>Hello ${id}</p>`,
+    text: `Hello ${id}`,
+    headers: { 'X-Herald-Workspace': 'ws_1', 'X-Herald-Campaign': 'cmp_1', 'X-Herald-Message': `${runId}.${id}` },
+  };
+}
+
+const many = (n: number, from = 1) => Array.from({ length: n }, (_, i) => email(from + i));
+
+/** A stand-in provider answering each request from a script, for failures the sandbox does not make. */
+async function startStub(answer: (n: number, res: import('node:http').ServerResponse) => void): Promise<{ url: string; server: Server }> {
+  let n = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => answer(++n, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+let sandbox: SandboxHttpEmailServer | undefined;
+let stub: Server | undefined;
+const adapters: HttpEmailAdapter[] = [];
+afterEach(async () => {
+  for (const a of adapters.splice(0)) await a.close();
+  await sandbox?.close();
+  stub?.closeAllConnections();
+  await new Promise<void>((resolve) => (stub ? stub.close(() => resolve()) : resolve()));
+  sandbox = undefined;
+  stub = undefined;
+});
+
+function adapterFor(url: string, overrides: Partial<HttpEmailConfig> = {}): HttpEmailAdapter {
+  const a = new HttpEmailAdapter({ ...sandboxHttpEmailConfig(url), ...overrides });
+  adapters.push(a);
+  return a;
+}
+
+async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ProviderFatalError);
+  return err as ProviderFatalError;
+}
+
+describe('sending through the sandbox HTTP email API', () => {
+  it('maps each message of a mixed batch to its own outcome, in order', async () => {
+    sandbox = await startSandboxHttpEmail();
+    const results = await adapterFor(sandbox.url).send([
+      email(1),
+      email(2, 'gone+fail@example.test'),
+      email(3, 'not-an-address'),
+      email(4),
+    ]);
+    expect(results).toEqual([
+      { messageId: 1, ok: true, providerId: expect.stringMatching(/^[0-9a-f-]{36}$/) },
+      expect.objectContaining({ messageId: 2, ok: false, kind: 'permanent', code: 'HTTP_EMAIL_INACTIVE_RECIPIENT' }),
+      expect.objectContaining({ messageId: 3, ok: false, kind: 'permanent', code: 'HTTP_EMAIL_INVALID_MESSAGE' }),
+      { messageId: 4, ok: true, providerId: expect.any(String) },
+    ]);
+    expect(sandbox.mailbox.summary()).toEqual({ received: 2, unique: 2, duplicates: 0 });
+    const [latest] = sandbox.mailbox.latest({ limit: 1 });
+    expect(latest).toMatchObject({
+      messageId: '<herald.7.4@example.test>',
+      from: 'news@example.test',
+      to: ['user4@example.test'],
+      subject: 'Hello 4',
+      workspaceId: 'ws_1',
+      campaignId: 'cmp_1',
+    });
+  });
+
+  it('throws HTTP_EMAIL_AUTH with no results when the provider refuses the token, and delivers nothing', async () => {
+    sandbox = await startSandboxHttpEmail({ token: 'right' });
+    const err = await fatalOf(adapterFor(sandbox.url, { token: 'wrong' }).send(many(3)));
+    expect(err.code).toBe('HTTP_EMAIL_AUTH');
+    expect(err.results).toEqual([]);
+    expect(sandbox.mailbox.summary().received).toBe(0);
+  });
+
+  it('answers transient for every message of a batch the provider refuses with 503, and waits out its Retry-After', async () => {
+    sandbox = await startSandboxHttpEmail({ retryAfterSeconds: 1 });
+    const adapter = adapterFor(sandbox.url);
+    const results = await adapter.send([email(1), email(2, 'busy+tempfail@example.test'), email(3)]);
+    expect(results.map((r) => (r.ok ? 'ok' : `${r.kind}:${r.code}`))).toEqual(Array(3).fill('transient:HTTP_EMAIL_UNAVAILABLE'));
+    expect(sandbox.mailbox.summary().received).toBe(0);
+
+    const started = Date.now();
+    expect(await adapter.send([email(1)])).toEqual([expect.objectContaining({ ok: true })]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(sandbox.requests).toBe(2);
+  });
+
+  it('does not call again inside a Retry-After longer than it may wait: transient at once', async () => {
+    sandbox = await startSandboxHttpEmail({ failRate: 1, retryAfterSeconds: 120 });
+    const adapter = adapterFor(sandbox.url, { maxRetryWaitMs: 1_000 });
+    expect((await adapter.send(many(2))).every((r) => !r.ok && r.kind === 'transient')).toBe(true);
+    const second = await adapter.send(many(2, 10));
+    expect(second).toEqual([
+      expect.objectContaining({ messageId: 10, ok: false, kind: 'transient', code: 'HTTP_EMAIL_THROTTLED' }),
+      expect.objectContaining({ messageId: 11, ok: false, kind: 'transient', code: 'HTTP_EMAIL_THROTTLED' }),
+    ]);
+    expect(sandbox.requests).toBe(1);
+  });
+
+  it('splits 1,200 messages into 3 requests of at most 500 and answers in input order', async () => {
+    sandbox = await startSandboxHttpEmail();
+    const batch = many(1200);
+    const results = await adapterFor(sandbox.url).send(batch);
+    expect(sandbox.requests).toBe(3);
+    expect(results.map((r) => r.messageId)).toEqual(batch.map((m) => m.messageId));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(sandbox.mailbox.summary()).toEqual({ received: 1200, unique: 1200, duplicates: 0 });
+  });
+
+  it('counts a re-send of the same Message-ID as a duplicate in the mailbox', async () => {
+    sandbox = await startSandboxHttpEmail();
+    const adapter = adapterFor(sandbox.url);
+    await adapter.send(many(3));
+    await adapter.send([email(2)]);
+    expect(sandbox.mailbox.summary()).toEqual({ received: 4, unique: 3, duplicates: 1 });
+  });
+
+  it('keeps the results of requests that completed before a fatal answer, and starts no request after it', async () => {
+    const s = await startStub((n, res) => {
+      if (n === 1) {
+        const answers = Array.from({ length: 500 }, (_, i) => ({ ErrorCode: 0, Message: 'OK', MessageID: `p${i}` }));
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answers));
+      } else res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"ErrorCode":10,"Message":"Bad or missing API token"}');
+    });
+    stub = s.server;
+    const err = await fatalOf(adapterFor(s.url, { concurrency: 1 }).send(many(1500)));
+    expect(err.code).toBe('HTTP_EMAIL_AUTH');
+    expect(err.results).toHaveLength(500);
+    expect(err.results.every((r: SendResult) => r.ok)).toBe(true);
+  });
+
+  it('throws on a fatal code inside the answers, carrying the messages the same answer accepted', async () => {
+    const s = await startStub((_n, res) =>
+      res.writeHead(200).end('[{"ErrorCode":0,"MessageID":"a"},{"ErrorCode":405,"Message":"Not allowed to send"}]'),
+    );
+    stub = s.server;
+    const err = await fatalOf(adapterFor(s.url).send(many(2)));
+    expect(err.code).toBe('HTTP_EMAIL_ACCOUNT');
+    expect(err.results).toEqual([
+      { messageId: 1, ok: true, providerId: 'a' },
+      expect.objectContaining({ messageId: 2, ok: false, code: 'HTTP_EMAIL_ACCOUNT' }),
+    ]);
+  });
+
+  it('reports a provider that cannot be reached as transient for every message', async () => {
+    const s = await startStub(() => undefined);
+    const { url } = s;
+    await new Promise<void>((resolve) => s.server.close(() => resolve()));
+    const results = await adapterFor(url).send(many(2));
+    expect(results).toEqual([
+      expect.objectContaining({ messageId: 1, ok: false, kind: 'transient', code: 'HTTP_EMAIL_NETWORK' }),
+      expect.objectContaining({ messageId: 2, ok: false, kind: 'transient', code: 'HTTP_EMAIL_NETWORK' }),
+    ]);
+  });
+
+  it('gives up on a request with no answer after the timeout, as transient', async () => {
+    const s = await startStub(() => undefined);
+    stub = s.server;
+    const results = await adapterFor(s.url, { timeoutMs: 200 }).send(many(2));
+    expect(results.map((r) => (r.ok ? 'ok' : r.code))).toEqual(['HTTP_EMAIL_TIMEOUT', 'HTTP_EMAIL_TIMEOUT']);
+  });
+
+  it('treats a 200 whose answers are missing or unreadable as transient, message by message', async () => {
+    const s = await startStub((_n, res) => res.writeHead(200).end('[{"ErrorCode":0,"MessageID":"a"}]'));
+    stub = s.server;
+    const results = await adapterFor(s.url).send(many(2));
+    expect(results).toEqual([
+      { messageId: 1, ok: true, providerId: 'a' },
+      expect.objectContaining({ messageId: 2, ok: false, kind: 'transient', code: 'HTTP_EMAIL_BAD_RESPONSE' }),
+    ]);
+  });
+});
+
+describe('our message in the provider’s shape', () => {
+  it('carries the Message-ID header, the ledger key in Metadata and a quoted sender name', () => {
+    const wire = toWireEmail({ ...email(5), html: null, replyTo: 'reply@example.test' }, 'broadcast');
+    expect(wire).toEqual({
+      From: '"News, \\"Weekly\\"" <news@example.test>',
+      To: 'user5@example.test',
+      Subject: 'Hello 5',
+      TextBody: 'Hello 5',
+      ReplyTo: 'reply@example.test',
+      Headers: [
+        { Name: 'Message-ID', Value: '<herald.7.5@example.test>' },
+        { Name: 'X-Herald-Workspace', Value: 'ws_1' },
+        { Name: 'X-Herald-Campaign', Value: 'cmp_1' },
+        { Name: 'X-Herald-Message', Value: '7.5' },
+      ],
+      MessageStream: 'broadcast',
+      Metadata: { herald_message: '7.5' },
+    });
+  });
+});
+
+describe('provider answers map to our outcome kinds', () => {
+  it.each([
+    [
+      { ErrorCode: 0, MessageID: 'm1' },
+      { verdict: 'accepted', providerId: 'm1' },
+    ],
+    [
+      { ErrorCode: 406, Message: 'inactive' },
+      { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_INACTIVE_RECIPIENT' },
+    ],
+    [
+      { ErrorCode: 300, Message: 'invalid' },
+      { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_INVALID_MESSAGE' },
+    ],
+    [
+      { ErrorCode: 10, Message: 'token' },
+      { verdict: 'fatal', code: 'HTTP_EMAIL_AUTH' },
+    ],
+    [
+      { ErrorCode: 400, Message: 'no signature' },
+      { verdict: 'fatal', code: 'HTTP_EMAIL_SENDER' },
+    ],
+    [
+      { ErrorCode: 405, Message: 'no credits' },
+      { verdict: 'fatal', code: 'HTTP_EMAIL_ACCOUNT' },
+    ],
+    [
+      { ErrorCode: 100, Message: 'maintenance' },
+      { verdict: 'failed', kind: 'transient', code: 'HTTP_EMAIL_MAINTENANCE' },
+    ],
+    [
+      { ErrorCode: 411, Message: 'attachment' },
+      { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED' },
+    ],
+    [{ Message: 'no code' }, { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED' }],
+  ])('ErrorCode %o → %o', (answer, expected) => {
+    expect(verdictOfErrorCode(answer)).toMatchObject(expected);
+  });
+
+  it.each([
+    [401, '{"ErrorCode":10,"Message":"Bad or missing API token"}', { verdict: 'fatal', code: 'HTTP_EMAIL_AUTH' }],
+    [403, '<html>forbidden</html>', { verdict: 'fatal', code: 'HTTP_EMAIL_AUTH' }],
+    [422, '{"ErrorCode":10,"Message":"token"}', { verdict: 'fatal', code: 'HTTP_EMAIL_AUTH' }],
+    [422, '{"ErrorCode":410,"Message":"Too many batch messages"}', { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED' }],
+    [422, '{"ErrorCode":405,"Message":"no credits"}', { verdict: 'fatal', code: 'HTTP_EMAIL_ACCOUNT' }],
+    [429, '', { verdict: 'failed', kind: 'transient', code: 'HTTP_EMAIL_THROTTLED' }],
+    [500, 'oops', { verdict: 'failed', kind: 'transient', code: 'HTTP_EMAIL_UNAVAILABLE' }],
+    [503, '{"ErrorCode":100}', { verdict: 'failed', kind: 'transient', code: 'HTTP_EMAIL_UNAVAILABLE' }],
+    [404, 'not found', { verdict: 'fatal', code: 'HTTP_EMAIL_ENDPOINT' }],
+    [301, '', { verdict: 'fatal', code: 'HTTP_EMAIL_ENDPOINT' }],
+    [400, 'bad', { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED' }],
+  ])('HTTP %i %s → %o', (status, body, expected) => {
+    expect(verdictOfStatus(status, body)).toMatchObject(expected);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(retryAfterMs('3', now)).toBe(3000);
+    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10_000);
+    expect(retryAfterMs('Tue, 31 Dec 2024 00:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('soon', now)).toBeNull();
+    expect(retryAfterMs(null, now)).toBeNull();
+  });
+});
+
+describe('HTTP email configuration from the environment', () => {
+  it('is off without EMAIL_HTTP_URL', () => {
+    expect(httpEmailConfigFromEnv({})).toBeNull();
+  });
+
+  it('applies the defaults', () => {
+    expect(httpEmailConfigFromEnv({ EMAIL_HTTP_URL: 'https://api.postmarkapp.com/', EMAIL_HTTP_TOKEN: 't' })).toEqual({
+      baseUrl: 'https://api.postmarkapp.com',
+      token: 't',
+      batchSize: 500,
+      concurrency: 4,
+      messageStream: 'broadcast',
+      timeoutMs: 30_000,
+      maxRetryWaitMs: 10_000,
+    });
+  });
+
+  it.each([
+    [{ EMAIL_HTTP_URL: 'https://api.example.test' }, /EMAIL_HTTP_TOKEN/],
+    [{ EMAIL_HTTP_URL: 'not a url', EMAIL_HTTP_TOKEN: 't' }, /EMAIL_HTTP_URL/],
+    [{ EMAIL_HTTP_URL: 'http://api.example.test', EMAIL_HTTP_TOKEN: 't' }, /EMAIL_HTTP_URL must use https/],
+    [{ EMAIL_HTTP_URL: 'https://api.example.test', EMAIL_HTTP_TOKEN: 't', EMAIL_HTTP_BATCH: '501' }, /EMAIL_HTTP_BATCH/],
+    [{ EMAIL_HTTP_URL: 'https://api.example.test', EMAIL_HTTP_TOKEN: 't', EMAIL_HTTP_CONCURRENCY: '0' }, /EMAIL_HTTP_CONCURRENCY/],
+    [{ EMAIL_HTTP_URL: 'https://api.example.test', EMAIL_HTTP_TOKEN: 't', EMAIL_HTTP_TIMEOUT_MS: 'x' }, /EMAIL_HTTP_TIMEOUT_MS/],
+  ])('refuses %o, naming the variable', (env, message) => {
+    expect(() => httpEmailConfigFromEnv(env)).toThrow(message);
+  });
+
+  it('allows plain http to loopback only', () => {
+    expect(httpEmailConfigFromEnv({ EMAIL_HTTP_URL: 'http://127.0.0.1:9000', EMAIL_HTTP_TOKEN: 't' })?.baseUrl).toBe(
+      'http://127.0.0.1:9000',
+    );
+  });
+});
+
+describe('provider receipts read into our events', () => {
+  const metadata = { herald_message: '7.42' };
+  const message = { runId: 7, messageId: 42 };
+
+  it.each([
+    [{ RecordType: 'Delivery', MessageID: 'p1', DeliveredAt: '2025-04-05T16:33:54.9070259Z', Metadata: metadata }, 'delivered', undefined],
+    [{ RecordType: 'Open', MessageID: 'p1', ReceivedAt: '2025-04-05T16:40:00Z', FirstOpen: true, Metadata: metadata }, 'opened', undefined],
+    [
+      { RecordType: 'Click', MessageID: 'p1', ReceivedAt: '2025-04-05T16:41:00Z', OriginalLink: 'https://x.test', Metadata: metadata },
+      'clicked',
+      undefined,
+    ],
+    [
+      { RecordType: 'SpamComplaint', Type: 'SpamComplaint', MessageID: 'p1', BouncedAt: '2025-04-05T17:00:00Z', Metadata: metadata },
+      'complained',
+      undefined,
+    ],
+    [
+      { RecordType: 'Bounce', Type: 'HardBounce', Inactive: true, MessageID: 'p1', BouncedAt: '2025-04-05T17:00:00Z', Metadata: metadata },
+      'bounced',
+      true,
+    ],
+    [
+      { RecordType: 'Bounce', Type: 'SoftBounce', Inactive: false, MessageID: 'p1', BouncedAt: '2025-04-05T17:00:00Z', Metadata: metadata },
+      'bounced',
+      false,
+    ],
+    [
+      { RecordType: 'Bounce', Type: 'Blocked', Inactive: true, MessageID: 'p1', BouncedAt: '2025-04-05T17:00:00Z', Metadata: metadata },
+      'bounced',
+      true,
+    ],
+  ])('%o → %s', (payload, type, hard) => {
+    const parsed = parseHttpEmailReceipt(payload);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.event).toMatchObject({ message, providerId: 'p1', type });
+    expect(parsed.event?.hard).toBe(hard);
+    expect(parsed.event?.at).toBeInstanceOf(Date);
+  });
+
+  it('falls back to the provider’s MessageID when the payload has no Herald metadata', () => {
+    expect(parseHttpEmailReceipt({ RecordType: 'Delivery', MessageID: 'p9', DeliveredAt: '2025-04-05T16:33:54Z' })).toEqual({
+      ok: true,
+      event: { message: null, providerId: 'p9', type: 'delivered', at: new Date('2025-04-05T16:33:54Z') },
+    });
+  });
+
+  it('acknowledges records that mean nothing for delivery without an event', () => {
+    for (const payload of [
+      { RecordType: 'Bounce', Type: 'AutoResponder', MessageID: 'p1', BouncedAt: '2025-04-05T17:00:00Z' },
+      { RecordType: 'SubscriptionChange', MessageID: 'p1', ChangedAt: '2025-04-05T17:00:00Z' },
+    ])
+      expect(parseHttpEmailReceipt(payload)).toEqual({ ok: true, event: null });
+  });
+
+  it.each([
+    [null, /object/],
+    [[{ RecordType: 'Delivery' }], /object/],
+    [{ MessageID: 'p1' }, /RecordType/],
+    [{ RecordType: 'Delivery', MessageID: 'p1', DeliveredAt: 'yesterday' }, /DeliveredAt/],
+    [{ RecordType: 'Open', ReceivedAt: '2025-04-05T16:40:00Z', Metadata: { herald_message: 'x' } }, /which message/],
+  ])('refuses %o', (payload, detail) => {
+    const parsed = parseHttpEmailReceipt(payload);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.detail).toMatch(detail);
+  });
+});
