@@ -16,7 +16,7 @@
  * The run fails (after printing) if anything was lost, if an idempotent sink saw a
  * duplicate, or if the raw duplicates are not exactly the deliveries each dead worker had
  * not recorded. The harness is test/process/crash-harness.ts; its seed, printed on stderr,
- * replays the kill moments (HERALD_CRASH_SEED).
+ * draws the same kill moments again (HERALD_CRASH_SEED).
  */
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.js';
@@ -80,7 +80,7 @@ export async function crashScenario(opts: { json: boolean; scale: number }): Pro
   const kills = Math.max(3, Math.round(defaultKills * opts.scale));
   // Herald's own batch size and concurrency (as `herald worker` would run), capped at the SMTP adapter's batch of 50.
   const engine = loadConfig({ LOG_LEVEL: 'silent' }).engine;
-  const batchSize = Math.min(engine.batchSize, 50);
+  const batchSize = Math.min(engine.batchSize ?? 50, 50);
   const dialects: TestDialect[] = ['sqlite'];
   if (pgAvailable) dialects.push('postgres');
   else process.stderr.write(`crash: PostgreSQL is not reachable at ${pgAdminUrl} (HERALD_TEST_PG_URL); crash-postgres is skipped.\n`);

@@ -27,8 +27,8 @@ const defaultMessages = 20_000;
 function heraldShape() {
   const engine = loadConfig({ LOG_LEVEL: 'silent' }).engine;
   const poolSize = sandboxSmtpConfig('127.0.0.1', 0).poolSize;
-  // The SMTP adapter caps a batch at 50 (SmtpEmailAdapter.capabilities.batchSize).
-  return { batchSize: Math.min(engine.batchSize, 50), concurrency: engine.concurrency, poolSize };
+  // Without HERALD_BATCH_SIZE the engine takes the SMTP adapter's batch of 50.
+  return { batchSize: engine.batchSize ?? 50, concurrency: engine.concurrency, poolSize };
 }
 
 interface SandboxProcess {

@@ -37,7 +37,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function run(_phase: string, ctx: PhaseContext) {
   const n = Math.max(1000, Math.round(defaultMessages * ctx.scale));
   const { batchSize, concurrency } = loadConfig({ LOG_LEVEL: 'silent' }).engine;
-  const window = Math.min(batchSize, 50) * concurrency;
+  const window = (batchSize ?? 50) * concurrency;
   const bench = await startBenchHerald();
   const { db } = bench.herald;
   const mailbox = bench.herald.mailbox!;

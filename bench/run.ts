@@ -164,8 +164,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  const unknown = args.names.filter((n) => !scenarios.some((s) => s.name === n));
-  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
+  // `crash` kills real processes and prints its own rows; it runs after the others.
+  const known = [...scenarios.map((s) => s.name), 'crash'];
+  const unknown = args.names.filter((n) => !known.includes(n));
+  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${known.join(', ')}`);
   const chosen = args.names.length ? scenarios.filter((s) => args.names.includes(s.name)) : scenarios;
   const rows: Row[] = [];
   for (const s of chosen) {
@@ -178,6 +180,10 @@ async function main(): Promise<void> {
     const figures = s.figures(results).map((f) => toRow(s.name, f));
     if (args.json) for (const r of figures) process.stdout.write(`${JSON.stringify(r)}\n`);
     rows.push(...figures);
+  }
+  if (!args.names.length || args.names.includes('crash')) {
+    const { crashScenario } = await import('./crash.js');
+    rows.push(...(await crashScenario({ json: args.json, scale: args.scale })));
   }
   if (!args.json) process.stdout.write(`\n${table(rows)}\n`);
 }
