@@ -68,19 +68,15 @@ const editable = {
   pacing: Pacing,
 };
 
+/** Every editable field, optional: what a create may set and a PATCH may change. */
+const optionalEditable = Type.Partial(Type.Object(editable)).properties;
+
 export const CampaignCreate = Type.Object(
   {
+    ...optionalEditable,
     name: editable.name,
     kind: Type.Optional(StringEnum(['broadcast'] as const, 'Only one-time broadcasts so far')),
     channel: Type.Optional(StringEnum(['email'] as const, 'Only email so far')),
-    description: Type.Optional(editable.description),
-    tags: Type.Optional(editable.tags),
-    launchType: Type.Optional(editable.launchType),
-    sendAt: Type.Optional(editable.sendAt),
-    templateId: Type.Optional(editable.templateId),
-    senderId: Type.Optional(editable.senderId),
-    audience: Type.Optional(editable.audience),
-    pacing: Type.Optional(editable.pacing),
   },
   { additionalProperties: false },
 );
@@ -89,15 +85,7 @@ export type CampaignCreate = Static<typeof CampaignCreate>;
 export const CampaignPatch = Type.Object(
   {
     version: Type.Integer({ minimum: 1, description: 'The version you read; a stale one answers 409' }),
-    name: Type.Optional(editable.name),
-    description: Type.Optional(editable.description),
-    tags: Type.Optional(editable.tags),
-    launchType: Type.Optional(editable.launchType),
-    sendAt: Type.Optional(editable.sendAt),
-    templateId: Type.Optional(editable.templateId),
-    senderId: Type.Optional(editable.senderId),
-    audience: Type.Optional(editable.audience),
-    pacing: Type.Optional(editable.pacing),
+    ...optionalEditable,
   },
   { additionalProperties: false },
 );
