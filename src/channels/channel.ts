@@ -26,6 +26,8 @@ export type SendResult =
       readonly kind: 'transient' | 'permanent';
       readonly code: string;
       readonly detail: string;
+      /** The provider asked not to be called again for this long (Retry-After), if it said so. */
+      readonly retryAfterMs?: number;
     };
 
 export interface ChannelCapabilities {

@@ -539,7 +539,8 @@ export class Engine {
         state: 'pending',
         code: r.code,
         detail: r.detail,
-        retryAt: now.getTime() + Math.round(ceiling / 2 + (Math.random() * ceiling) / 2),
+        // Never before the provider's own Retry-After, when it gave one.
+        retryAt: now.getTime() + Math.max(Math.round(ceiling / 2 + (Math.random() * ceiling) / 2), r.retryAfterMs ?? 0),
       };
     }
     return { id: r.messageId, state: 'failed', code: r.code, detail: r.detail };

@@ -102,6 +102,8 @@ describe('sending through the sandbox HTTP email API', () => {
     const adapter = adapterFor(sandbox.url);
     const results = await adapter.send([email(1), email(2, 'busy+tempfail@example.test'), email(3)]);
     expect(results.map((r) => (r.ok ? 'ok' : `${r.kind}:${r.code}`))).toEqual(Array(3).fill('transient:HTTP_EMAIL_UNAVAILABLE'));
+    // The engine schedules the retry no earlier than the provider asked.
+    expect(results.every((r) => !r.ok && r.retryAfterMs! >= 900 && r.retryAfterMs! <= 1000)).toBe(true);
     expect(sandbox.mailbox.summary().received).toBe(0);
 
     const started = Date.now();
@@ -116,9 +118,22 @@ describe('sending through the sandbox HTTP email API', () => {
     expect((await adapter.send(many(2))).every((r) => !r.ok && r.kind === 'transient')).toBe(true);
     const second = await adapter.send(many(2, 10));
     expect(second).toEqual([
-      expect.objectContaining({ messageId: 10, ok: false, kind: 'transient', code: 'HTTP_EMAIL_THROTTLED' }),
-      expect.objectContaining({ messageId: 11, ok: false, kind: 'transient', code: 'HTTP_EMAIL_THROTTLED' }),
+      expect.objectContaining({
+        messageId: 10,
+        ok: false,
+        kind: 'transient',
+        code: 'HTTP_EMAIL_THROTTLED',
+        retryAfterMs: expect.any(Number),
+      }),
+      expect.objectContaining({
+        messageId: 11,
+        ok: false,
+        kind: 'transient',
+        code: 'HTTP_EMAIL_THROTTLED',
+        retryAfterMs: expect.any(Number),
+      }),
     ]);
+    expect((second[0] as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(100_000);
     expect(sandbox.requests).toBe(1);
   });
 

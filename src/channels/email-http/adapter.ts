@@ -239,13 +239,20 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
   }
 
   async #sendChunk(chunk: readonly OutgoingEmail[]): Promise<ChunkOutcome> {
-    const all = (kind: 'transient' | 'permanent', code: string, detail: string): ChunkOutcome => ({
-      results: chunk.map((m) => ({ messageId: m.messageId, ok: false, kind, code, detail })),
+    const all = (kind: 'transient' | 'permanent', code: string, detail: string, retryAfter?: number): ChunkOutcome => ({
+      results: chunk.map((m) => ({
+        messageId: m.messageId,
+        ok: false,
+        kind,
+        code,
+        detail,
+        ...(retryAfter ? { retryAfterMs: retryAfter } : {}),
+      })),
     });
     const wait = this.#notBefore - Date.now();
     if (wait > this.#config.maxRetryWaitMs) {
       const until = new Date(this.#notBefore).toISOString();
-      return all('transient', 'HTTP_EMAIL_THROTTLED', `The provider asked for no requests before ${until}`);
+      return all('transient', 'HTTP_EMAIL_THROTTLED', `The provider asked for no requests before ${until}`, wait);
     }
     if (wait > 0) await sleep(wait);
 
@@ -273,7 +280,7 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
       if (delay !== null) this.#notBefore = Math.max(this.#notBefore, Date.now() + delay);
       const v = verdictOfStatus(response.status, text, response.headers.get('location'));
       if (v.verdict === 'fatal') return { fatal: { code: v.code, detail: v.detail }, results: [] };
-      return all(v.kind, v.code, v.detail);
+      return all(v.kind, v.code, v.detail, delay ?? undefined);
     }
     let answers: unknown = null;
     try {
