@@ -14,6 +14,7 @@ import { campaignRoutes } from './routes/campaigns.js';
 import { contactRoutes } from './routes/contacts.js';
 import { listRoutes } from './routes/lists.js';
 import { sandboxRoutes } from './routes/sandbox.js';
+import { segmentRoutes } from './routes/segments.js';
 import { senderRoutes } from './routes/senders.js';
 import { templateRoutes } from './routes/templates.js';
 import { workspaceRoutes } from './routes/workspace.js';
@@ -114,6 +115,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(listRoutes(deps), { prefix: '/v1' });
   await app.register(templateRoutes(deps), { prefix: '/v1' });
   await app.register(senderRoutes(deps), { prefix: '/v1' });
+  await app.register(segmentRoutes(deps), { prefix: '/v1' });
   await app.register(sandboxRoutes(deps), { prefix: '/v1' });
   await app.register(workspaceRoutes(deps), { prefix: '/v1' });
   return app;

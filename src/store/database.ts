@@ -7,6 +7,7 @@ import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_idempotency_keys.js';
 import * as m0003 from './migrations/0003_rate_limits.js';
 import * as m0004 from './migrations/0004_sender_rate_limits.js';
+import * as m0005 from './migrations/0005_segments.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0002_idempotency_keys': m0002,
   '0003_rate_limits': m0003,
   '0004_sender_rate_limits': m0004,
+  '0005_segments': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

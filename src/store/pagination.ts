@@ -65,7 +65,7 @@ export async function pageByCreation<T extends { created_at: string; id: string 
  */
 export async function softDelete(
   db: Kysely<Database>,
-  table: 'lists' | 'templates' | 'senders',
+  table: 'lists' | 'templates' | 'senders' | 'segments',
   workspaceId: string,
   id: string,
   now: Date,

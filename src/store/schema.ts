@@ -22,6 +22,7 @@ export interface Database {
   run_series: RunSeriesTable;
   idempotency_keys: IdempotencyKeyTable;
   rate_limits: RateLimitTable;
+  segments: SegmentTable;
 }
 
 export interface WorkspaceTable {
@@ -219,6 +220,19 @@ export interface IdempotencyKeyTable {
   created_at: string;
 }
 
+export interface SegmentTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  /** JSON of a Segment rule tree. */
+  rule: string;
+  deleted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type SegmentRow = Selectable<SegmentTable>;
 export type CampaignRow = Selectable<CampaignTable>;
 export type NewCampaignRow = Insertable<CampaignTable>;
 export type CampaignUpdate = Updateable<CampaignTable>;
