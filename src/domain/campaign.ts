@@ -13,8 +13,18 @@ const StringEnum = <T extends readonly string[]>(values: T, description?: string
 export const launchTypes = ['now', 'manual', 'scheduled'] as const;
 export type LaunchType = (typeof launchTypes)[number];
 
+/**
+ * Who receives a campaign (seed 003): members of its lists, narrowed to any of the include
+ * segments, minus every exclude segment, and filtered by a one-time rule.
+ */
 export const Audience = Type.Object(
-  { listIds: Type.Array(Type.String({ minLength: 1 }), { maxItems: 100, description: 'Lists whose members receive the campaign' }) },
+  {
+    listIds: Type.Array(Type.String({ minLength: 1 }), { maxItems: 100, description: 'Lists whose members receive the campaign' }),
+    segmentIds: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 50, description: 'Send only to contacts in any of these segments' })),
+    excludeSegmentIds: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 50, description: 'Never send to contacts in these segments' })),
+    // Checked by validateSegment, which names the bad node's path.
+    rule: Type.Optional(Type.Unknown({ description: 'A one-time segment: a rule tree that applies to this campaign only' })),
+  },
   { additionalProperties: false },
 );
 export type Audience = Static<typeof Audience>;

@@ -13,6 +13,12 @@ export interface PreflightFacts {
   readonly senderId: string | null;
   readonly sender: { readonly deleted: boolean; readonly status: string; readonly channel: string } | null;
   readonly lists: readonly { readonly id: string; readonly found: boolean; readonly deleted: boolean }[];
+  /** Segments the audience names that no longer exist. */
+  readonly missingSegments?: readonly string[];
+  /** Include segments that select nobody on the campaign's lists. */
+  readonly emptySegments?: readonly string[];
+  /** Contacts of the audience before the exclude segments (null when not counted). */
+  readonly beforeExclusions?: number | null;
   /** Contacts of the audience with an address for the channel (null when the audience is not checked). */
   readonly audienceCount: number | null;
   readonly providerConfigured: boolean;
@@ -24,6 +30,9 @@ export const preflightCodes = [
   'SENDER_PAUSED',
   'SENDER_DELETED',
   'LIST_DELETED',
+  'SEGMENT_DELETED',
+  'SEGMENT_EMPTY',
+  'AUDIENCE_CONFLICT',
   'AUDIENCE_EMPTY',
   'PROVIDER_NOT_CONFIGURED',
 ] as const;
@@ -44,9 +53,17 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   for (const list of f.lists) {
     if (!list.found || list.deleted) reasons.push({ code: 'LIST_DELETED', detail: `List ${list.id} was deleted or does not exist.` });
   }
+  for (const id of f.missingSegments ?? []) reasons.push({ code: 'SEGMENT_DELETED', detail: `Segment ${id} was deleted or does not exist.` });
+  for (const id of f.emptySegments ?? [])
+    reasons.push({ code: 'SEGMENT_EMPTY', detail: `Segment ${id} selects no contact of the campaign's lists.` });
   if (f.lists.length === 0) reasons.push({ code: 'AUDIENCE_EMPTY', detail: 'The campaign targets no list.' });
+  else if (f.audienceCount === 0 && (f.beforeExclusions ?? 0) > 0)
+    reasons.push({
+      code: 'AUDIENCE_CONFLICT',
+      detail: `The exclude segments remove all ${f.beforeExclusions} contacts the lists and include segments select.`,
+    });
   else if (f.audienceCount === 0)
-    reasons.push({ code: 'AUDIENCE_EMPTY', detail: `No contact of the campaign's lists has an address for ${f.channel}.` });
+    reasons.push({ code: 'AUDIENCE_EMPTY', detail: `No contact of the campaign's audience has an address for ${f.channel}.` });
 
   if (!f.providerConfigured)
     reasons.push({

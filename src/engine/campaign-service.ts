@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import {
   type Audience,
   type Campaign,
@@ -30,6 +30,7 @@ import {
 } from '../domain/lifecycle.js';
 import { type MessageState, campaignCounts } from '../domain/messages.js';
 import { preflight } from '../domain/preflight.js';
+import { validateSegment } from '../domain/segment.js';
 import {
   type CampaignFilter,
   getCampaign,
@@ -41,6 +42,7 @@ import {
 } from '../store/campaigns.js';
 import type { Db } from '../store/database.js';
 import { newId } from '../store/ids.js';
+import { audienceParts, audienceWhere } from '../store/audience.js';
 import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
 import type { Page } from '../store/pagination.js';
@@ -216,6 +218,21 @@ export class CampaignService {
       if (unknown.length > 0)
         throw HeraldError.of('NOT_FOUND', `No list ${unknown.join(', ')} in this workspace.`, { field: 'audience.listIds' });
     }
+    const segmentIds = [...(input.audience?.segmentIds ?? []), ...(input.audience?.excludeSegmentIds ?? [])];
+    if (segmentIds.length > 0) {
+      const found = await db
+        .selectFrom('segments')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', 'in', segmentIds)
+        .where('deleted_at', 'is', null)
+        .execute();
+      const known = new Set(found.map((x) => x.id));
+      const unknown = segmentIds.filter((id) => !known.has(id));
+      if (unknown.length > 0)
+        throw HeraldError.of('NOT_FOUND', `No segment ${unknown.join(', ')} in this workspace.`, { field: 'audience.segmentIds' });
+    }
+    if (input.audience?.rule !== undefined) unwrap(validateSegment(input.audience.rule, 'body/audience/rule'));
   }
 
   async create(workspaceId: string, input: CampaignCreate, actor: string): Promise<Campaign> {
@@ -356,18 +373,37 @@ export class CampaignService {
     const byId = new Map(lists.map((l) => [l.id, l]));
     const live = lists.filter((l) => l.deleted_at === null).map((l) => l.id);
     const address = row.channel === 'sms' || row.channel === 'voice' ? 'phone' : 'email';
-    // Any one addressable member is enough to launch; the exact count comes with the snapshot.
-    const someone = live.length
-      ? await db
-          .selectFrom('list_members as lm')
-          .innerJoin('contacts as c', 'c.id', 'lm.contact_id')
-          .select('c.id')
-          .where('lm.workspace_id', '=', row.workspace_id)
-          .where('lm.list_id', 'in', live)
-          .where(sql.ref(`c.${address}`), 'is not', null)
-          .limit(1)
-          .executeTakeFirst()
-      : undefined;
+    const workspace = await getWorkspace(db, row.workspace_id);
+    const parts = await audienceParts(db, {
+      workspaceId: row.workspace_id,
+      audience,
+      now: this.#deps.clock.now(),
+      timeZone: workspace?.time_zone ?? 'UTC',
+    });
+    // Counts over the compiled audience: one statement each, nothing loaded.
+    const count = async (where: RawBuilder<boolean>) =>
+      Number(
+        (
+          await db
+            .selectFrom('contacts as c')
+            .select(sql<number>`count(*)`.as('n'))
+            .where('c.workspace_id', '=', row.workspace_id)
+            .where(sql.ref(`c.${address}`), 'is not', null)
+            .where(where)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const audienceCount = live.length ? await count(audienceWhere(parts)) : null;
+    const hasExclusions = (audience.excludeSegmentIds ?? []).length > 0;
+    const beforeExclusions =
+      live.length && hasExclusions && audienceCount === 0 ? await count(sql<boolean>`(${parts.lists} and ${parts.include} and ${parts.rule})`) : null;
+    const emptySegments: string[] = [];
+    if (live.length) {
+      for (const inc of parts.includes) {
+        if (parts.missingSegments.includes(inc.id)) continue;
+        if ((await count(sql<boolean>`(${parts.lists} and ${inc.where})`)) === 0) emptySegments.push(inc.id);
+      }
+    }
     return preflight({
       channel: row.channel as Channel,
       templateId: row.template_id,
@@ -375,7 +411,10 @@ export class CampaignService {
       senderId: row.sender_id,
       sender: sender ? { deleted: sender.deleted_at !== null, status: sender.status, channel: sender.channel } : null,
       lists: audience.listIds.map((id) => ({ id, found: byId.has(id), deleted: byId.get(id)?.deleted_at != null })),
-      audienceCount: live.length === 0 ? null : someone ? 1 : 0,
+      missingSegments: parts.missingSegments,
+      emptySegments,
+      beforeExclusions,
+      audienceCount,
       providerConfigured: this.#deps.providerConfigured(row.channel as Channel),
     });
   }

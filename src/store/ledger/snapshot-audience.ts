@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely';
-import { dialectOf, inList } from '../dialect.js';
+import type { Audience } from '../../domain/campaign.js';
+import { audienceParts, audienceWhere } from '../audience.js';
+import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters } from './counters.js';
 
@@ -10,8 +12,9 @@ export interface SnapshotChunk {
 
 /**
  * Materialises the next chunk of a run's audience into the ledger with one
- * `INSERT … SELECT` (DESIGN §4): members of the campaign's lists, with an address for
- * the channel, contact ids above the run's cursor. Chunks keep each SQLite write
+ * `INSERT … SELECT` (DESIGN §4): the campaign's audience (lists, include and exclude
+ * segments, one-time rule, see store/audience.ts), with an address for the channel,
+ * contact ids above the run's cursor. Chunks keep each SQLite write
  * transaction short so the API stays responsive during a million-contact snapshot, and
  * the cursor makes a crash mid-snapshot resume where it stopped; the unique
  * (run_id, contact_id) key makes a repeated chunk harmless.
@@ -44,7 +47,11 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
     const last = edge === undefined;
     const upto = edge?.id ?? Number.MAX_SAFE_INTEGER;
 
-    const listIds = (JSON.parse(run.audience) as { listIds?: string[] }).listIds ?? [];
+    const audience = JSON.parse(run.audience) as Audience;
+    const workspace = await trx.selectFrom('workspaces').select('time_zone').where('id', '=', run.workspace_id).executeTakeFirst();
+    const who = audienceWhere(
+      await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: workspace?.time_zone ?? 'UTC' }),
+    );
     const state = run.status === 'stopped' ? 'cancelled' : 'pending';
     const address = run.channel === 'sms' || run.channel === 'voice' ? sql.ref('c.phone') : sql.ref('c.email');
     const result = await sql`
@@ -54,11 +61,7 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
       where c.workspace_id = ${run.workspace_id}
         and c.id > ${run.snapshot_cursor} and c.id <= ${upto}
         and ${address} is not null
-        and exists (
-          select 1 from list_members lm
-          join lists l on l.id = lm.list_id and l.deleted_at is null
-          where lm.contact_id = c.id and ${inList(sql.ref('lm.list_id'), listIds)}
-        )
+        and ${who}
       on conflict (run_id, contact_id) do nothing
     `.execute(trx);
     const inserted = Number(result.numAffectedRows ?? 0n);

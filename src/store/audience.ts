@@ -1,0 +1,72 @@
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { Audience } from '../domain/campaign.js';
+import type { Segment } from '../domain/segment.js';
+import { inList } from './dialect.js';
+import type { Database } from './schema.js';
+import { compileSegment } from './segment-sql.js';
+
+export interface AudienceParts {
+  /** Members of the campaign's live lists. */
+  readonly lists: RawBuilder<boolean>;
+  /** In any include segment (true without include segments). */
+  readonly include: RawBuilder<boolean>;
+  /** Not in any exclude segment (true without exclude segments). */
+  readonly exclude: RawBuilder<boolean>;
+  /** The one-time rule (true without one). */
+  readonly rule: RawBuilder<boolean>;
+  /** Ids of segments the audience names that no longer exist in the workspace. */
+  readonly missingSegments: readonly string[];
+  /** Compiled predicate of each include segment, for preflight's SEGMENT_EMPTY. */
+  readonly includes: readonly { id: string; where: RawBuilder<boolean> }[];
+}
+
+const yes = sql<boolean>`1 = 1`;
+const no = sql<boolean>`1 = 0`;
+
+/**
+ * Compiles a campaign's audience into predicates over `contacts as c` (DESIGN §4): the one
+ * place that decides who a campaign targets, for the snapshot and for preflight alike.
+ * A segment deleted since it was chosen selects nobody (preflight reports it).
+ */
+export async function audienceParts(
+  db: Kysely<Database>,
+  args: { workspaceId: string; audience: Audience; now: Date; timeZone: string },
+): Promise<AudienceParts> {
+  const { audience, workspaceId } = args;
+  const scope = { workspaceId, now: args.now, defaultTimeZone: args.timeZone };
+  const lists = sql<boolean>`exists (
+    select 1 from list_members lm
+    join lists l on l.id = lm.list_id and l.deleted_at is null
+    where lm.contact_id = c.id and ${inList(sql.ref('lm.list_id'), audience.listIds)}
+  )`;
+  const named = [...(audience.segmentIds ?? []), ...(audience.excludeSegmentIds ?? [])];
+  const rows = named.length
+    ? await db
+        .selectFrom('segments')
+        .select(['id', 'rule'])
+        .where('workspace_id', '=', workspaceId)
+        .where('id', 'in', named)
+        .where('deleted_at', 'is', null)
+        .execute()
+    : [];
+  const rules = new Map(rows.map((r) => [r.id, JSON.parse(r.rule) as Segment]));
+  const compiled = async (id: string) => {
+    const rule = rules.get(id);
+    return rule ? compileSegment(db, rule, scope) : no;
+  };
+  const includes = await Promise.all((audience.segmentIds ?? []).map(async (id) => ({ id, where: await compiled(id) })));
+  const excludes = await Promise.all((audience.excludeSegmentIds ?? []).map(compiled));
+  return {
+    lists,
+    include: includes.length ? sql<boolean>`(${sql.join(includes.map((i) => i.where), sql` or `)})` : yes,
+    exclude: excludes.length ? sql<boolean>`not (${sql.join(excludes, sql` or `)})` : yes,
+    rule: audience.rule ? await compileSegment(db, audience.rule as Segment, scope) : yes,
+    missingSegments: named.filter((id) => !rules.has(id)),
+    includes,
+  };
+}
+
+/** The whole audience as one predicate. */
+export function audienceWhere(parts: AudienceParts): RawBuilder<boolean> {
+  return sql<boolean>`(${parts.lists} and ${parts.include} and ${parts.exclude} and ${parts.rule})`;
+}
