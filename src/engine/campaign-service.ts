@@ -510,6 +510,8 @@ export class CampaignService {
     if (action === 'fail' || action === 'auto_pause') patch.failure_reasons = JSON.stringify(reasons ?? []);
     if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.failure_reasons = '[]';
     if (['complete', 'stop', 'fail'].includes(action)) patch.finished_at = iso;
+    // A retry or restart sends again from now: the TTL (pacing.ttlMinutes) counts from here.
+    if (['retry', 'retry_failed', 'restart'].includes(action)) patch.launched_at = iso;
     if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.finished_at = null;
 
     let cloneId: string | undefined;

@@ -54,16 +54,6 @@ function tightestPerSecond(rules: readonly (RateRule | null)[], now: number): nu
   return perSecond;
 }
 
-/**
- * What one pass of a send slot did: `retryAt` when a rate limit held it back, `paceUntil`
- * when it sent under a limit and should space its next batch.
- */
-interface BatchOutcome {
-  readonly claimed: number;
-  readonly retryAt?: number;
-  readonly paceUntil?: number;
-}
-
 export interface EngineDeps {
   readonly db: Db;
   readonly clock: Clock;
@@ -101,8 +91,10 @@ export class Engine {
   #running = false;
   readonly #controlWaiters = new Set<() => void>();
   readonly #sendWaiters = new Set<() => void>();
-  /** Slots spacing their batches under a rate limit; only stop() wakes them. */
-  readonly #paceWaiters = new Set<() => void>();
+  /** Runs held back by a rate limit until this time (epoch ms): paced or refused. */
+  readonly #runNotBefore = new Map<number, number>();
+  /** Providers that asked to wait (Retry-After) until this time, by adapter name. */
+  readonly #providerNotBefore = new Map<string, number>();
   #loops: Promise<void>[] = [];
   #lastRecovery = 0;
   /**
@@ -140,7 +132,6 @@ export class Engine {
   async stop(): Promise<void> {
     this.#running = false;
     this.notify();
-    for (const wake of [...this.#paceWaiters]) wake();
     await Promise.all(this.#loops);
   }
 
@@ -219,53 +210,66 @@ export class Engine {
     }
 
     for (const c of active) {
-      const runId = c.current_run_id!;
-      if (!c.snapshot_done) {
-        const chunk = await snapshotChunk(db, runId, this.#opts.snapshotChunk, now);
+      // One campaign's trouble (say, a snapshot that fails) must not hold up the others.
+      try {
+        if (await this.#advance(c, now)) busy = true;
+      } catch (err) {
+        this.#deps.log.error({ err, campaign: c.id }, 'could not advance a campaign; will try again');
+      }
+    }
+    return busy;
+  }
+
+  /** Moves one active campaign along: a snapshot chunk, TTL, begin sending, completion. Returns whether it did something. */
+  async #advance(c: CampaignRow & { snapshot_done: number }, now: Date): Promise<boolean> {
+    const { db, service } = this.#deps;
+    let busy = false;
+    const runId = c.current_run_id!;
+    if (!c.snapshot_done) {
+      const chunk = await snapshotChunk(db, runId, this.#opts.snapshotChunk, now);
+      busy = true;
+      if (!chunk.done) return busy;
+    }
+    const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
+    if ((fresh.status === 'sending' || fresh.status === 'paused') && (await service.expireUnsent(fresh)) > 0) busy = true;
+    if (fresh.status === 'queued') {
+      const states = await readCounters(db, runId);
+      if (states.pending === 0 && states.cancelled === 0) {
+        await service
+          .system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] })
+          .catch((err: unknown) => this.#conflict(err));
+      } else {
+        await service.system(fresh, 'begin_sending').catch((err: unknown) => this.#conflict(err));
+      }
+      this.notify();
+      busy = true;
+      return busy;
+    }
+    if (fresh.status === 'sending') {
+      const states = await readCounters(db, runId);
+      if (runIsDrained(states)) {
+        const total = Object.values(states).reduce((a, b) => a + b, 0);
+        // A run can reach sending without a begin_sending check (resumed or retried mid-snapshot).
+        const r =
+          total === 0
+            ? await service.system(fresh, 'fail', {
+                reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }],
+              })
+            : await service.system(fresh, 'complete', { outcome: runOutcome(states) });
+        if (!r.ok) this.#conflict(new HeraldError(r.error));
+        else this.#deps.log.info({ campaign: c.id, run: runId, status: r.value.status, outcome: r.value.outcome }, 'run finished');
         busy = true;
-        if (!chunk.done) continue;
       }
-      const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
-      if ((fresh.status === 'sending' || fresh.status === 'paused') && (await service.expireUnsent(fresh)) > 0) busy = true;
-      if (fresh.status === 'queued') {
-        const states = await readCounters(db, runId);
-        if (states.pending === 0 && states.cancelled === 0) {
-          await service
-            .system(fresh, 'fail', { reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }] })
-            .catch((err: unknown) => this.#conflict(err));
-        } else {
-          await service.system(fresh, 'begin_sending').catch((err: unknown) => this.#conflict(err));
-        }
-        this.notify();
-        busy = true;
-        continue;
-      }
-      if (fresh.status === 'sending') {
-        const states = await readCounters(db, runId);
-        if (runIsDrained(states)) {
-          const total = Object.values(states).reduce((a, b) => a + b, 0);
-          // A run can reach sending without a begin_sending check (resumed or retried mid-snapshot).
-          const r =
-            total === 0
-              ? await service.system(fresh, 'fail', {
-                  reasons: [{ code: 'AUDIENCE_EMPTY', detail: 'The audience snapshot holds no recipient.' }],
-                })
-              : await service.system(fresh, 'complete', { outcome: runOutcome(states) });
-          if (!r.ok) this.#conflict(new HeraldError(r.error));
-          else this.#deps.log.info({ campaign: c.id, run: runId, status: r.value.status, outcome: r.value.outcome }, 'run finished');
-          busy = true;
-        }
-      } else if (fresh.status === 'stopped' || fresh.status === 'failed') {
-        // A halted run is finished once its in-flight batches have drained.
-        const states = await readCounters(db, runId);
-        if (states.sending === 0)
-          await db
-            .updateTable('runs')
-            .set({ finished_at: now.toISOString() })
-            .where('id', '=', runId)
-            .where('finished_at', 'is', null)
-            .execute();
-      }
+    } else if (fresh.status === 'stopped' || fresh.status === 'failed') {
+      // A halted run is finished once its in-flight batches have drained.
+      const states = await readCounters(db, runId);
+      if (states.sending === 0)
+        await db
+          .updateTable('runs')
+          .set({ finished_at: now.toISOString() })
+          .where('id', '=', runId)
+          .where('finished_at', 'is', null)
+          .execute();
     }
     return busy;
   }
@@ -278,8 +282,13 @@ export class Engine {
     return undefined;
   }
 
-  /** Finds a sending run to work on, round-robin so concurrent campaigns share the slots. */
-  async #nextRun(): Promise<ActiveRun | undefined> {
+  /**
+   * A sending run to work on, round-robin so concurrent campaigns share the slots. Runs held
+   * back by a rate limit (and campaigns whose provider asked to wait) are skipped until
+   * their time, so one throttled campaign never stalls the others. Returns the earliest
+   * such time when every run is held back.
+   */
+  async #nextRun(): Promise<{ run?: ActiveRun; wakeAt?: number }> {
     const rows = await this.#deps.db
       .selectFrom('campaigns')
       .innerJoin('runs', 'runs.id', 'campaigns.current_run_id')
@@ -288,30 +297,39 @@ export class Engine {
       .where('runs.snapshot_done', '=', 1)
       .orderBy('campaigns.id')
       .execute();
-    if (rows.length === 0) return undefined;
-    const campaign = rows[this.#round++ % rows.length]!;
-    return { campaign, runId: campaign.current_run_id! };
+    const now = this.#deps.clock.now().getTime();
+    let wakeAt: number | undefined;
+    for (let i = 0; i < rows.length; i++) {
+      const campaign = rows[this.#round++ % rows.length]!;
+      const adapter = this.#deps.adapterFor(campaign.channel as Channel);
+      const notBefore = Math.max(
+        this.#runNotBefore.get(campaign.current_run_id!) ?? 0,
+        this.#providerNotBefore.get(adapter?.name ?? '') ?? 0,
+      );
+      if (notBefore <= now) return { run: { campaign, runId: campaign.current_run_id! } };
+      wakeAt = Math.min(wakeAt ?? Infinity, notBefore);
+    }
+    return wakeAt === undefined ? {} : { wakeAt };
   }
 
   async #sendLoop(slot: number): Promise<void> {
     // Each slot leases under its own name, so one slot's heartbeat never covers another's batch.
     const owner = `${this.#owner}-s${slot}`;
     while (this.#running) {
-      let outcome: BatchOutcome = { claimed: 0 };
+      let claimed = 0;
+      let wakeAt: number | undefined;
       try {
-        const run = await this.#nextRun();
-        if (run) outcome = await this.#sendBatch(run, owner);
+        const next = await this.#nextRun();
+        wakeAt = next.wakeAt;
+        if (next.run) claimed = await this.#sendBatch(next.run, owner);
       } catch (err) {
         this.#deps.log.error({ err, slot }, 'send batch failed');
       }
-      if (outcome.paceUntil) {
-        const wait = outcome.paceUntil - this.#deps.clock.now().getTime();
-        if (wait > 0) await this.#sleep(Math.min(wait, 5_000), this.#paceWaiters);
-      } else if (outcome.claimed === 0) {
+      if (claimed === 0) {
         // The run may just have drained: let the control loop record the completion now.
         for (const wake of [...this.#controlWaiters]) wake();
-        // Held back by a rate limit: come back exactly when the next message may go.
-        const wait = outcome.retryAt ? Math.min(Math.max(outcome.retryAt - this.#deps.clock.now().getTime(), 1), 5_000) : this.#opts.idleMs;
+        // Everything held back by a rate limit: come back when the first may go again.
+        const wait = wakeAt ? Math.min(Math.max(wakeAt - this.#deps.clock.now().getTime(), 1), this.#opts.idleMs) : this.#opts.idleMs;
         await this.#sleep(wait, this.#sendWaiters);
       }
     }
@@ -348,7 +366,7 @@ export class Engine {
   }
 
   /** Claims one batch of a run, sends it, records it. Returns how many messages were claimed. */
-  async #sendBatch(run: ActiveRun, owner: string): Promise<BatchOutcome> {
+  async #sendBatch(run: ActiveRun, owner: string): Promise<number> {
     const { service, limiter } = this.#deps;
     const c = run.campaign;
     const adapter = this.#deps.adapterFor(c.channel as Channel);
@@ -360,7 +378,7 @@ export class Engine {
           : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' },
       ];
       await service.system(c, 'fail', { reasons }).catch((err: unknown) => this.#conflict(err));
-      return { claimed: 0 };
+      return 0;
     }
     const pacing = JSON.parse(c.pacing) as Pacing;
     let limit = pacing.batchSize ?? this.#opts.batchSize ?? adapter.capabilities.batchSize;
@@ -371,12 +389,11 @@ export class Engine {
     const providerKey = `provider:${adapter.name}`;
     const providerRule = this.#deps.providerRule?.(c.channel as Channel) ?? null;
     let grant: RateLimitGrant | undefined;
-    let perSecond = Infinity;
     if (limiter && (loaded.senderRule || providerRule)) {
       // Ask in slices of a tenth of a second's allowance, and space the slices (below), so
       // messages leave evenly: a provider counts arrivals, and a second's worth granted at
       // once, landing late, would crowd the provider's next second with the following burst.
-      perSecond = tightestPerSecond([loaded.senderRule, providerRule], this.#deps.clock.now().getTime());
+      const perSecond = tightestPerSecond([loaded.senderRule, providerRule], this.#deps.clock.now().getTime());
       limit = Math.min(limit, Math.max(1, Math.ceil(perSecond / 10)));
       grant = await limiter.take({
         workspaceId: c.workspace_id,
@@ -385,8 +402,13 @@ export class Engine {
         rules: { [senderKey]: loaded.senderRule ?? undefined, [providerKey]: providerRule ?? undefined },
         want: limit,
       });
-      if (grant.granted === 0) return { claimed: 0, retryAt: grant.retryAt?.getTime() ?? this.#deps.clock.now().getTime() + 1000 };
+      if (grant.granted === 0) {
+        this.#runNotBefore.set(run.runId, grant.retryAt?.getTime() ?? this.#deps.clock.now().getTime() + 1000);
+        return 0;
+      }
       limit = grant.granted;
+      // Space the run's next slice by what this one is worth at the limit, for every slot.
+      if (perSecond !== Infinity) this.#runNotBefore.set(run.runId, grant.at.getTime() + (grant.granted * 1000) / perSecond);
     }
 
     this.#busyOwners.add(owner);
@@ -394,10 +416,7 @@ export class Engine {
       const sent = await this.#sendClaimed(run, owner, adapter, loaded.content, limit);
       // Tokens for messages that never went out (a short claim, a skipped contact) go back.
       if (grant && grant.granted > sent.handed) await limiter!.giveBack(grant, grant.granted - sent.handed);
-      if (!grant || sent.handed === 0) return { claimed: sent.claimed };
-      // Every slot of this engine shares the rate: each waits its share of the interval.
-      const spacing = ((sent.handed * 1000) / perSecond) * this.#opts.concurrency;
-      return { claimed: sent.claimed, paceUntil: grant.at.getTime() + spacing };
+      return sent.claimed;
     } finally {
       this.#busyOwners.delete(owner);
     }
@@ -465,6 +484,15 @@ export class Engine {
       }
       const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
       const now = clock.now();
+      // A provider that asked to wait (Retry-After) gets no request from this engine until then;
+      // its answers are throttling, not failures, and stay out of the auto-pause window.
+      const throttled = new Set<number>();
+      for (const r of results) {
+        if (r.ok || !r.retryAfterMs) continue;
+        throttled.add(r.messageId);
+        const until = now.getTime() + r.retryAfterMs;
+        if (until > (this.#providerNotBefore.get(adapter.name) ?? 0)) this.#providerNotBefore.set(adapter.name, until);
+      }
       for (const r of results) {
         // After a provider-wide refusal, what it accepted is sent; the rest waits for a retry untouched.
         if (fatal && !r.ok)
@@ -485,7 +513,12 @@ export class Engine {
       }
       await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
       this.#handedOver += outcomes.filter((o) => o.state === 'sent').length;
-      if (!fatal) await this.#watchFailureRate(run, outcomes, now);
+      if (!fatal)
+        await this.#watchFailureRate(
+          run,
+          outcomes.filter((o) => !throttled.has(o.id)),
+          now,
+        );
       if (fatal) {
         log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();

@@ -237,4 +237,22 @@ describe.each(dialects)('a campaign sent over real SMTP to the sandbox (%s)', (d
       counts: { sent: paused.counts.sent, expired: 400 - paused.counts.processed },
     });
   });
+
+  it('counts the TTL from a retry, so retried messages do not expire at once', async () => {
+    const clock = new ManualClock('2030-01-01T09:00:00Z');
+    t = await startTestHerald({ dialect, clock, env: { HERALD_MAX_ATTEMPTS: '1' } });
+    const emailOf = (i: number) => (i % 2 === 0 ? `slow${i}+flaky@example.test` : `ok${i}@example.test`);
+    const { campaign } = await seedCampaign(t.api, {
+      contacts: 100,
+      emailOf,
+      campaign: { pacing: { ttlMinutes: 60, autoPause: { enabled: false } } },
+    });
+    await act(t.api, campaign.id, 'launch');
+    const first = await waitFor(t.api, campaign.id, finished);
+    expect(first.counts).toMatchObject({ failed: 50, sent: 50 });
+    clock.advance(2 * 3_600_000);
+    await act(t.api, campaign.id, 'retry_failed');
+    const again = await waitFor(t.api, campaign.id, finished);
+    expect(again).toMatchObject({ status: 'completed', outcome: 'fully_sent', counts: { sent: 100, expired: 0 } });
+  });
 });

@@ -43,6 +43,18 @@ describe.each(dialects)('pacing (%s)', (dialect) => {
     expect(busiestWindow(arrivals, 3000)).toBeLessThanOrEqual(150);
   });
 
+  it('a campaign held back by its rate limit does not hold back the others', async () => {
+    t = await startTestHerald({ dialect, env: { HERALD_BATCH_SIZE: '10' } });
+    const slow = await seedCampaign(t.api, { contacts: 20, emailOf: (i) => `slow${i}@example.test` });
+    await t.api('PATCH', `/v1/senders/${slow.senderId}`, { rateLimit: { perMinute: 1 } });
+    const fast = await seedCampaign(t.api, { contacts: 300, emailOf: (i) => `fast${i}@example.test` });
+    await act(t.api, slow.campaign.id, 'launch');
+    await act(t.api, fast.campaign.id, 'launch');
+    const done = await waitFor(t.api, fast.campaign.id, finished, 15_000);
+    expect(done.counts.sent).toBe(300);
+    expect((await t.api('GET', `/v1/campaigns/${slow.campaign.id}`)).body.counts.sent).toBe(1);
+  });
+
   it('refuses a malformed rate rule with a 400', async () => {
     t = await startTestHerald({ dialect });
     const { senderId } = await seedCampaign(t.api, { contacts: 1 });

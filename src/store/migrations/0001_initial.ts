@@ -155,7 +155,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
     .addColumn('number', 'integer', (c) => c.notNull())
     .addColumn('channel', 'text', (c) => c.notNull())
-    .addColumn('snapshot_cursor', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('snapshot_cursor', big, (c) => c.notNull().defaultTo(0))
     .addColumn('snapshot_done', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('finished_at', 'text')
