@@ -12,9 +12,13 @@
 import { fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { dispatchHttp } from './dispatch-http.js';
 import { dispatchSmtp } from './dispatch-smtp.js';
 import { materialise } from './materialise.js';
 import { pause } from './pause.js';
+import { pause1m } from './pause-1m.js';
+import { rate100 } from './rate-100.js';
+import { workersPg } from './workers-pg.js';
 
 /** One line of the DESIGN §7 contract. `ratio` is always value ÷ baseline_value; `better` says which way is good. */
 export interface Row {
@@ -50,7 +54,7 @@ export interface Scenario {
   figures(results: Readonly<Record<string, Measurements>>): Figure[];
 }
 
-const scenarios: readonly Scenario[] = [dispatchSmtp, materialise, pause];
+const scenarios: readonly Scenario[] = [dispatchSmtp, materialise, pause, dispatchHttp, rate100, workersPg, pause1m];
 
 function watchRss(): { stop(): number } {
   let peak = process.memoryUsage.rss();

@@ -1,0 +1,356 @@
+/**
+ * dispatch-http: N emails (default 1,000,000) end to end through Herald (launch → snapshot →
+ * claim → Liquid render → JSON → POST /email/batch → record → complete) to the loopback HTTP
+ * batch sink in its own process, beside two baselines measured in the same run, each against
+ * a fresh sink of its own:
+ *
+ * - (a) `bare`: a loop that renders the same template with the same `renderEmail`, builds
+ *   the same wire messages (`toWireEmail`) and posts the same 500-message batches with the
+ *   same number of requests in flight, with no database and no ledger: the ceiling;
+ * - (b) `bullmq`: a conventional job-per-recipient sender on the local Redis: N jobs enqueued
+ *   (addBulk, 1,000 at a time, while the worker runs), a BullMQ Worker with the same
+ *   concurrency that renders each message and posts it alone (a one-message batch: the
+ *   sandbox serves no single-message endpoint).
+ *
+ * This file also holds the set-up the other HTTP scenarios share: a Herald (SQLite file or
+ * PostgreSQL) whose email goes to an external HTTP sink, as `herald serve` with
+ * HERALD_SANDBOX=off, HERALD_EMAIL_TRANSPORT=http and EMAIL_HTTP_URL would run.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter.js';
+import { maxHttpEmailBatch, sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
+import type { OutgoingEmail } from '../src/channels/channel.js';
+import { loadConfig } from '../src/config.js';
+import { type EmailContent, renderEmail } from '../src/engine/render.js';
+import { type Herald, startHerald } from '../src/runtime.js';
+import type { Db } from '../src/store/database.js';
+import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
+import { apiFor } from '../test/harness.js';
+import { waitForStatus } from './dispatch-smtp.js';
+import { startHttpSink, sinkToken } from './http-sink.js';
+import { type BenchHerald, benchSender, benchTemplate, createBenchCampaign, launch, mb, round, seedAudience } from './materialise.js';
+import type { PhaseContext, Scenario } from './run.js';
+
+const defaultMessages = 1_000_000;
+/**
+ * BullMQ sends one message per job with Herald's 2 requests in flight: about 650 msg/s here, so
+ * a million would take 25 minutes. Its rate does not depend on the queue's length (each job is
+ * the same few O(1) Redis scripts), so it is measured over at most this many jobs
+ * (HERALD_BENCH_BULLMQ_MAX to change it), and the ratio compares rates.
+ */
+const bullmqMax = Number(process.env.HERALD_BENCH_BULLMQ_MAX ?? 50_000);
+/** The BullMQ worker's concurrency: Herald's requests in flight, as the issue asks, unless HERALD_BENCH_BULLMQ_CONCURRENCY says otherwise. */
+const bullmqConcurrency = () => Number(process.env.HERALD_BENCH_BULLMQ_CONCURRENCY ?? heraldHttpShape().inFlightRequests);
+export const redisUrl = process.env.HERALD_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+
+/** The environment of a Herald that sends email to the HTTP sink at `url`, as an operator would set it. */
+export function httpEnv(url: string): Record<string, string> {
+  return { HERALD_SANDBOX: 'off', HERALD_EMAIL_TRANSPORT: 'http', EMAIL_HTTP_URL: url, EMAIL_HTTP_TOKEN: sinkToken, LOG_LEVEL: 'silent' };
+}
+
+/**
+ * Herald's HTTP sending shape, read where Herald reads it so the baselines follow any change:
+ * messages per batch (HERALD_BATCH_SIZE, else the adapter's 500), send slots, and requests in
+ * flight (each slot has one batch out; a batch of ≤ 500 is one request, and the adapter's own
+ * limit of concurrent requests caps the total).
+ */
+export function heraldHttpShape() {
+  const engine = loadConfig({ LOG_LEVEL: 'silent' }).engine;
+  const http = sandboxHttpEmailConfig('http://127.0.0.1:1');
+  const batchSize = engine.batchSize ?? http.batchSize;
+  const requestsPerBatch = Math.ceil(batchSize / http.batchSize);
+  return {
+    batchSize,
+    slots: engine.concurrency,
+    inFlightRequests: Math.min(engine.concurrency * requestsPerBatch, http.concurrency),
+    messageStream: http.messageStream,
+  };
+}
+
+export interface HttpBenchHerald extends BenchHerald {
+  readonly db: Db;
+}
+
+/**
+ * A Herald whose email goes to the HTTP sink at `sinkUrl`, on a throw-away SQLite file (WAL,
+ * as `herald serve` uses it) or on `databaseUrl`, with a workspace and API key of its own.
+ * With `startEngine: false` it is the API alone (workers elsewhere do the sending).
+ */
+export async function startHttpHerald(opts: {
+  sinkUrl: string;
+  env?: Record<string, string>;
+  databaseUrl?: string;
+  startEngine?: boolean;
+  onQuery?: (sql: string) => void;
+}): Promise<HttpBenchHerald> {
+  const dir = opts.databaseUrl ? null : mkdtempSync(join(tmpdir(), 'herald-bench-'));
+  const config = loadConfig({ DATABASE_URL: opts.databaseUrl ?? join(dir!, 'herald.db'), ...httpEnv(opts.sinkUrl), ...opts.env });
+  const herald: Herald = await startHerald(config, {
+    log: pino({ level: 'silent' }),
+    startEngine: opts.startEngine ?? true,
+    ...(opts.onQuery ? { onQuery: opts.onQuery } : {}),
+  });
+  const now = new Date();
+  const workspace = await createWorkspace(herald.db, { name: 'Bench', now });
+  const key = await createApiKey(herald.db, { workspaceId: workspace.id, name: 'bench', now });
+  return {
+    herald,
+    db: herald.db,
+    api: apiFor(herald, key),
+    workspaceId: workspace.id,
+    async close() {
+      await herald.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The current run of a campaign. */
+export async function runOf(db: Db, campaignId: string): Promise<number> {
+  const { current_run_id } = await db
+    .selectFrom('campaigns')
+    .select('current_run_id')
+    .where('id', '=', campaignId)
+    .executeTakeFirstOrThrow();
+  return current_run_id!;
+}
+
+/** Logs progress every `everyMs` while `work` runs: `[k/n] rate`. */
+export function progress(ctx: PhaseContext, n: number, count: () => Promise<number> | number, everyMs = 10_000): { stop(): void } {
+  const t0 = performance.now();
+  const timer = setInterval(() => {
+    void Promise.resolve(count()).then((done) => {
+      const s = (performance.now() - t0) / 1000;
+      ctx.log(
+        `${done.toLocaleString('en-US')}/${n.toLocaleString('en-US')} at the sink after ${s.toFixed(0)} s (${Math.round(done / s)} msg/s)`,
+      );
+    });
+  }, everyMs);
+  return { stop: () => clearInterval(timer) };
+}
+
+/** The content the baselines send: the bench template and sender, as Herald loads them for a run. */
+export const baselineContent: EmailContent = {
+  workspaceId: 'ws_bench',
+  campaignId: 'cmp_bench',
+  campaignName: 'Bench',
+  templateKey: 'bench-baseline',
+  subject: benchTemplate.subject,
+  html: benchTemplate.html,
+  text: null,
+  from: { name: benchSender.fromName, address: benchSender.fromEmail },
+  replyTo: null,
+};
+
+/** Recipient i as seedAudience creates it and the claim reads it back. */
+export function renderRecipient(i: number): OutgoingEmail {
+  const address = `reader${i}@example.test`;
+  const contact = { email: address, phone: null, firstName: `Reader${i}`, lastName: 'Bench', attributes: { plan: 'pro' } };
+  return renderEmail(baselineContent, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
+}
+
+/** POSTs one batch as the adapter does (same headers, same wire shape) and checks every answer. */
+async function postBatch(url: string, messages: readonly OutgoingEmail[], stream: string): Promise<void> {
+  const response = await fetch(`${url}/email/batch`, {
+    method: 'POST',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Postmark-Server-Token': sinkToken },
+    body: JSON.stringify(messages.map((m) => toWireEmail(m, stream))),
+  });
+  const answers = JSON.parse(await response.text()) as WireAnswer[];
+  if (response.status !== 200 || answers.length !== messages.length || answers.some((a) => a.ErrorCode !== 0))
+    throw new Error(`sink answered ${response.status}: ${JSON.stringify(answers).slice(0, 300)}`);
+}
+
+async function herald(n: number, ctx: PhaseContext) {
+  const sink = await startHttpSink();
+  const bench = await startHttpHerald({ sinkUrl: sink.url });
+  try {
+    let t = performance.now();
+    const listId = await seedAudience(bench.db, bench.workspaceId, n);
+    ctx.log(`seeded ${n.toLocaleString('en-US')} contacts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const campaignId = await createBenchCampaign(bench.api, listId);
+    const rssAtLaunch = process.memoryUsage.rss();
+    const rss = ctx.watchRss();
+    const shown = progress(ctx, n, async () => (await sink.summary()).received);
+    t = performance.now();
+    await launch(bench.api, campaignId);
+    await waitForStatus(bench.db, campaignId, ['sending', 'completed', 'failed']);
+    const snapshotS = (performance.now() - t) / 1000;
+    const status = await waitForStatus(bench.db, campaignId, ['completed', 'failed', 'paused']);
+    const seconds = (performance.now() - t) / 1000;
+    shown.stop();
+    const peakRss = rss.stop();
+    const got = await sink.summary();
+    if (status !== 'completed' || got.unique !== n || got.duplicates !== 0)
+      throw new Error(`Herald ended ${status} with ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
+    ctx.log(
+      `Herald: ${n} messages in ${seconds.toFixed(2)} s (snapshot ${snapshotS.toFixed(2)} s, ${got.requests} requests), ` +
+        `RSS ${mb(rssAtLaunch)} MB at launch, ${mb(peakRss)} MB peak`,
+    );
+    return { n, seconds, snapshotS, peakRss };
+  } finally {
+    await bench.close();
+    sink.close();
+  }
+}
+
+async function bare(n: number, ctx: PhaseContext) {
+  const shape = heraldHttpShape();
+  const sink = await startHttpSink();
+  try {
+    const rss = ctx.watchRss();
+    const shown = progress(ctx, n, async () => (await sink.summary()).received);
+    const t0 = performance.now();
+    let next = 1;
+    // One loop per request in flight, each rendering and posting one batch at a time, as Herald's slots do.
+    const lane = async () => {
+      while (next <= n) {
+        const from = next;
+        const size = Math.min(shape.batchSize, maxHttpEmailBatch, n - from + 1);
+        next += size;
+        const batch = Array.from({ length: size }, (_, k) => renderRecipient(from + k));
+        await postBatch(sink.url, batch, shape.messageStream);
+      }
+    };
+    await Promise.all(Array.from({ length: shape.inFlightRequests }, lane));
+    const seconds = (performance.now() - t0) / 1000;
+    shown.stop();
+    const peakRss = rss.stop();
+    const got = await sink.summary();
+    if (got.unique !== n || got.duplicates !== 0)
+      throw new Error(`bare loop: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
+    ctx.log(`bare loop: ${n} messages in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
+    return { n, seconds, peakRss };
+  } finally {
+    sink.close();
+  }
+}
+
+async function bullmq(n: number, ctx: PhaseContext) {
+  const shape = heraldHttpShape();
+  const sink = await startHttpSink();
+  // BullMQ's workers need maxRetriesPerRequest: null (blocking commands); each side gets its own client.
+  const clients: Redis[] = [];
+  const connect = () => {
+    const client = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    clients.push(client);
+    return client;
+  };
+  const name = `herald-bench-${process.pid}-${Date.now()}`;
+  let completed = 0;
+  let failed: Error | undefined;
+  let allDone!: () => void;
+  const done = new Promise<void>((resolve) => (allDone = resolve));
+  const probe = connect();
+  const reachable = await Promise.race([
+    probe.ping().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+  ]);
+  if (!reachable) {
+    for (const c of clients) c.disconnect();
+    sink.close();
+    throw new Error(`Redis is not reachable at ${redisUrl} (set HERALD_BENCH_REDIS, or start redis-server)`);
+  }
+  const queue = new Queue(name, { connection: probe });
+  let worker: Worker<{ i: number }> | undefined;
+  try {
+    const rss = ctx.watchRss();
+    const shown = progress(ctx, n, async () => (await sink.summary()).received);
+    const t0 = performance.now();
+    // The conventional shape: one job per recipient carrying its data; the worker renders and posts it alone.
+    worker = new Worker<{ i: number }>(name, async (job) => postBatch(sink.url, [renderRecipient(job.data.i)], shape.messageStream), {
+      connection: connect(),
+      concurrency: bullmqConcurrency(),
+    });
+    worker.on('completed', () => {
+      if (++completed === n) allDone();
+    });
+    worker.on('failed', (_job, err) => {
+      failed ??= err;
+      allDone();
+    });
+    let enqueueS = 0;
+    for (let from = 1; from <= n; from += 1000) {
+      const jobs = Array.from({ length: Math.min(1000, n - from + 1) }, (_, k) => ({
+        name: 'send',
+        data: { i: from + k },
+        opts: { removeOnComplete: true, removeOnFail: 1000 },
+      }));
+      await queue.addBulk(jobs);
+    }
+    enqueueS = (performance.now() - t0) / 1000;
+    await done;
+    const seconds = (performance.now() - t0) / 1000;
+    shown.stop();
+    const peakRss = rss.stop();
+    if (failed) throw failed;
+    const got = await sink.summary();
+    if (got.unique !== n || got.duplicates !== 0)
+      throw new Error(`BullMQ: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
+    ctx.log(`BullMQ: ${n} jobs in ${seconds.toFixed(2)} s (all enqueued after ${enqueueS.toFixed(1)} s), ${mb(peakRss)} MB peak`);
+    return { n, seconds, enqueueS, peakRss };
+  } finally {
+    await worker?.close();
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+    // Clients passed in are not BullMQ's to close.
+    for (const c of clients) c.disconnect();
+    sink.close();
+  }
+}
+
+export const dispatchHttp: Scenario = {
+  name: 'dispatch-http',
+  phases: ['herald', 'bare', 'bullmq'],
+  run(phase, ctx) {
+    const n = Math.max(2000, Math.round(defaultMessages * ctx.scale));
+    if (phase === 'herald') return herald(n, ctx);
+    if (phase === 'bare') return bare(n, ctx);
+    return bullmq(Math.min(n, bullmqMax), ctx);
+  },
+  figures(results) {
+    const h = results.herald as Awaited<ReturnType<typeof herald>>;
+    const a = results.bare as Awaited<ReturnType<typeof bare>>;
+    const b = results.bullmq as Awaited<ReturnType<typeof bullmq>>;
+    const s = heraldHttpShape();
+    const bareName = `(a) bare render+POST loop, ${s.inFlightRequests}×${s.batchSize} in flight, no DB; goal ≥ 0.8×`;
+    const bullName = `(b) BullMQ job per recipient, concurrency ${bullmqConcurrency()}, Redis (${b.n.toLocaleString('en-US')} jobs); goal ≥ 3×`;
+    const rate = (m: { n: number; seconds: number }) => round(m.n / m.seconds, 0);
+    return [
+      { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bareName, baseline_value: rate(a), better: 'higher' },
+      { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bullName, baseline_value: rate(b), better: 'higher' },
+      {
+        metric: 'seconds_per_million',
+        value: round(1e6 / (h.n / h.seconds), 1),
+        unit: 's',
+        baseline: 'goal: 30 s for 1,000,000',
+        baseline_value: 30,
+        better: 'lower',
+      },
+      {
+        metric: 'peak_rss',
+        value: mb(h.peakRss),
+        unit: 'MB',
+        baseline: bareName.split(';')[0]!,
+        baseline_value: mb(a.peakRss),
+        better: 'lower',
+      },
+      {
+        metric: 'peak_rss',
+        value: mb(h.peakRss),
+        unit: 'MB',
+        baseline: `${bullName.split(';')[0]!} (Node process; Redis not counted)`,
+        baseline_value: mb(b.peakRss),
+        better: 'lower',
+      },
+    ];
+  },
+};
