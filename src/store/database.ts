@@ -8,6 +8,7 @@ import * as m0002 from './migrations/0002_idempotency_keys.js';
 import * as m0003 from './migrations/0003_rate_limits.js';
 import * as m0004 from './migrations/0004_sender_rate_limits.js';
 import * as m0005 from './migrations/0005_segments.js';
+import * as m0006 from './migrations/0006_audience_model.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '0003_rate_limits': m0003,
   '0004_sender_rate_limits': m0004,
   '0005_segments': m0005,
+  '0006_audience_model': m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -23,6 +23,11 @@ export interface Database {
   idempotency_keys: IdempotencyKeyTable;
   rate_limits: RateLimitTable;
   segments: SegmentTable;
+  contact_devices: ContactDeviceTable;
+  attribute_definitions: AttributeDefinitionTable;
+  suppressions: SuppressionTable;
+  imports: ImportTable;
+  import_errors: ImportErrorTable;
 }
 
 export interface WorkspaceTable {
@@ -56,6 +61,11 @@ export interface ContactTable {
   time_zone: string | null;
   /** JSON object of custom attributes. */
   attributes: string;
+  external_id: string | null;
+  telegram_chat_id: string | null;
+  viber_id: string | null;
+  /** JSON array of tag names, sorted and unique. */
+  tags: ColumnType<string, string | undefined, string>;
   created_at: string;
   updated_at: string;
 }
@@ -230,6 +240,66 @@ export interface SegmentTable {
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
+}
+
+export interface ContactDeviceTable {
+  id: Generated<number>;
+  workspace_id: string;
+  contact_id: number;
+  kind: 'webpush' | 'mobilepush';
+  /** The push endpoint URL, or the FCM registration token. */
+  token: string;
+  /** JSON { p256dh, auth } of a web push subscription. */
+  keys: string | null;
+  platform: string | null;
+  status: ColumnType<'active' | 'gone' | 'invalid', 'active' | 'gone' | 'invalid' | undefined>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AttributeDefinitionTable {
+  workspace_id: string;
+  name: string;
+  type: 'string' | 'number' | 'boolean' | 'date';
+  description: string | null;
+  created_at: string;
+}
+
+export interface SuppressionTable {
+  workspace_id: string;
+  /** A lower-cased email or an E.164 phone number. */
+  address: string;
+  kind: 'email' | 'phone';
+  reason: 'unsubscribe' | 'hard_bounce' | 'complaint' | 'manual';
+  source: string | null;
+  note: string | null;
+  created_at: string;
+}
+
+export interface ImportTable {
+  id: string;
+  workspace_id: string;
+  list_id: string | null;
+  filename: string | null;
+  /** JSON: CSV header → contact field or attribute. */
+  mapping: ColumnType<string, string | undefined, string>;
+  status: 'running' | 'completed' | 'failed';
+  rows_read: ColumnType<number, number | undefined, number>;
+  rows_imported: ColumnType<number, number | undefined, number>;
+  rows_invalid: ColumnType<number, number | undefined, number>;
+  created: ColumnType<number, number | undefined, number>;
+  updated: ColumnType<number, number | undefined, number>;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
+export interface ImportErrorTable {
+  import_id: string;
+  line: number;
+  field: string | null;
+  reason: string;
 }
 
 export type SegmentRow = Selectable<SegmentTable>;
