@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { type ChannelAdapter, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
 import type { Pacing } from '../domain/campaign.js';
@@ -8,6 +9,7 @@ import type { Channel } from '../domain/lifecycle.js';
 import { type RateRule, limitsAt } from '../domain/pacing.js';
 import { runIsDrained, runOutcome } from '../domain/messages.js';
 import type { Db } from '../store/database.js';
+import { dialectOf } from '../store/dialect.js';
 import { extendLeases, recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
 import { claimBatch } from '../store/ledger/claim-batch.js';
 import { readCounters } from '../store/ledger/counters.js';
@@ -229,6 +231,9 @@ export class Engine {
       const chunk = await snapshotChunk(db, runId, this.#opts.snapshotChunk, now);
       busy = true;
       if (!chunk.done) return busy;
+      // PostgreSQL plans the claim from table statistics; a fresh million rows would wait for
+      // autovacuum and the claim would scan instead of using the pending index mid-send.
+      if (dialectOf(db) === 'postgres') await sql`analyze messages`.execute(db);
     }
     const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
     if ((fresh.status === 'sending' || fresh.status === 'paused') && (await service.expireUnsent(fresh)) > 0) busy = true;
