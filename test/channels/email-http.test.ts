@@ -147,6 +147,45 @@ describe('sending through the sandbox HTTP email API', () => {
     expect(sandbox.mailbox.summary()).toEqual({ received: 1200, unique: 1200, duplicates: 0 });
   });
 
+  it('with a batch size of 1, posts each message alone to the single-message endpoint, concurrently, outcomes in order', async () => {
+    sandbox = await startSandboxHttpEmail({ latencyMs: 30 });
+    // In front of the sandbox, a proxy counting the requests it holds at once.
+    let open = 0;
+    let most = 0;
+    const target = sandbox.url;
+    stub = createServer((req, res) => {
+      most = Math.max(most, ++open);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const headers = { 'Content-Type': 'application/json', 'X-Postmark-Server-Token': String(req.headers['x-postmark-server-token']) };
+        void fetch(`${target}${req.url}`, { method: 'POST', headers, body: Buffer.concat(chunks) }).then(async (r) => {
+          const body = await r.text();
+          open--;
+          res.writeHead(r.status, { 'Content-Type': 'application/json' }).end(body);
+        });
+      });
+    });
+    await new Promise<void>((resolve) => stub!.listen(0, '127.0.0.1', () => resolve()));
+    const s = { url: `http://127.0.0.1:${(stub.address() as AddressInfo).port}` };
+    const adapter = adapterFor(s.url, { batchSize: 1, concurrency: 8 });
+    const results = await adapter.send([email(1), email(2, 'gone+fail@example.test'), email(3, 'not-an-address'), ...many(13, 4)]);
+    expect(sandbox.requests).toBe(16);
+    expect(most).toBe(8);
+    expect(results.map((r) => r.messageId)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(results[0]).toEqual({ messageId: 1, ok: true, providerId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(results[1]).toMatchObject({ ok: false, kind: 'permanent', code: 'HTTP_EMAIL_INACTIVE_RECIPIENT' });
+    expect(results[2]).toMatchObject({ ok: false, kind: 'permanent', code: 'HTTP_EMAIL_INVALID_MESSAGE' });
+    expect(results.slice(3).every((r) => r.ok)).toBe(true);
+    expect(sandbox.mailbox.summary()).toEqual({ received: 14, unique: 14, duplicates: 0 });
+  });
+
+  it('answers transient for a single message the provider refuses with 503', async () => {
+    sandbox = await startSandboxHttpEmail();
+    const [result] = await adapterFor(sandbox.url, { batchSize: 1 }).send([email(1, 'later+tempfail@example.test')]);
+    expect(result).toMatchObject({ messageId: 1, ok: false, kind: 'transient', code: 'HTTP_EMAIL_UNAVAILABLE', retryAfterMs: 1000 });
+  });
+
   it('counts a re-send of the same Message-ID as a duplicate in the mailbox', async () => {
     sandbox = await startSandboxHttpEmail();
     const adapter = adapterFor(sandbox.url);

@@ -177,7 +177,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /**
  * Email over a Postmark-shaped HTTP batch API: `POST {base}/email/batch` with up to 500
- * messages, one answer per message in the same order. Requests go through Node's global
+ * messages, one answer per message in the same order; with a batch size of 1,
+ * `POST {base}/email`, one message and one answer a request (a rejection there is a 422
+ * carrying the message's ErrorCode). Requests go through Node's global
  * fetch (undici), whose pool keeps the connections alive between batches.
  *
  * The provider has no idempotency key: a batch re-sent after a crash or an ambiguous
@@ -192,6 +194,7 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
   readonly capabilities: ChannelCapabilities;
   readonly #config: HttpEmailConfig;
   readonly #endpoint: string;
+  readonly #single: boolean;
   readonly #headers: Record<string, string>;
   readonly #slots: Slots;
   /** The provider asked us (Retry-After) not to call before this time; every request waits it out. */
@@ -200,7 +203,9 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
   constructor(config: HttpEmailConfig) {
     this.#config = config;
     this.capabilities = { batchSize: config.batchSize, concurrency: config.concurrency, idempotent: false, costUnit: 'message' };
-    this.#endpoint = `${config.baseUrl}/email/batch`;
+    // One message a request goes to the single-message endpoint, as Postmark's and Twilio's clients do.
+    this.#single = config.batchSize === 1;
+    this.#endpoint = this.#single ? `${config.baseUrl}/email` : `${config.baseUrl}/email/batch`;
     this.#headers = { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Postmark-Server-Token': config.token };
     this.#slots = new Slots(config.concurrency);
   }
@@ -256,7 +261,8 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
     }
     if (wait > 0) await sleep(wait);
 
-    const body = JSON.stringify(chunk.map((m) => toWireEmail(m, this.#config.messageStream)));
+    const wire = chunk.map((m) => toWireEmail(m, this.#config.messageStream));
+    const body = JSON.stringify(this.#single ? wire[0] : wire);
     let response: Response;
     let text: string;
     try {
@@ -288,6 +294,7 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
     } catch {
       // Handled below as an unreadable answer.
     }
+    if (this.#single) answers = answers !== null && typeof answers === 'object' ? [answers] : null;
     return this.#perMessage(chunk, Array.isArray(answers) ? (answers as WireAnswer[]) : null);
   }
 

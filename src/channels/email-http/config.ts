@@ -4,7 +4,7 @@ export interface HttpEmailConfig {
   readonly baseUrl: string;
   /** Sent as `X-Postmark-Server-Token`. */
   readonly token: string;
-  /** Messages per request: the provider's batch endpoint takes at most 500. */
+  /** Messages per request: the provider's batch endpoint takes at most 500; 1 uses its single-message endpoint. */
   readonly batchSize: number;
   /** Requests in flight at once, across every send() of this adapter. */
   readonly concurrency: number;

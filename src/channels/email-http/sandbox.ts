@@ -8,7 +8,8 @@ import { maxHttpEmailBatch, sandboxHttpEmailToken } from './config.js';
 /**
  * The sandbox HTTP email API (DESIGN §1): a loopback server speaking the provider's batch
  * protocol (`POST /email/batch`, `X-Postmark-Server-Token`, one answer per message in
- * order) that keeps what it receives instead of delivering it. Like the SMTP sandbox it
+ * order; `POST /email` for one message a request) that keeps what it receives instead of
+ * delivering it. Like the SMTP sandbox it
  * counts deliveries and de-duplicates by the Message-ID header, as an idempotent provider
  * would, so a test can see a crash re-send as a duplicate. Failures on demand:
  *
@@ -117,44 +118,62 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
       return reply(res, 503, { ErrorCode: 100, Message: 'Sandbox: service unavailable, try again later.' }, unavailable);
 
     const submittedAt = new Date().toISOString();
-    const answers: WireAnswer[] = new Array<WireAnswer>(list.length);
-    for (let i = 0; i < list.length; i++) {
-      const m = list[i];
-      const to = typeof m?.To === 'string' ? m.To : '';
-      if (typeof m?.From !== 'string' || !to.includes('@')) {
-        answers[i] = { ErrorCode: 300, Message: 'Invalid email request: From and To must be email addresses.', To: to };
-        continue;
-      }
-      if (/\+fail@/i.test(to)) {
-        answers[i] = { ErrorCode: 406, Message: inactiveMessage, To: to };
-        continue;
-      }
-      const providerId = randomUUID();
-      const h = headerValues(m.Headers);
-      const subject = typeof m.Subject === 'string' ? m.Subject : '';
-      const text = typeof m.TextBody === 'string' ? m.TextBody : '';
-      const html = typeof m.HtmlBody === 'string' ? m.HtmlBody : '';
-      const messageId = h.messageId ?? `<${providerId}@sandbox>`;
-      mailbox.record({
-        messageId,
-        from: addresses(m.From)[0] ?? '',
-        to: addresses(to),
-        subject,
-        workspaceId: h.workspaceId ?? null,
-        campaignId: h.campaignId ?? null,
-        receivedAt: submittedAt,
-        size: text.length + html.length,
-        raw: `Message-ID: ${messageId}\r\nFrom: ${m.From}\r\nTo: ${to}\r\nSubject: ${subject}\r\n\r\n${text}`.slice(0, 4096),
-      });
-      answers[i] = { ErrorCode: 0, Message: 'OK', MessageID: providerId, SubmittedAt: submittedAt, To: to };
+    reply(
+      res,
+      200,
+      list.map((m) => answerOne(m, submittedAt)),
+    );
+  };
+
+  /** Postmark's single-message endpoint: one object in, one answer out; a rejection is a 422 carrying its ErrorCode. */
+  const answerSingle = (body: string, res: ServerResponse): void => {
+    let message: unknown;
+    try {
+      message = JSON.parse(body);
+    } catch {
+      return reply(res, 422, { ErrorCode: 402, Message: 'Received invalid JSON input.' });
     }
-    reply(res, 200, answers);
+    if (message === null || typeof message !== 'object' || Array.isArray(message))
+      return reply(res, 422, { ErrorCode: 403, Message: 'The message must be a JSON object.' });
+    const m = message as IncomingEmail;
+    if ((failRate > 0 && Math.random() < failRate) || (typeof m.To === 'string' && /\+tempfail@/i.test(m.To)))
+      return reply(res, 503, { ErrorCode: 100, Message: 'Sandbox: service unavailable, try again later.' }, unavailable);
+    const answer = answerOne(m, new Date().toISOString());
+    reply(res, answer.ErrorCode === 0 ? 200 : 422, answer);
+  };
+
+  /** Accepts (records) or rejects one message, as both endpoints do. */
+  const answerOne = (m: IncomingEmail | undefined, submittedAt: string): WireAnswer => {
+    const to = typeof m?.To === 'string' ? m.To : '';
+    if (typeof m?.From !== 'string' || !to.includes('@'))
+      return { ErrorCode: 300, Message: 'Invalid email request: From and To must be email addresses.', To: to };
+    if (/\+fail@/i.test(to)) return { ErrorCode: 406, Message: inactiveMessage, To: to };
+    const providerId = randomUUID();
+    const h = headerValues(m.Headers);
+    const subject = typeof m.Subject === 'string' ? m.Subject : '';
+    const text = typeof m.TextBody === 'string' ? m.TextBody : '';
+    const html = typeof m.HtmlBody === 'string' ? m.HtmlBody : '';
+    const messageId = h.messageId ?? `<${providerId}@sandbox>`;
+    mailbox.record({
+      messageId,
+      from: addresses(m.From)[0] ?? '',
+      to: addresses(to),
+      subject,
+      workspaceId: h.workspaceId ?? null,
+      campaignId: h.campaignId ?? null,
+      receivedAt: submittedAt,
+      size: text.length + html.length,
+      raw: `Message-ID: ${messageId}\r\nFrom: ${m.From}\r\nTo: ${to}\r\nSubject: ${subject}\r\n\r\n${text}`.slice(0, 4096),
+    });
+    return { ErrorCode: 0, Message: 'OK', MessageID: providerId, SubmittedAt: submittedAt, To: to };
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method !== 'POST' || req.url !== '/email/batch') {
+    const answer =
+      req.method !== 'POST' ? undefined : req.url === '/email/batch' ? answerBatch : req.url === '/email' ? answerSingle : undefined;
+    if (!answer) {
       req.resume();
-      return reply(res, 404, { ErrorCode: 404, Message: 'Sandbox: only POST /email/batch is served.' });
+      return reply(res, 404, { ErrorCode: 404, Message: 'Sandbox: only POST /email and POST /email/batch are served.' });
     }
     requests++;
     if (req.headers['x-postmark-server-token'] !== token) {
@@ -170,8 +189,8 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
     req.on('end', () => {
       if (bytes > maxBodyBytes) return reply(res, 413, { ErrorCode: 300, Message: 'Sandbox: the request is larger than 50 MB.' });
       const body = Buffer.concat(chunks, bytes).toString('utf8');
-      if (latencyMs > 0) setTimeout(() => answerBatch(body, res), latencyMs);
-      else answerBatch(body, res);
+      if (latencyMs > 0) setTimeout(() => answer(body, res), latencyMs);
+      else answer(body, res);
     });
   };
 
