@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { Pool } from 'undici';
 import { pino } from 'pino';
 import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter.js';
 import { maxHttpEmailBatch, sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
@@ -154,17 +155,21 @@ export function renderRecipient(i: number): OutgoingEmail {
   return renderEmail(baselineContent, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
 }
 
-/** POSTs one batch as the adapter does (same headers, same wire shape) and checks every answer. */
-async function postBatch(url: string, messages: readonly OutgoingEmail[], stream: string): Promise<void> {
-  const response = await fetch(`${url}/email/batch`, {
+/** POSTs one batch as the adapter does (same headers, same wire shape, an undici pool) and checks every answer. */
+async function postBatch(pool: Pool, messages: readonly OutgoingEmail[], stream: string): Promise<void> {
+  const response = await pool.request({
     method: 'POST',
-    headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Postmark-Server-Token': sinkToken },
+    path: '/email/batch',
+    headers: sinkHeaders,
     body: JSON.stringify(messages.map((m) => toWireEmail(m, stream))),
   });
-  const answers = JSON.parse(await response.text()) as WireAnswer[];
-  if (response.status !== 200 || answers.length !== messages.length || answers.some((a) => a.ErrorCode !== 0))
-    throw new Error(`sink answered ${response.status}: ${JSON.stringify(answers).slice(0, 300)}`);
+  const answers = JSON.parse(await response.body.text()) as WireAnswer[];
+  if (response.statusCode !== 200 || answers.length !== messages.length || answers.some((a) => a.ErrorCode !== 0))
+    throw new Error(`sink answered ${response.statusCode}: ${JSON.stringify(answers).slice(0, 300)}`);
 }
+
+/** The headers the adapter sends. */
+export const sinkHeaders = { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Postmark-Server-Token': sinkToken };
 
 async function herald(n: number, ctx: PhaseContext) {
   const sink = await startHttpSink();
@@ -202,6 +207,7 @@ async function herald(n: number, ctx: PhaseContext) {
 async function bare(n: number, ctx: PhaseContext) {
   const shape = heraldHttpShape();
   const sink = await startHttpSink();
+  const pool = new Pool(sink.url, { connections: shape.inFlightRequests });
   try {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
@@ -214,7 +220,7 @@ async function bare(n: number, ctx: PhaseContext) {
         const size = Math.min(shape.batchSize, maxHttpEmailBatch, n - from + 1);
         next += size;
         const batch = Array.from({ length: size }, (_, k) => renderRecipient(from + k));
-        await postBatch(sink.url, batch, shape.messageStream);
+        await postBatch(pool, batch, shape.messageStream);
       }
     };
     await Promise.all(Array.from({ length: shape.inFlightRequests }, lane));
@@ -227,6 +233,7 @@ async function bare(n: number, ctx: PhaseContext) {
     ctx.log(`bare loop: ${n} messages in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
     return { n, seconds, peakRss };
   } finally {
+    await pool.close();
     sink.close();
   }
 }
@@ -260,13 +267,14 @@ async function bullmq(n: number, ctx: PhaseContext) {
     throw new Error(`Redis is not reachable at ${redisUrl} (set HERALD_BENCH_REDIS, or start redis-server)`);
   }
   const queue = new Queue(name, { connection: probe });
+  const pool = new Pool(sink.url, { connections: bullmqConcurrency() });
   let worker: Worker<{ i: number }> | undefined;
   try {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     const t0 = performance.now();
     // The conventional shape: one job per recipient carrying its data; the worker renders and posts it alone.
-    worker = new Worker<{ i: number }>(name, async (job) => postBatch(sink.url, [renderRecipient(job.data.i)], shape.messageStream), {
+    worker = new Worker<{ i: number }>(name, async (job) => postBatch(pool, [renderRecipient(job.data.i)], shape.messageStream), {
       connection: connect(),
       concurrency: bullmqConcurrency(),
     });
@@ -303,6 +311,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     await queue.close();
     // Clients passed in are not BullMQ's to close.
     for (const c of clients) c.disconnect();
+    await pool.close();
     sink.close();
   }
 }

@@ -13,6 +13,7 @@ import { fork } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dispatchHttp } from './dispatch-http.js';
+import { dispatchHttpSingle } from './dispatch-http-single.js';
 import { dispatchSmtp } from './dispatch-smtp.js';
 import { materialise } from './materialise.js';
 import { pause } from './pause.js';
@@ -54,7 +55,7 @@ export interface Scenario {
   figures(results: Readonly<Record<string, Measurements>>): Figure[];
 }
 
-const scenarios: readonly Scenario[] = [dispatchSmtp, materialise, pause, dispatchHttp, rate100, workersPg, pause1m];
+const scenarios: readonly Scenario[] = [dispatchSmtp, materialise, pause, dispatchHttp, dispatchHttpSingle, rate100, workersPg, pause1m];
 
 function watchRss(): { stop(): number } {
   let peak = process.memoryUsage.rss();

@@ -15,6 +15,7 @@ import { claimBatch } from '../store/ledger/claim-batch.js';
 import { readCounters } from '../store/ledger/counters.js';
 import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js';
 import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
+import { suppressClaimed } from '../store/ledger/suppress-claimed.js';
 import { withScheduleLock } from '../store/schedule-lock.js';
 import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
@@ -386,7 +387,7 @@ export class Engine {
       return 0;
     }
     const pacing = JSON.parse(c.pacing) as Pacing;
-    let limit = pacing.batchSize ?? this.#opts.batchSize ?? adapter.capabilities.batchSize;
+    let limit = pacing.batchSize ?? this.#opts.batchSize ?? defaultClaim(adapter);
 
     // Rate limits (DESIGN §4): the sender's own and the provider's, shared by every worker
     // through the database. Without any rule there is nothing to ask.
@@ -438,8 +439,19 @@ export class Engine {
     const { db, clock, service, log } = this.#deps;
     const c = run.campaign;
     const leaseMs = this.#opts.leaseMs;
-    const claimed = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
-    if (claimed.length === 0) return { claimed: 0, handed: 0 };
+    const leased = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
+    if (leased.length === 0) return { claimed: 0, handed: 0 };
+    // Suppression is checked again before every send (DESIGN §4): messages whose address was
+    // suppressed after the snapshot are recorded `suppressed` (and released) by suppressClaimed
+    // and dropped here; only the rest is rendered and sent.
+    const claimed = await suppressClaimed(db, {
+      runId: run.runId,
+      channel: c.channel as Channel,
+      owner,
+      messages: leased,
+      now: clock.now(),
+    });
+    if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
     // recovery only ever takes the batches of a worker that died.
@@ -583,4 +595,14 @@ export class Engine {
     }
     return { id: r.messageId, state: 'failed', code: r.code, detail: r.detail };
   }
+}
+
+/**
+ * Messages per claim when nothing sets it: the adapter's batch (one request), or, for a
+ * provider taking one message a request, as many as it may have in flight, so one claim
+ * keeps every request lane busy instead of one.
+ */
+function defaultClaim(adapter: ChannelAdapter<OutgoingEmail>): number {
+  const { batchSize, concurrency } = adapter.capabilities;
+  return batchSize === 1 ? concurrency : batchSize;
 }

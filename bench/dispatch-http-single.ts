@@ -1,0 +1,114 @@
+/**
+ * dispatch-http-single: N emails (default 100,000) end to end through Herald to a provider
+ * that takes one message a request (Postmark's `POST /email`; the shape of Twilio's
+ * Messages API), beside the bare loop (a) doing the same, each against a fresh sink in a
+ * process of its own (bench/http-sink.ts).
+ *
+ * Herald runs as an operator would set it for such a provider: `EMAIL_HTTP_BATCH=1` and
+ * `EMAIL_HTTP_CONCURRENCY=C` requests in flight (the engine then claims C messages at a
+ * time per send slot). The bare loop keeps the same C requests in flight, each lane
+ * rendering one recipient with the same `renderEmail` and posting it through an undici
+ * pool, with no database.
+ */
+import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter.js';
+import { sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
+import { Pool } from 'undici';
+import { type HttpBenchHerald, progress, renderRecipient, sinkHeaders, startHttpHerald } from './dispatch-http.js';
+import { waitForStatus } from './dispatch-smtp.js';
+import { startHttpSink } from './http-sink.js';
+import { createBenchCampaign, launch, mb, round, seedAudience } from './materialise.js';
+import type { PhaseContext, Scenario } from './run.js';
+
+const defaultMessages = 100_000;
+/** Requests in flight, on both sides (HERALD_BENCH_SINGLE_CONCURRENCY to change it). */
+const inFlight = Number(process.env.HERALD_BENCH_SINGLE_CONCURRENCY ?? 16);
+const stream = sandboxHttpEmailConfig('http://127.0.0.1:1').messageStream;
+
+async function herald(n: number, ctx: PhaseContext) {
+  const sink = await startHttpSink();
+  let bench: HttpBenchHerald | undefined;
+  try {
+    bench = await startHttpHerald({
+      sinkUrl: sink.url,
+      env: { EMAIL_HTTP_BATCH: '1', EMAIL_HTTP_CONCURRENCY: String(inFlight) },
+    });
+    const listId = await seedAudience(bench.db, bench.workspaceId, n);
+    const campaignId = await createBenchCampaign(bench.api, listId);
+    const rss = ctx.watchRss();
+    const shown = progress(ctx, n, async () => (await sink.summary()).received);
+    const t = performance.now();
+    await launch(bench.api, campaignId);
+    const status = await waitForStatus(bench.db, campaignId, ['completed', 'failed', 'paused']);
+    const seconds = (performance.now() - t) / 1000;
+    shown.stop();
+    const peakRss = rss.stop();
+    const got = await sink.summary();
+    if (status !== 'completed' || got.unique !== n || got.duplicates !== 0 || got.requests !== n)
+      throw new Error(
+        `Herald ended ${status} with ${got.unique} of ${n} at the sink in ${got.requests} requests, ${got.duplicates} duplicates`,
+      );
+    ctx.log(`Herald: ${n} messages, one a request, in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
+    return { n, seconds, peakRss };
+  } finally {
+    await bench?.close();
+    sink.close();
+  }
+}
+
+async function bare(n: number, ctx: PhaseContext) {
+  const sink = await startHttpSink();
+  const pool = new Pool(sink.url, { connections: inFlight });
+  try {
+    const rss = ctx.watchRss();
+    const shown = progress(ctx, n, async () => (await sink.summary()).received);
+    const t0 = performance.now();
+    let next = 1;
+    const lane = async () => {
+      while (next <= n) {
+        const wire = toWireEmail(renderRecipient(next++), stream);
+        const response = await pool.request({ method: 'POST', path: '/email', headers: sinkHeaders, body: JSON.stringify(wire) });
+        const answer = JSON.parse(await response.body.text()) as WireAnswer;
+        if (response.statusCode !== 200 || answer.ErrorCode !== 0)
+          throw new Error(`sink answered ${response.statusCode}: ${JSON.stringify(answer)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, lane));
+    const seconds = (performance.now() - t0) / 1000;
+    shown.stop();
+    const peakRss = rss.stop();
+    const got = await sink.summary();
+    if (got.unique !== n || got.duplicates !== 0)
+      throw new Error(`bare loop: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
+    ctx.log(`bare loop: ${n} messages, one a request, in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
+    return { n, seconds, peakRss };
+  } finally {
+    await pool.close();
+    sink.close();
+  }
+}
+
+export const dispatchHttpSingle: Scenario = {
+  name: 'dispatch-http-single',
+  phases: ['herald', 'bare'],
+  run(phase, ctx) {
+    const n = Math.max(1000, Math.round(defaultMessages * ctx.scale));
+    return phase === 'herald' ? herald(n, ctx) : bare(n, ctx);
+  },
+  figures(results) {
+    const h = results.herald as Awaited<ReturnType<typeof herald>>;
+    const a = results.bare as Awaited<ReturnType<typeof bare>>;
+    const bareName = `(a) bare render+POST loop, one message a request, ${inFlight} in flight, no DB; goal ≥ 0.8×`;
+    const rate = (m: { n: number; seconds: number }) => round(m.n / m.seconds, 0);
+    return [
+      { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bareName, baseline_value: rate(a), better: 'higher' },
+      {
+        metric: 'peak_rss',
+        value: mb(h.peakRss),
+        unit: 'MB',
+        baseline: bareName.split(';')[0]!,
+        baseline_value: mb(a.peakRss),
+        better: 'lower',
+      },
+    ];
+  },
+};
