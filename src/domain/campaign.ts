@@ -20,14 +20,38 @@ export type LaunchType = (typeof launchTypes)[number];
 export const Audience = Type.Object(
   {
     listIds: Type.Array(Type.String({ minLength: 1 }), { maxItems: 100, description: 'Lists whose members receive the campaign' }),
-    segmentIds: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 50, description: 'Send only to contacts in any of these segments' })),
-    excludeSegmentIds: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 50, description: 'Never send to contacts in these segments' })),
+    segmentIds: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { maxItems: 50, description: 'Send only to contacts in any of these segments' }),
+    ),
+    excludeSegmentIds: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { maxItems: 50, description: 'Never send to contacts in these segments' }),
+    ),
     // Checked by validateSegment, which names the bad node's path.
     rule: Type.Optional(Type.Unknown({ description: 'A one-time segment: a rule tree that applies to this campaign only' })),
   },
   { additionalProperties: false },
 );
 export type Audience = Static<typeof Audience>;
+
+/** What a launch would send now (GET /v1/campaigns/{id}/audience/estimate). */
+export const AudienceEstimate = Type.Object({
+  campaignId: Type.String(),
+  channel: StringEnum(channels),
+  selected: Type.Integer({ description: 'Contacts the audience rules select' }),
+  willSend: Type.Integer({ description: 'Messages a launch would send: selected, with an address, not suppressed' }),
+  suppressed: Type.Integer({ description: 'Selected contacts whose address is on the suppression list (ledger rows `suppressed`)' }),
+  noAddress: Type.Integer({ description: 'Selected contacts without an address for the channel (no ledger row)' }),
+  sample: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      email: Type.Union([Type.String(), Type.Null()]),
+      phone: Type.Union([Type.String(), Type.Null()]),
+      address: Type.String(),
+    }),
+    { description: 'The first recipients by contact id' },
+  ),
+});
+export type AudienceEstimate = Static<typeof AudienceEstimate>;
 
 export const AutoPause = Type.Object(
   {
@@ -63,6 +87,7 @@ export type Pacing = Static<typeof Pacing>;
 export const FailureReason = Type.Object({
   code: Type.String(),
   detail: Type.String(),
+  count: Type.Optional(Type.Integer({ description: 'How many contacts the reason concerns (NO_ADDRESS_FOR_CHANNEL)' })),
 });
 export type FailureReason = Static<typeof FailureReason>;
 

@@ -17,10 +17,19 @@ export interface PreflightFacts {
   readonly missingSegments?: readonly string[];
   /** Include segments that select nobody on the campaign's lists. */
   readonly emptySegments?: readonly string[];
+  /** Include and exclude rules that cancel out whatever the contacts (see `audienceConflicts`). */
+  readonly conflicts?: readonly string[];
   /** Contacts of the audience before the exclude segments (null when not counted). */
   readonly beforeExclusions?: number | null;
-  /** Contacts of the audience with an address for the channel (null when the audience is not checked). */
-  readonly audienceCount: number | null;
+  /** The audience counted for the channel (null when not counted: no live list). */
+  readonly audience: {
+    /** Contacts the rules select. */
+    readonly selected: number;
+    /** Of those, contacts with an address for the channel. */
+    readonly addressed: number;
+    /** Of those, contacts not on the suppression list. */
+    readonly deliverable: number;
+  } | null;
   readonly providerConfigured: boolean;
 }
 
@@ -34,6 +43,7 @@ export const preflightCodes = [
   'SEGMENT_EMPTY',
   'AUDIENCE_CONFLICT',
   'AUDIENCE_EMPTY',
+  'NO_ADDRESS_FOR_CHANNEL',
   'PROVIDER_NOT_CONFIGURED',
 ] as const;
 
@@ -53,17 +63,32 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   for (const list of f.lists) {
     if (!list.found || list.deleted) reasons.push({ code: 'LIST_DELETED', detail: `List ${list.id} was deleted or does not exist.` });
   }
-  for (const id of f.missingSegments ?? []) reasons.push({ code: 'SEGMENT_DELETED', detail: `Segment ${id} was deleted or does not exist.` });
+  for (const id of f.missingSegments ?? [])
+    reasons.push({ code: 'SEGMENT_DELETED', detail: `Segment ${id} was deleted or does not exist.` });
   for (const id of f.emptySegments ?? [])
     reasons.push({ code: 'SEGMENT_EMPTY', detail: `Segment ${id} selects no contact of the campaign's lists.` });
+  for (const detail of f.conflicts ?? []) reasons.push({ code: 'AUDIENCE_CONFLICT', detail });
+  const a = f.audience;
   if (f.lists.length === 0) reasons.push({ code: 'AUDIENCE_EMPTY', detail: 'The campaign targets no list.' });
-  else if (f.audienceCount === 0 && (f.beforeExclusions ?? 0) > 0)
+  else if (a?.selected === 0) {
+    // A conflict found in the rules themselves already says why nobody is left.
+    if (!f.conflicts?.length && (f.beforeExclusions ?? 0) > 0)
+      reasons.push({
+        code: 'AUDIENCE_CONFLICT',
+        detail: `The exclude segments remove all ${f.beforeExclusions} contacts the lists and include segments select.`,
+      });
+    else if (!f.conflicts?.length) reasons.push({ code: 'AUDIENCE_EMPTY', detail: 'The campaign’s audience selects no contact.' });
+  } else if (a?.addressed === 0)
     reasons.push({
-      code: 'AUDIENCE_CONFLICT',
-      detail: `The exclude segments remove all ${f.beforeExclusions} contacts the lists and include segments select.`,
+      code: 'NO_ADDRESS_FOR_CHANNEL',
+      detail: `None of the ${a.selected} contacts of the audience has an address for ${f.channel}.`,
+      count: a.selected,
     });
-  else if (f.audienceCount === 0)
-    reasons.push({ code: 'AUDIENCE_EMPTY', detail: `No contact of the campaign's audience has an address for ${f.channel}.` });
+  else if (a?.deliverable === 0)
+    reasons.push({
+      code: 'AUDIENCE_EMPTY',
+      detail: `All ${a.addressed} contacts of the audience with an address for ${f.channel} are on the suppression list.`,
+    });
 
   if (!f.providerConfigured)
     reasons.push({
@@ -71,4 +96,39 @@ export function preflight(f: PreflightFacts): FailureReason[] {
       detail: `No ${f.channel} provider is configured and sandbox mode is off (set SMTP_HOST, or HERALD_SANDBOX=on).`,
     });
   return reasons;
+}
+
+/** A rule tree in one spelling (object keys sorted), so two rules can be compared. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * AUDIENCE_CONFLICT found in the rules alone, whatever the contacts (seed 003's "conflicting
+ * inclusion/exclusion rules"): a segment both included and excluded, an include segment
+ * whose rule is an exclude segment's, or a one-time rule that an exclude segment repeats.
+ * Each such include selects only people the exclusion then removes. `rules` holds the
+ * rule of every segment the audience names that still exists.
+ */
+export function audienceConflicts(
+  audience: { readonly segmentIds?: readonly string[]; readonly excludeSegmentIds?: readonly string[]; readonly rule?: unknown },
+  rules: ReadonlyMap<string, unknown>,
+): string[] {
+  const out: string[] = [];
+  const excludes = audience.excludeSegmentIds ?? [];
+  const excluded = new Map<string, string>();
+  for (const id of excludes) if (rules.has(id)) excluded.set(canonical(rules.get(id)), id);
+  for (const id of audience.segmentIds ?? []) {
+    if (excludes.includes(id)) out.push(`Segment ${id} is both included and excluded, so it adds nobody.`);
+    else if (rules.has(id) && excluded.has(canonical(rules.get(id))))
+      out.push(`Segment ${id} includes exactly the contacts exclude segment ${excluded.get(canonical(rules.get(id)))} removes.`);
+  }
+  if (audience.rule !== undefined && excluded.has(canonical(audience.rule)))
+    out.push(`The one-time rule requires exactly the contacts exclude segment ${excluded.get(canonical(audience.rule))} removes.`);
+  return out;
 }

@@ -1,6 +1,7 @@
-import { type RawBuilder, sql } from 'kysely';
+import { sql } from 'kysely';
 import {
   type Audience,
+  type AudienceEstimate,
   type Campaign,
   type CampaignCreate,
   type CampaignPatch,
@@ -42,7 +43,8 @@ import {
 } from '../store/campaigns.js';
 import type { Db } from '../store/database.js';
 import { newId } from '../store/ids.js';
-import { audienceParts, audienceWhere } from '../store/audience.js';
+import { audienceWhere } from '../store/audience.js';
+import { audienceFacts, sampleAudience } from '../store/audience-estimate.js';
 import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
 import type { Page } from '../store/pagination.js';
@@ -362,6 +364,27 @@ export class CampaignService {
           .where('id', '=', row.sender_id)
           .executeTakeFirst()
       : undefined;
+    const { lists, facts } = await this.#audience(row, audience);
+    const byId = new Map(lists.map((l) => [l.id, l]));
+    return preflight({
+      channel: row.channel as Channel,
+      templateId: row.template_id,
+      template: template ? { deleted: template.deleted_at !== null, channel: template.channel } : null,
+      senderId: row.sender_id,
+      sender: sender ? { deleted: sender.deleted_at !== null, status: sender.status, channel: sender.channel } : null,
+      lists: audience.listIds.map((id) => ({ id, found: byId.has(id), deleted: byId.get(id)?.deleted_at != null })),
+      missingSegments: facts.parts.missingSegments,
+      emptySegments: facts.emptySegments,
+      conflicts: facts.conflicts,
+      beforeExclusions: facts.beforeExclusions,
+      audience: facts.counts,
+      providerConfigured: this.#deps.providerConfigured(row.channel as Channel),
+    });
+  }
+
+  /** The campaign's lists as stored, and its audience compiled and counted for its channel. */
+  async #audience(row: CampaignRow, audience: Audience) {
+    const db = this.#deps.db;
     const lists = audience.listIds.length
       ? await db
           .selectFrom('lists')
@@ -370,53 +393,45 @@ export class CampaignService {
           .where('id', 'in', audience.listIds)
           .execute()
       : [];
-    const byId = new Map(lists.map((l) => [l.id, l]));
-    const live = lists.filter((l) => l.deleted_at === null).map((l) => l.id);
-    const address = row.channel === 'sms' || row.channel === 'voice' ? 'phone' : 'email';
     const workspace = await getWorkspace(db, row.workspace_id);
-    const parts = await audienceParts(db, {
+    const facts = await audienceFacts(db, {
       workspaceId: row.workspace_id,
+      channel: row.channel as Channel,
       audience,
+      liveListIds: lists.filter((l) => l.deleted_at === null).map((l) => l.id),
       now: this.#deps.clock.now(),
       timeZone: workspace?.time_zone ?? 'UTC',
     });
-    // Counts over the compiled audience: one statement each, nothing loaded.
-    const count = async (where: RawBuilder<boolean>) =>
-      Number(
-        (
-          await db
-            .selectFrom('contacts as c')
-            .select(sql<number>`count(*)`.as('n'))
-            .where('c.workspace_id', '=', row.workspace_id)
-            .where(sql.ref(`c.${address}`), 'is not', null)
-            .where(where)
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
-    const audienceCount = live.length ? await count(audienceWhere(parts)) : null;
-    const hasExclusions = (audience.excludeSegmentIds ?? []).length > 0;
-    const beforeExclusions =
-      live.length && hasExclusions && audienceCount === 0 ? await count(sql<boolean>`(${parts.lists} and ${parts.include} and ${parts.rule})`) : null;
-    const emptySegments: string[] = [];
-    if (live.length) {
-      for (const inc of parts.includes) {
-        if (parts.missingSegments.includes(inc.id)) continue;
-        if ((await count(sql<boolean>`(${parts.lists} and ${inc.where})`)) === 0) emptySegments.push(inc.id);
-      }
-    }
-    return preflight({
+    return { lists, facts };
+  }
+
+  /**
+   * What a launch would send now, before it happens: contacts the audience selects, those a
+   * message would go to, those skipped as suppressed or without an address for the channel,
+   * and the first few recipients. Counted in SQL with the snapshot's own predicates.
+   */
+  async estimate(workspaceId: string, id: string, sample: number): Promise<AudienceEstimate> {
+    const row = await this.#load(workspaceId, id);
+    const audience = parseJson<Audience>(row.audience);
+    const { facts } = await this.#audience(row, audience);
+    const counts = facts.counts ?? { selected: 0, addressed: 0, deliverable: 0 };
+    const recipients = facts.counts
+      ? await sampleAudience(this.#deps.db, {
+          workspaceId,
+          channel: row.channel as Channel,
+          where: audienceWhere(facts.parts),
+          limit: sample,
+        })
+      : [];
+    return {
+      campaignId: row.id,
       channel: row.channel as Channel,
-      templateId: row.template_id,
-      template: template ? { deleted: template.deleted_at !== null, channel: template.channel } : null,
-      senderId: row.sender_id,
-      sender: sender ? { deleted: sender.deleted_at !== null, status: sender.status, channel: sender.channel } : null,
-      lists: audience.listIds.map((id) => ({ id, found: byId.has(id), deleted: byId.get(id)?.deleted_at != null })),
-      missingSegments: parts.missingSegments,
-      emptySegments,
-      beforeExclusions,
-      audienceCount,
-      providerConfigured: this.#deps.providerConfigured(row.channel as Channel),
-    });
+      selected: counts.selected,
+      willSend: counts.deliverable,
+      suppressed: counts.addressed - counts.deliverable,
+      noAddress: counts.selected - counts.addressed,
+      sample: recipients,
+    };
   }
 
   /**

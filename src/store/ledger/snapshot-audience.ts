@@ -1,9 +1,11 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Audience } from '../../domain/campaign.js';
+import type { Channel } from '../../domain/lifecycle.js';
+import { addressOf, suppressedAddress } from '../addresses.js';
 import { audienceParts, audienceWhere } from '../audience.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
-import { bumpCounters } from './counters.js';
+import { type CounterDeltas, bumpCounters, tally } from './counters.js';
 
 export interface SnapshotChunk {
   readonly inserted: number;
@@ -13,14 +15,16 @@ export interface SnapshotChunk {
 /**
  * Materialises the next chunk of a run's audience into the ledger with one
  * `INSERT … SELECT` (DESIGN §4): the campaign's audience (lists, include and exclude
- * segments, one-time rule, see store/audience.ts), with an address for the channel,
- * contact ids above the run's cursor. Chunks keep each SQLite write
+ * segments, one-time rule, see store/audience.ts), with an address for the channel
+ * (store/addresses.ts), contact ids above the run's cursor. Chunks keep each SQLite write
  * transaction short so the API stays responsive during a million-contact snapshot, and
  * the cursor makes a crash mid-snapshot resume where it stopped; the unique
  * (run_id, contact_id) key makes a repeated chunk harmless.
  *
  * Rows land `pending`, or `cancelled` when the campaign was stopped meanwhile, so the
- * ledger always holds the whole audience and a restart finds its unsent recipients.
+ * ledger always holds the whole audience and a restart finds its unsent recipients; an
+ * address on the suppression list lands `suppressed`, so reports show who was skipped.
+ * A contact without an address for the channel gets no row.
  */
 export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSize: number, now: Date): Promise<SnapshotChunk> {
   return db.transaction().execute(async (trx) => {
@@ -53,20 +57,28 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
       await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: workspace?.time_zone ?? 'UTC' }),
     );
     const state = run.status === 'stopped' ? 'cancelled' : 'pending';
-    const address = run.channel === 'sms' || run.channel === 'voice' ? sql.ref('c.phone') : sql.ref('c.email');
-    const result = await sql`
+    const channel = run.channel as Channel;
+    // The address is computed once in the inner select; a suppressed one lands `suppressed`
+    // (DESIGN §4: the suppression list applies at snapshot time) by a primary-key probe per row.
+    const insert = sql`
       insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
-      select c.workspace_id, cast(${runId} as bigint), c.id, cast(${state} as text), ${address}, 0, 0, cast(${now.toISOString()} as text)
-      from contacts c
-      where c.workspace_id = ${run.workspace_id}
-        and c.id > ${run.snapshot_cursor} and c.id <= ${upto}
-        and ${address} is not null
-        and ${who}
+      select a.workspace_id, cast(${runId} as bigint), a.id,
+             case when ${suppressedAddress(channel, run.workspace_id, sql.ref('a.address'))} then 'suppressed'
+                  else cast(${state} as text) end,
+             a.address, 0, 0, cast(${now.toISOString()} as text)
+      from (
+        select c.workspace_id, c.id, ${addressOf(channel)} as address
+        from contacts c
+        where c.workspace_id = ${run.workspace_id}
+          and c.id > ${run.snapshot_cursor} and c.id <= ${upto}
+          and ${who}
+      ) a
+      where a.address is not null
       on conflict (run_id, contact_id) do nothing
-    `.execute(trx);
-    const inserted = Number(result.numAffectedRows ?? 0n);
-
-    await bumpCounters(trx, runId, { [state]: inserted });
+    `;
+    const deltas = await insertCounted(trx, insert);
+    await bumpCounters(trx, runId, deltas);
+    const inserted = Object.values(deltas).reduce((a, b) => a + b, 0);
     await trx
       .updateTable('runs')
       .set({ snapshot_cursor: last ? run.snapshot_cursor : upto, snapshot_done: last ? 1 : 0 })
@@ -74,4 +86,22 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
       .execute();
     return { inserted, done: last };
   });
+}
+
+/**
+ * Runs the INSERT and counts the rows it wrote per state, for the run counters. PostgreSQL
+ * aggregates the RETURNING rows itself (one row back per state); SQLite cannot put an
+ * INSERT in a CTE, so its RETURNING rows (one short text per contact of the chunk) are
+ * tallied here.
+ */
+async function insertCounted(trx: Kysely<Database>, insert: RawBuilder<unknown>): Promise<CounterDeltas> {
+  if (dialectOf(trx) === 'postgres') {
+    const { rows } = await sql<{ state: string; n: number }>`
+      with written as (${insert} returning state)
+      select state, count(*) as n from written group by state
+    `.execute(trx);
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+  const { rows } = await sql<{ state: string }>`${insert} returning state`.execute(trx);
+  return tally(rows);
 }
