@@ -10,37 +10,96 @@ import { RateRule } from './pacing.js';
 const Email = Type.String({ format: 'email', maxLength: 320 });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
+const text = (max: number, description: string) => Type.Optional(Type.Union([Type.String({ maxLength: max, description }), Type.Null()]));
+
+export const WebPushSubscription = Type.Object(
+  {
+    endpoint: Type.String({ maxLength: 4096, description: 'The https URL of the push service, from PushSubscription.toJSON()' }),
+    keys: Type.Object({ p256dh: Type.String({ maxLength: 200 }), auth: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
+    expirationTime: Type.Optional(Type.Union([Type.Number(), Type.Null()], { description: 'Ignored' })),
+  },
+  { additionalProperties: false, description: 'A web push subscription' },
+);
+export const MobilePushToken = Type.Object(
+  {
+    token: Type.String({ maxLength: 4096, description: 'FCM registration token or APNs device token' }),
+    platform: Type.Union([Type.Literal('android'), Type.Literal('ios')]),
+  },
+  { additionalProperties: false, description: 'A mobile push token' },
+);
+export const DeviceInput = Type.Union([WebPushSubscription, MobilePushToken]);
+export type DeviceInput = Static<typeof DeviceInput>;
+
+export const Device = Type.Object({
+  id: Type.Integer(),
+  kind: Type.Union([Type.Literal('webpush'), Type.Literal('mobilepush')]),
+  endpoint: Type.Optional(Type.String({ description: 'Web push: the subscription endpoint' })),
+  keys: Type.Optional(Type.Union([Type.Object({ p256dh: Type.String(), auth: Type.String() }), Type.Null()])),
+  token: Type.Optional(Type.String({ description: 'Mobile push: the token' })),
+  platform: Type.Union([Type.String(), Type.Null()], { description: 'web, android or ios' }),
+  status: Type.Union([Type.Literal('active'), Type.Literal('gone'), Type.Literal('invalid')], {
+    description: 'gone / invalid: the push service refused it, nothing is sent to it',
+  }),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+export type Device = Static<typeof Device>;
+
+export const AttributeValue = Type.Union([Type.String({ maxLength: 10_000 }), Type.Number(), Type.Boolean(), Type.Null()]);
+
 const contactFields = {
-  email: Type.Optional(Nullable(Email)),
-  phone: Type.Optional(Nullable(Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164' }))),
-  firstName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
-  lastName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
-  timeZone: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+  email: text(320, 'Matched case-insensitively; stored lower-cased'),
+  phone: text(40, 'E.164, e.g. +15550102000; spaces, dots, dashes and parentheses are removed ("+1 (555) 010-2000")'),
+  firstName: text(200, 'First name'),
+  lastName: text(200, 'Last name'),
+  timeZone: text(64, 'IANA time zone, e.g. Europe/Paris; stored in its canonical spelling'),
+  externalId: text(200, 'Your own id for the contact, unique in the workspace'),
+  telegramChatId: Type.Optional(
+    Type.Union([Type.String({ maxLength: 64 }), Type.Integer(), Type.Null()], { description: 'Telegram chat id (an integer) or @channel' }),
+  ),
+  viberId: text(100, 'Viber user id'),
+  tags: Type.Optional(
+    Type.Union([Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 100 }), Type.Null()], {
+      description: 'Upsert adds these tags to the contact’s; PATCH replaces them (null: none)',
+    }),
+  ),
   attributes: Type.Optional(
-    Type.Record(Type.String({ maxLength: 100 }), Type.Unknown(), {
-      description: 'Merged into the stored attributes; a null value removes a key',
+    Type.Record(Type.String({ minLength: 1, maxLength: 100 }), AttributeValue, {
+      description:
+        'Custom attributes, merged into the stored ones (a null value removes a key). Each must fit its declared type ' +
+        '(see /v1/attributes); a name written for the first time is declared with the type of its value. Dates are YYYY-MM-DD.',
     }),
   ),
 };
 
 /**
  * A contact's own fields. On upsert an absent or null field keeps the stored value
- * (use PATCH to clear one); emails are matched case-insensitively.
+ * (use PATCH to clear one), tags are added and attributes merge.
  */
-export const ContactFields = Type.Object(contactFields, { additionalProperties: false });
+export const ContactFields = Type.Object(
+  {
+    ...contactFields,
+    devices: Type.Optional(Type.Array(DeviceInput, { maxItems: 20, description: 'Push devices to register for the contact' })),
+  },
+  { additionalProperties: false },
+);
 export type ContactFields = Static<typeof ContactFields>;
 
 export const ContactInput = Type.Object(
   {
-    ...contactFields,
+    ...ContactFields.properties,
     listIds: Type.Optional(Type.Array(Type.String(), { maxItems: 100, description: 'Lists to add the contact to' })),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description:
+      'Upsert: the contact with the same externalId, else the same email, else (with neither given) the same phone is updated; otherwise one is created.',
+  },
 );
 export type ContactInput = Static<typeof ContactInput>;
 
 /** PATCH of a contact: given fields replace the stored ones, null clears one; attributes merge. */
-export const ContactPatch = ContactFields;
+export const ContactPatch = Type.Object(contactFields, { additionalProperties: false });
 export type ContactPatch = Static<typeof ContactPatch>;
 
 export const ContactBulk = Type.Object(
@@ -52,13 +111,19 @@ export const ContactBulk = Type.Object(
 );
 export type ContactBulk = Static<typeof ContactBulk>;
 
+const nullableText = (description?: string) => Type.Union([Type.String(), Type.Null()], description ? { description } : {});
+
 export const Contact = Type.Object({
   id: Type.Integer(),
-  email: Type.Union([Type.String(), Type.Null()]),
-  phone: Type.Union([Type.String(), Type.Null()]),
-  firstName: Type.Union([Type.String(), Type.Null()]),
-  lastName: Type.Union([Type.String(), Type.Null()]),
-  timeZone: Type.Union([Type.String(), Type.Null()]),
+  email: nullableText(),
+  phone: nullableText('E.164'),
+  firstName: nullableText(),
+  lastName: nullableText(),
+  timeZone: nullableText('IANA time zone'),
+  externalId: nullableText(),
+  telegramChatId: nullableText(),
+  viberId: nullableText(),
+  tags: Type.Array(Type.String(), { description: 'Sorted, unique' }),
   attributes: Type.Record(Type.String(), Type.Unknown()),
   createdAt: Type.String(),
   updatedAt: Type.String(),
@@ -73,6 +138,56 @@ export const ContactBulkResult = Type.Object({
   contacts: Type.Optional(Type.Array(Contact, { description: 'Present when at most 100 contacts were sent' })),
 });
 export type ContactBulkResult = Static<typeof ContactBulkResult>;
+
+export const TagsInput = Type.Object(
+  {
+    contactIds: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 10000 }),
+    add: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description: 'Tags to add' })),
+    remove: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description: 'Tags to remove' })),
+  },
+  { additionalProperties: false },
+);
+export type TagsInput = Static<typeof TagsInput>;
+
+export const TagsResult = Type.Object({
+  changed: Type.Integer({ description: 'Contacts whose tags changed' }),
+  skipped: Type.Integer({ description: 'Ids unchanged, or not contacts of this workspace' }),
+});
+
+export const AttributeTypeName = Type.Union(
+  [Type.Literal('string'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('date')],
+  {
+    description: 'date: a YYYY-MM-DD string',
+  },
+);
+export const AttributeInput = Type.Object(
+  { type: AttributeTypeName, description: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])) },
+  { additionalProperties: false },
+);
+export type AttributeInput = Static<typeof AttributeInput>;
+export const AttributeDefinition = Type.Object({
+  name: Type.String(),
+  type: AttributeTypeName,
+  description: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+});
+
+export const ContactMessage = Type.Object({
+  id: Type.Integer({ description: 'The message (ledger row) id' }),
+  campaignId: Type.String(),
+  campaignName: Type.String(),
+  runNumber: Type.Integer({ description: '1 for the first send, 2 for the first restart…' }),
+  channel: Type.String(),
+  state: Type.String({ description: 'pending, sending, sent, delivered, opened, clicked, failed, bounced, suppressed, cancelled…' }),
+  address: nullableText('The address it was sent to'),
+  attempts: Type.Integer(),
+  errorCode: nullableText(),
+  errorDetail: nullableText(),
+  queuedAt: Type.String({ description: 'When the run put it in the ledger' }),
+  sentAt: nullableText(),
+  updatedAt: Type.String(),
+});
+export type ContactMessage = Static<typeof ContactMessage>;
 
 export const ListInput = Type.Object(
   {
