@@ -383,7 +383,7 @@ export class CampaignService {
   }
 
   /** The campaign's lists as stored, and its audience compiled and counted for its channel. */
-  async #audience(row: CampaignRow, audience: Audience) {
+  async #audience(row: CampaignRow, audience: Audience, explain = true) {
     const db = this.#deps.db;
     const lists = audience.listIds.length
       ? await db
@@ -401,6 +401,7 @@ export class CampaignService {
       liveListIds: lists.filter((l) => l.deleted_at === null).map((l) => l.id),
       now: this.#deps.clock.now(),
       timeZone: workspace?.time_zone ?? 'UTC',
+      explain,
     });
     return { lists, facts };
   }
@@ -413,7 +414,7 @@ export class CampaignService {
   async estimate(workspaceId: string, id: string, sample: number): Promise<AudienceEstimate> {
     const row = await this.#load(workspaceId, id);
     const audience = parseJson<Audience>(row.audience);
-    const { facts } = await this.#audience(row, audience);
+    const { facts } = await this.#audience(row, audience, false);
     const counts = facts.counts ?? { selected: 0, addressed: 0, deliverable: 0 };
     const recipients = facts.counts
       ? await sampleAudience(this.#deps.db, {

@@ -94,7 +94,16 @@ export interface AudienceFacts {
  */
 export async function audienceFacts(
   db: Kysely<Database>,
-  args: { workspaceId: string; channel: Channel; audience: Audience; liveListIds: readonly string[]; now: Date; timeZone: string },
+  args: {
+    workspaceId: string;
+    channel: Channel;
+    audience: Audience;
+    liveListIds: readonly string[];
+    now: Date;
+    timeZone: string;
+    /** false: count the audience only, without the counts that explain an empty one (the estimate). */
+    explain?: boolean;
+  },
 ): Promise<AudienceFacts> {
   const { workspaceId, audience } = args;
   const parts = await audienceParts(db, { workspaceId, audience, now: args.now, timeZone: args.timeZone });
@@ -112,6 +121,7 @@ export async function audienceFacts(
   if (args.liveListIds.length === 0) return { parts, counts: null, beforeExclusions: null, emptySegments: [], conflicts };
 
   const counts = await countAudience(db, { workspaceId, channel: args.channel, where: audienceWhere(parts) });
+  if (args.explain === false) return { parts, counts, beforeExclusions: null, emptySegments: [], conflicts };
   const hasExclusions = (audience.excludeSegmentIds ?? []).length > 0;
   const beforeExclusions =
     hasExclusions && counts.selected === 0

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { type PreflightFacts, audienceConflicts, preflight } from './preflight.js';
+
+const ready: PreflightFacts = {
+  channel: 'email',
+  templateId: 'tpl',
+  template: { deleted: false, channel: 'email' },
+  senderId: 'snd',
+  sender: { deleted: false, status: 'active', channel: 'email' },
+  lists: [{ id: 'lst', found: true, deleted: false }],
+  audience: { selected: 10, addressed: 10, deliverable: 10 },
+  providerConfigured: true,
+};
+const codes = (f: Partial<PreflightFacts>) => preflight({ ...ready, ...f }).map((r) => r.code);
+
+describe('preflight audience reasons', () => {
+  it('passes a campaign with someone to send to', () => {
+    expect(codes({})).toEqual([]);
+    // Contacts without an address are skipped, not a reason to refuse (the estimate counts them).
+    expect(codes({ audience: { selected: 10, addressed: 3, deliverable: 3 } })).toEqual([]);
+  });
+
+  it('refuses when nobody has an address for the channel, with how many were selected', () => {
+    const reasons = preflight({
+      ...ready,
+      channel: 'sms',
+      template: { deleted: false, channel: 'sms' },
+      audience: { selected: 7, addressed: 0, deliverable: 0 },
+    });
+    expect(reasons).toEqual([{ code: 'NO_ADDRESS_FOR_CHANNEL', detail: expect.stringContaining('sms'), count: 7 }]);
+  });
+
+  it('calls an audience empty when it selects nobody, has no list, or is all suppressed', () => {
+    expect(codes({ audience: { selected: 0, addressed: 0, deliverable: 0 } })).toEqual(['AUDIENCE_EMPTY']);
+    expect(codes({ lists: [], audience: null })).toEqual(['AUDIENCE_EMPTY']);
+    expect(codes({ audience: { selected: 5, addressed: 4, deliverable: 0 } })).toEqual(['AUDIENCE_EMPTY']);
+  });
+
+  it('calls it a conflict when the exclusions remove everyone, and says so once', () => {
+    expect(codes({ audience: { selected: 0, addressed: 0, deliverable: 0 }, beforeExclusions: 12 })).toEqual(['AUDIENCE_CONFLICT']);
+    expect(
+      codes({ audience: { selected: 0, addressed: 0, deliverable: 0 }, beforeExclusions: 12, conflicts: ['Segment s is both …'] }),
+    ).toEqual(['AUDIENCE_CONFLICT']);
+  });
+
+  it('returns every reason at once: deleted list and conflicting rules together', () => {
+    expect(
+      codes({
+        lists: [
+          { id: 'gone', found: true, deleted: true },
+          { id: 'lst', found: true, deleted: false },
+        ],
+        audience: { selected: 0, addressed: 0, deliverable: 0 },
+        beforeExclusions: 4,
+        emptySegments: ['seg_empty'],
+      }),
+    ).toEqual(['LIST_DELETED', 'SEGMENT_EMPTY', 'AUDIENCE_CONFLICT']);
+  });
+});
+
+describe('audienceConflicts', () => {
+  const rules = new Map<string, unknown>([
+    ['pros', { attribute: 'attributes.plan', op: 'eq', value: 'pro' }],
+    ['pros-again', { value: 'pro', op: 'eq', attribute: 'attributes.plan' }],
+    ['vips', { tag: 'vip' }],
+  ]);
+
+  it('finds a segment both included and excluded', () => {
+    expect(audienceConflicts({ segmentIds: ['vips'], excludeSegmentIds: ['vips'] }, rules)).toEqual([
+      expect.stringContaining('both included and excluded'),
+    ]);
+  });
+
+  it('finds an include or a one-time rule that an exclude segment repeats, whatever the key order', () => {
+    expect(audienceConflicts({ segmentIds: ['pros'], excludeSegmentIds: ['pros-again'] }, rules)).toHaveLength(1);
+    expect(
+      audienceConflicts({ excludeSegmentIds: ['pros'], rule: { op: 'eq', attribute: 'attributes.plan', value: 'pro' } }, rules),
+    ).toEqual([expect.stringContaining('one-time rule')]);
+  });
+
+  it('finds nothing in rules that do not cancel out', () => {
+    expect(audienceConflicts({ segmentIds: ['pros'], excludeSegmentIds: ['vips'], rule: { tag: 'new' } }, rules)).toEqual([]);
+    expect(audienceConflicts({}, rules)).toEqual([]);
+  });
+});
