@@ -27,6 +27,7 @@ const contact = (over: Partial<SegmentContact> = {}): SegmentContact => ({
   firstName: null,
   lastName: null,
   timeZone: null,
+  tags: [],
   attributes: {},
   ...over,
 });
@@ -250,11 +251,10 @@ describe('evaluate: attribute conditions', () => {
 });
 
 describe('evaluate: tags, lists and message history', () => {
-  it('finds a tag only as a string in the tags array', () => {
-    expect(holds({ tag: 'vip' }, contact({ attributes: { tags: ['new', 'vip'] } }))).toBe(true);
-    expect(holds({ tag: 'VIP' }, contact({ attributes: { tags: ['vip'] } }))).toBe(false);
-    expect(holds({ tag: 'vip' }, contact({ attributes: { tags: 'vip' } }))).toBe(false);
-    expect(holds({ tag: '5' }, contact({ attributes: { tags: [5] } }))).toBe(false);
+  it('finds a tag exactly in the contact’s tags, never in an attribute named tags', () => {
+    expect(holds({ tag: 'vip' }, contact({ tags: ['new', 'vip'] }))).toBe(true);
+    expect(holds({ tag: 'VIP' }, contact({ tags: ['vip'] }))).toBe(false);
+    expect(holds({ tag: 'vip' }, contact({ attributes: { tags: ['vip'] } }))).toBe(false);
     expect(holds({ tag: 'vip' }, contact())).toBe(false);
   });
 

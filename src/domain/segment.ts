@@ -171,10 +171,7 @@ export type RelativeDateCondition = Extract<DateCondition, { op: 'within_last' |
 export const ListCondition = Type.Object({ list: Name('a list id') }, strict);
 export type ListCondition = Static<typeof ListCondition>;
 
-/**
- * A tag. Tags live in the custom attribute `tags`, an array of strings, until they get a
- * table of their own; the condition is true when that array holds the string exactly.
- */
+/** A tag: true when the contact's tags (the `tags` column, an array of strings) hold the string exactly. */
 export const TagCondition = Type.Object({ tag: Name('a tag') }, strict);
 export type TagCondition = Static<typeof TagCondition>;
 
@@ -519,6 +516,7 @@ export interface SegmentContact {
   readonly firstName: string | null;
   readonly lastName: string | null;
   readonly timeZone: string | null;
+  readonly tags: readonly string[];
   readonly attributes: Readonly<Record<string, unknown>>;
 }
 
@@ -544,10 +542,7 @@ export function evaluate(tree: Segment, contact: SegmentContact, facts: SegmentF
   if ('date' in tree)
     return dateHolds(tree, datePart(attributeValue(contact, tree.date)), () => localDate(now, effectiveZone(contact.timeZone, timeZone)));
   if ('list' in tree) return facts.lists.has(tree.list);
-  if ('tag' in tree) {
-    const tags = Object.hasOwn(contact.attributes, 'tags') ? contact.attributes.tags : undefined;
-    return Array.isArray(tags) && tags.includes(tree.tag);
-  }
+  if ('tag' in tree) return contact.tags.includes(tree.tag);
   const states = facts.messages.get(tree.campaign) ?? [];
   const any = (event: keyof typeof campaignEventStates) =>
     states.some((s) => (campaignEventStates[event] as readonly string[]).includes(s));

@@ -292,7 +292,7 @@ interface Flavour {
   attribute(key: string): Operand;
   /** The date a custom attribute holds (its first ten characters when it is a string `YYYY-MM-DD…`), else NULL. */
   dateOf(key: string): RawBuilder<unknown>;
-  /** Whether `c.attributes.tags` is an array holding the string. */
+  /** Whether `c.tags` (a JSON array of strings, kept by the store) holds the string. */
   tagged(tag: string): RawBuilder<unknown>;
   /** Text ordered by code point. */
   ordered(text: RawBuilder<unknown>): RawBuilder<unknown>;
@@ -332,9 +332,7 @@ const sqlite: Flavour = {
       and json_extract(c.attributes, ${path}) glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
       then substr(json_extract(c.attributes, ${path}), 1, 10) end)`;
   },
-  tagged: (tag) =>
-    sql`json_type(c.attributes, '$.tags') = 'array'
-      and exists (select 1 from json_each(c.attributes, '$.tags') t where t.type = 'text' and t.value = ${tag})`,
+  tagged: (tag) => sql`exists (select 1 from json_each(c.tags) t where t.type = 'text' and t.value = ${tag})`,
   // BINARY, SQLite's default collation, compares UTF-8 bytes: code point order.
   ordered: (text) => text,
   contains: (text, needle) => sql`instr(${text}, ${needle}) > 0`,
@@ -363,7 +361,7 @@ const postgres: Flavour = {
       and (c.attributes::jsonb ->> ${key}::text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
       then left(c.attributes::jsonb ->> ${key}::text, 10) end)`;
   },
-  tagged: (tag) => sql`jsonb_typeof(c.attributes::jsonb -> 'tags') = 'array' and jsonb_exists(c.attributes::jsonb -> 'tags', ${tag}::text)`,
+  tagged: (tag) => sql`jsonb_exists(c.tags::jsonb, ${tag}::text)`,
   // "C" compares UTF-8 bytes, code point order, whatever the database's own collation.
   ordered: (text) => sql`(${text} collate "C")`,
   contains: (text, needle) => sql`strpos(${text}, ${needle}::text) > 0`,

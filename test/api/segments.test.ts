@@ -15,7 +15,8 @@ describe.each(dialects)('segments through the API (%s)', (dialect) => {
     const contacts = Array.from({ length: 30 }, (_, i) => ({
       email: `c${i}@example.test`,
       firstName: `C${i}`,
-      attributes: { plan: i % 3 === 0 ? 'pro' : 'free', tags: i % 5 === 0 ? ['vip'] : [], score: i },
+      tags: i % 5 === 0 ? ['vip'] : [],
+      attributes: { plan: i % 3 === 0 ? 'pro' : 'free', score: i },
     }));
     expect((await t.api('POST', '/v1/contacts/bulk', { contacts })).status).toBe(200);
 
@@ -65,7 +66,8 @@ describe.each(dialects)('segments through the API (%s)', (dialect) => {
     const list = (await t.api('POST', '/v1/lists', { name: 'All' })).body;
     const contacts = Array.from({ length: 40 }, (_, i) => ({
       email: `c${i}@example.test`,
-      attributes: { plan: i % 2 === 0 ? 'pro' : 'free', tags: i % 4 === 0 ? ['vip'] : [], score: i },
+      tags: i % 4 === 0 ? ['vip'] : [],
+      attributes: { plan: i % 2 === 0 ? 'pro' : 'free', score: i },
     }));
     await t.api('POST', '/v1/contacts/bulk', { contacts, listIds: [list.id] });
     const pros = (await t.api('POST', '/v1/segments', { name: 'Pros', rule: { attribute: 'attributes.plan', op: 'eq', value: 'pro' } }))
