@@ -107,17 +107,7 @@ export async function audienceFacts(
 ): Promise<AudienceFacts> {
   const { workspaceId, audience } = args;
   const parts = await audienceParts(db, { workspaceId, audience, now: args.now, timeZone: args.timeZone });
-  const named = [...(audience.segmentIds ?? []), ...(audience.excludeSegmentIds ?? [])];
-  const rules = named.length
-    ? await db
-        .selectFrom('segments')
-        .select(['id', 'rule'])
-        .where('workspace_id', '=', workspaceId)
-        .where('id', 'in', named)
-        .where('deleted_at', 'is', null)
-        .execute()
-    : [];
-  const conflicts = audienceConflicts(audience, new Map(rules.map((r) => [r.id, JSON.parse(r.rule) as unknown])));
+  const conflicts = audienceConflicts(audience, parts.rules);
   if (args.liveListIds.length === 0) return { parts, counts: null, beforeExclusions: null, emptySegments: [], conflicts };
 
   const counts = await countAudience(db, { workspaceId, channel: args.channel, where: audienceWhere(parts) });

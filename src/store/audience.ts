@@ -18,6 +18,8 @@ export interface AudienceParts {
   readonly missingSegments: readonly string[];
   /** Compiled predicate of each include segment, for preflight's SEGMENT_EMPTY. */
   readonly includes: readonly { id: string; where: RawBuilder<boolean> }[];
+  /** The rule of every live segment the audience names, for preflight's AUDIENCE_CONFLICT. */
+  readonly rules: ReadonlyMap<string, Segment>;
 }
 
 const yes = sql<boolean>`1 = 1`;
@@ -58,11 +60,17 @@ export async function audienceParts(
   const excludes = await Promise.all((audience.excludeSegmentIds ?? []).map(compiled));
   return {
     lists,
-    include: includes.length ? sql<boolean>`(${sql.join(includes.map((i) => i.where), sql` or `)})` : yes,
+    include: includes.length
+      ? sql<boolean>`(${sql.join(
+          includes.map((i) => i.where),
+          sql` or `,
+        )})`
+      : yes,
     exclude: excludes.length ? sql<boolean>`not (${sql.join(excludes, sql` or `)})` : yes,
     rule: audience.rule ? await compileSegment(db, audience.rule as Segment, scope) : yes,
     missingSegments: named.filter((id) => !rules.has(id)),
     includes,
+    rules,
   };
 }
 
