@@ -14,6 +14,8 @@ import { attributeRoutes } from './routes/attributes.js';
 import { campaignAudienceRoutes } from './routes/campaign-audience.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { contactRoutes } from './routes/contacts.js';
+import { exportRoutes } from './routes/exports.js';
+import { importRoutes } from './routes/imports.js';
 import { listRoutes } from './routes/lists.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { segmentRoutes } from './routes/segments.js';
@@ -115,6 +117,8 @@ export async function buildApp(deps: AppDeps) {
 
   await app.register(campaignRoutes(deps), { prefix: '/v1' });
   await app.register(contactRoutes(deps), { prefix: '/v1' });
+  await app.register(importRoutes(deps), { prefix: '/v1' });
+  await app.register(exportRoutes(deps), { prefix: '/v1' });
   await app.register(attributeRoutes(deps), { prefix: '/v1' });
   await app.register(listRoutes(deps), { prefix: '/v1' });
   await app.register(templateRoutes(deps), { prefix: '/v1' });

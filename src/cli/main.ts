@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.js';
+import { runExportCommand, runImportCommand } from './import.js';
 import { runMigrate } from './migrate.js';
 import { runSandbox } from './sandbox.js';
 import { runServe } from './serve.js';
@@ -53,6 +54,41 @@ program
   .action(async (opts: { contacts: number; json?: boolean; database?: string }) => {
     process.exitCode = await runDemo({ contacts: opts.contacts, json: opts.json === true, database: opts.database });
   });
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+program
+  .command('import')
+  .description('Import contacts from a CSV file (streamed, in batches): bad lines are skipped and listed; re-running changes nothing')
+  .argument('<file>', 'the CSV file; its first line names the columns')
+  .option('--list <name>', 'add every imported contact to this list (created when missing)')
+  .option(
+    '--map <header=field>',
+    'map a column: email, phone, firstName, lastName, timeZone, externalId, tags, attributes.<name>, ignore (repeatable)',
+    collect,
+    [],
+  )
+  .option('--workspace <id>', 'workspace to import into (default: the first one)')
+  .option('--show-errors <n>', 'how many bad lines to print', positiveInt, 100)
+  .action(async (file: string, opts: { list?: string; map: string[]; workspace?: string; showErrors: number }) => {
+    process.exitCode = await runImportCommand(file, opts);
+  });
+
+program
+  .command('export')
+  .description("Export contacts, or a campaign's recipients (its ledger), as CSV to stdout or --out")
+  .argument('<what>', 'contacts | recipients')
+  .argument('[campaign]', 'recipients: the campaign id')
+  .option('--list <name-or-id>', "contacts: only this list's members")
+  .option('--segment <id>', 'contacts: only those this segment selects')
+  .option('--out <file>', 'write to this file instead of stdout')
+  .option('--workspace <id>', 'workspace to export from (default: the first one)')
+  .action(
+    async (what: string, campaign: string | undefined, opts: { list?: string; segment?: string; out?: string; workspace?: string }) => {
+      if (what !== 'contacts' && what !== 'recipients') throw new InvalidArgumentError('what must be contacts or recipients');
+      process.exitCode = await runExportCommand({ what, campaign, ...opts });
+    },
+  );
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`herald: ${err instanceof Error ? err.message : String(err)}`);
