@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ContactMessage } from '../domain/resources.js';
-import { type Page, decodeCursor, encodeCursor } from './pagination.js';
+import { type Page, decodeCursor, pageOfRows } from './pagination.js';
 import type { Database } from './schema.js';
 
 /**
@@ -47,10 +47,9 @@ export async function contactMessages(
     .orderBy('r.id', 'desc')
     .limit(args.limit + 1)
     .execute();
-  const data = rows.slice(0, args.limit);
-  const last = data.at(-1);
+  const page = pageOfRows(rows, args.limit, (last) => ({ value: null, id: last.run_id }));
   return {
-    data: data.map((r) => ({
+    data: page.data.map((r) => ({
       id: r.id,
       campaignId: r.campaign_id,
       campaignName: r.name,
@@ -65,6 +64,6 @@ export async function contactMessages(
       sentAt: r.sent_at,
       updatedAt: r.updated_at,
     })),
-    nextCursor: rows.length > args.limit && last ? encodeCursor({ value: null, id: last.run_id }) : null,
+    nextCursor: page.nextCursor,
   };
 }

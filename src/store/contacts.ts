@@ -6,7 +6,7 @@ import { declareAttributes } from './attributes.js';
 import { saveDevices } from './devices.js';
 import { dialectOf, inList, jsonArrayHas, jsonMerge } from './dialect.js';
 import { addMembers } from './lists.js';
-import { type Page, decodeCursor, encodeCursor } from './pagination.js';
+import { type Page, decodeCursor, pageOfRows } from './pagination.js';
 import type { ContactRow, Database } from './schema.js';
 
 /**
@@ -363,9 +363,7 @@ export async function listContacts(
     .orderBy('c.id')
     .limit(args.limit + 1)
     .execute();
-  const data = rows.slice(0, args.limit);
-  const last = data.at(-1);
-  return { data, nextCursor: rows.length > args.limit && last ? encodeCursor({ value: null, id: last.id }) : null };
+  return pageOfRows(rows, args.limit, (last) => ({ value: null, id: last.id }));
 }
 
 /**

@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { List, ListInput, ListPatch } from '../domain/resources.js';
 import { inList } from './dialect.js';
 import { newId } from './ids.js';
-import { type Page, decodeCursor, encodeCursor, pageByCreation, softDelete } from './pagination.js';
+import { type Page, decodeCursor, pageByCreation, pageOfRows, softDelete } from './pagination.js';
 import type { ContactRow, Database, ListRow } from './schema.js';
 
 export type ListWithCount = ListRow & { member_count: number };
@@ -150,9 +150,7 @@ export async function listMembers(
     .orderBy('m.contact_id')
     .limit(args.limit + 1)
     .execute();
-  const data = rows.slice(0, args.limit);
-  const last = data.at(-1);
-  return { data, nextCursor: rows.length > args.limit && last ? encodeCursor({ value: null, id: last.id }) : null };
+  return pageOfRows(rows, args.limit, (last) => ({ value: null, id: last.id }));
 }
 
 /** How many contacts a list holds. */

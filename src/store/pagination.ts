@@ -30,6 +30,13 @@ export interface Page<T> {
   readonly nextCursor: string | null;
 }
 
+/** The page of a keyset query that read `limit + 1` rows: the extra row only says that a next page exists. */
+export function pageOfRows<T>(rows: T[], limit: number, cursorOf: (last: T) => Cursor): Page<T> {
+  const data = rows.slice(0, limit);
+  const last = data.at(-1);
+  return { data, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(cursorOf(last)) : null };
+}
+
 /**
  * Pages a query over a table with created_at and id, oldest first: the cursor holds the
  * last row's (created_at, id), so a page costs the same at any depth. Shared by the
@@ -51,12 +58,7 @@ export async function pageByCreation<T extends { created_at: string; id: string 
     .orderBy(sql`id`)
     .limit(args.limit + 1)
     .execute();
-  const data = rows.slice(0, args.limit);
-  const last = data.at(-1);
-  return {
-    data,
-    nextCursor: rows.length > args.limit && last ? encodeCursor({ value: last.created_at, id: last.id }) : null,
-  };
+  return pageOfRows(rows, args.limit, (last) => ({ value: last.created_at, id: last.id }));
 }
 
 /**

@@ -254,6 +254,34 @@ describe.each(dialects)('contacts through the API (%s)', (dialect) => {
     expect((await t.api('GET', `/v1/contacts/${c.id}/devices`)).body.data).toEqual([]);
   });
 
+  it('documents every contact and attribute route, and what the contact fields accept, in the OpenAPI document', async () => {
+    t = await startTestHerald({ dialect, startEngine: false });
+    const doc = (await t.herald.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    const paths = doc.paths as Record<string, Record<string, { tags?: string[]; summary?: string; requestBody?: any }>>;
+    const expected: [string, string[]][] = [
+      ['/v1/contacts', ['get', 'post']],
+      ['/v1/contacts/bulk', ['post']],
+      ['/v1/contacts/tags', ['post']],
+      ['/v1/contacts/{id}', ['get', 'patch', 'delete']],
+      ['/v1/contacts/{id}/messages', ['get']],
+      ['/v1/contacts/{id}/devices', ['get', 'post']],
+      ['/v1/contacts/{id}/devices/{deviceId}', ['delete']],
+      ['/v1/attributes', ['get']],
+      ['/v1/attributes/{name}', ['put', 'delete']],
+    ];
+    for (const [path, methods] of expected) {
+      expect(Object.keys(paths[path] ?? {}).sort(), path).toEqual([...methods].sort());
+      for (const method of methods) {
+        expect(paths[path]![method]!.summary, `${method} ${path}`).toBeTruthy();
+        expect(paths[path]![method]!.tags, `${method} ${path}`).toHaveLength(1);
+      }
+    }
+    const body = paths['/v1/contacts']!.post!.requestBody.content['application/json'].schema;
+    for (const field of ['email', 'phone', 'timeZone', 'externalId', 'telegramChatId', 'viberId', 'tags', 'attributes', 'devices'])
+      expect(JSON.stringify(body.properties[field]), field).toMatch(/"description"/);
+    expect(JSON.stringify(body.properties.phone)).toContain('E.164');
+  });
+
   it('lists a contact’s messages across campaigns, newest first, with campaign, state and attempts', async () => {
     t = await startTestHerald({ dialect });
     const { campaign, listId, templateId, senderId } = await seedCampaign(t.api, { contacts: 3 });
