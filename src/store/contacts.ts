@@ -4,7 +4,7 @@ import { type Result, fail, ok } from '../domain/errors.js';
 import type { Contact, ContactFields, ContactPatch } from '../domain/resources.js';
 import { declareAttributes } from './attributes.js';
 import { saveDevices } from './devices.js';
-import { dialectOf, inList, jsonArrayHas, jsonMerge } from './dialect.js';
+import { dialectOf, inList, isWriteRace, jsonArrayHas, jsonMerge } from './dialect.js';
 import { addMembers } from './lists.js';
 import { type Page, decodeCursor, pageOfRows } from './pagination.js';
 import type { ContactRow, Database } from './schema.js';
@@ -14,6 +14,8 @@ import type { ContactRow, Database } from './schema.js';
  * 32,766, and a chunk writes in a few milliseconds so readers are never kept waiting long.
  */
 const chunkSize = 500;
+/** Attempts of an upsert that lost a race to a concurrent writer (see upsertContacts). */
+const maxAttempts = 6;
 
 export interface ContactUpsert {
   /** contacts[i] is the stored contact of inputs[i] (inputs naming the same contact share one row). */
@@ -132,6 +134,27 @@ export async function upsertContacts(
   inputs: readonly ContactFields[],
   now: Date,
   listIds: readonly string[] = [],
+): Promise<Result<ContactUpsert>> {
+  // A concurrent writer may insert one of these emails or take a lock first. PostgreSQL
+  // reports the duplicate only once that writer committed, so the read of a new attempt
+  // sees its row and matches it; each writer in flight can cost one attempt (four
+  // concurrent 300-row batches over the same 400 emails took up to four attempts).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upsertOnce(db, workspaceId, inputs, now, listIds);
+    } catch (err) {
+      if (attempt >= maxAttempts || !isWriteRace(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+    }
+  }
+}
+
+async function upsertOnce(
+  db: Kysely<Database>,
+  workspaceId: string,
+  inputs: readonly ContactFields[],
+  now: Date,
+  listIds: readonly string[],
 ): Promise<Result<ContactUpsert>> {
   const at = now.toISOString();
   const postgres = dialectOf(db) === 'postgres';

@@ -36,3 +36,15 @@ export function jsonMerge(db: AnyDb, left: RawBuilder<unknown>, right: RawBuilde
     ? sql<string>`jsonb_strip_nulls(${left}::jsonb || ${right}::jsonb)::text`
     : sql<string>`json_patch(${left}, ${right})`;
 }
+
+/**
+ * Whether a failed write lost a race that a fresh attempt wins: a unique key another
+ * transaction inserted first (23505 / SQLITE_CONSTRAINT_UNIQUE), a deadlock between row
+ * locks taken in different orders (40P01), or SQLite's busy writer.
+ */
+export function isWriteRace(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === '23505' || code === '40P01' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT'
+  );
+}

@@ -83,6 +83,14 @@ describe.each(dialects)('contact store on %s', (dialect) => {
     expect(await count()).toBe(1);
   });
 
+  it('lets concurrent upserts of the same new emails all succeed, with one contact per email', async () => {
+    const batch = (k: number) => Array.from({ length: 300 }, (_, i) => ({ email: `u${(i * 7 + k) % 400}@x.io`, firstName: `k${k}` }));
+    const results = await Promise.all([0, 1, 2, 3].map((k) => upsertContacts(db, ws, batch(k), now)));
+    expect(results.every((r) => r.ok)).toBe(true);
+    const emails = new Set([0, 1, 2, 3].flatMap((k) => batch(k).map((c) => c.email)));
+    expect(await count()).toBe(emails.size);
+  });
+
   it('registers devices given with the contacts, one row per token', async () => {
     const device = { token: 'tok', platform: 'ios' as const };
     const result = await upsertContacts(db, ws, [{ email: 'a@x.io', devices: [device, device] }], now);
