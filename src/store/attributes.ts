@@ -166,14 +166,25 @@ export async function declareAttributes(
       } else if (!declared.has(key)) fresh.set(key, type);
     }
   });
-  if (issues.length === 0 && fresh.size > 0) {
-    await trx
-      .insertInto('attribute_definitions')
-      .values(
-        [...fresh].map(([name, type]) => ({ workspace_id: workspaceId, name, type, description: null, created_at: now.toISOString() })),
-      )
-      .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
-      .execute();
-  }
+  if (issues.length === 0) await declareTypes(trx, workspaceId, fresh, now);
   return issues;
+}
+
+/**
+ * Declares types for attributes not yet declared (one statement; a declaration made
+ * meanwhile by another writer wins). For writers that checked values themselves, such as
+ * CSV import with the `inferred` of `normaliseContacts`.
+ */
+export async function declareTypes(
+  db: Kysely<Database>,
+  workspaceId: string,
+  types: ReadonlyMap<string, AttributeType>,
+  now: Date,
+): Promise<void> {
+  if (types.size === 0) return;
+  await db
+    .insertInto('attribute_definitions')
+    .values([...types].map(([name, type]) => ({ workspace_id: workspaceId, name, type, description: null, created_at: now.toISOString() })))
+    .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
+    .execute();
 }
