@@ -172,17 +172,6 @@ async function upsertOnce(
       if (missing.length > 0) return fail('NOT_FOUND', `No list ${missing.join(', ')} in this workspace.`, { listIds: missing });
     }
 
-    const issues = await declareAttributes(
-      trx,
-      workspaceId,
-      inputs.map((i) => i.attributes),
-      now,
-    );
-    if (issues.length > 0) {
-      const first = issues[0]!;
-      return fail('VALIDATION_FAILED', `contacts[${first.index}]: ${first.field} ${first.reason}`, { issues });
-    }
-
     // 1. The contacts any input could name, by any of its keys; locked on PostgreSQL so a
     // concurrent PATCH is not lost between this read and the write.
     const byExternal = new Map<string, Slot>();
@@ -271,6 +260,18 @@ async function upsertOnce(
     if (conflicts.length > 0) {
       const first = conflicts[0]!;
       return fail('CONFLICT', `contacts[${first.index}]: ${first.field} ${first.reason} (contact ${first.contactId}).`, { conflicts });
+    }
+
+    const issues = await declareAttributes(
+      trx,
+      workspaceId,
+      inputs.map((i) => i.attributes),
+      now,
+    );
+    // Checked and declared only now, when nothing else can fail: a failed call declares nothing.
+    if (issues.length > 0) {
+      const first = issues[0]!;
+      return fail('VALIDATION_FAILED', `contacts[${first.index}]: ${first.field} ${first.reason}`, { issues });
     }
 
     // 3. Writes: new contacts, then changed ones.
@@ -402,6 +403,13 @@ export async function updateContact(
   now: Date,
 ): Promise<Result<ContactRow>> {
   return db.transaction().execute(async (trx) => {
+    const found = await trx
+      .selectFrom('contacts')
+      .select('id')
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!found) return fail('NOT_FOUND', `No contact ${id} in this workspace.`);
     const email = patch.email === undefined ? undefined : emailKey(patch.email);
     const externalId = patch.externalId === undefined ? undefined : textKey(patch.externalId);
     for (const [field, column, value] of [

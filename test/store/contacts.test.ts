@@ -78,9 +78,11 @@ describe.each(dialects)('contact store on %s', (dialect) => {
 
   it('refuses an external id that the contact with the input’s email already has another of', async () => {
     await upsertContacts(db, ws, [{ email: 'a@x.io', externalId: 'one' }], now);
-    const result = await upsertContacts(db, ws, [{ email: 'a@x.io', externalId: 'two', firstName: 'X' }], now);
+    const result = await upsertContacts(db, ws, [{ email: 'a@x.io', externalId: 'two', firstName: 'X', attributes: { fresh: 1 } }], now);
     expect(result).toMatchObject({ ok: false, error: { code: 'CONFLICT', extra: { conflicts: [{ index: 0, field: 'externalId' }] } } });
     expect(await count()).toBe(1);
+    // A failed call declares nothing either.
+    expect(await attributeTypes(db, ws)).toEqual(new Map());
   });
 
   it('lets concurrent upserts of the same new emails all succeed, with one contact per email', async () => {
