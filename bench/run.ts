@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { dispatchHttp } from './dispatch-http.js';
 import { dispatchHttpSingle } from './dispatch-http-single.js';
 import { dispatchSmtp } from './dispatch-smtp.js';
+import { import1m, import1mPg } from './import-1m.js';
 import { materialise } from './materialise.js';
+import { materialise1m, materialise1mPg } from './materialise-1m.js';
 import { pause } from './pause.js';
 import { pause1m } from './pause-1m.js';
 import { rate100 } from './rate-100.js';
@@ -55,7 +57,20 @@ export interface Scenario {
   figures(results: Readonly<Record<string, Measurements>>): Figure[];
 }
 
-const scenarios: readonly Scenario[] = [dispatchSmtp, materialise, pause, dispatchHttp, dispatchHttpSingle, rate100, workersPg, pause1m];
+const scenarios: readonly Scenario[] = [
+  dispatchSmtp,
+  materialise,
+  pause,
+  dispatchHttp,
+  dispatchHttpSingle,
+  rate100,
+  workersPg,
+  pause1m,
+  import1m,
+  import1mPg,
+  materialise1m,
+  materialise1mPg,
+];
 
 function watchRss(): { stop(): number } {
   let peak = process.memoryUsage.rss();
