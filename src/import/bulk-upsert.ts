@@ -1,7 +1,8 @@
-import { CompiledQuery, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { NormalisedContact } from '../domain/contact.js';
-import { type SqlDialect, dialectOf } from '../store/dialect.js';
+import { dialectOf } from '../store/dialect.js';
 import type { Database } from '../store/schema.js';
+import { type ContactColumn, type ContactValues, insertContacts, insertMembers, lookupContacts, updateContacts } from './batch-sql.js';
 
 /**
  * The write side of a CSV import: one batch of checked contacts, upserted in one
@@ -16,9 +17,9 @@ import type { Database } from '../store/schema.js';
  * the store's: absent cells keep the stored value, attributes merge key by key, tags are
  * added, memberships `ON CONFLICT DO NOTHING`.
  *
- * Statements are built as text with positional parameters (`CompiledQuery.raw`): building
- * a 1,000-row insert through Kysely's query builder cost about 6 ms a batch (13,000 value
- * nodes to compile), a third of the write time of a million-row import.
+ * The statements are in batch-sql.ts: text with positional parameters (`CompiledQuery.raw`),
+ * because building a 1,000-row insert through Kysely's query builder compiles 13,000 value
+ * nodes a batch.
  */
 
 /** Which contact a row updates: its external id, else its email, else (for a row with neither) its phone. */
@@ -64,6 +65,8 @@ interface Slot {
   attributes: Record<string, unknown>;
   /** A loaded contact's stored values, to tell a real change from rows that changed a field and changed it back. */
   stored: string | null;
+  /** A loaded contact's updated_at as read: the update only lands if nobody wrote the contact since. */
+  seen: string | null;
 }
 
 const scalarFields = [
@@ -76,33 +79,6 @@ const scalarFields = [
   ['telegramChatId', 'telegram_chat_id'],
   ['viberId', 'viber_id'],
 ] as const;
-
-const contactColumns = [
-  'email',
-  'phone',
-  'first_name',
-  'last_name',
-  'time_zone',
-  'external_id',
-  'telegram_chat_id',
-  'viber_id',
-  'tags',
-  'attributes',
-] as const;
-
-/** `?` for SQLite, `$n` for PostgreSQL, with an optional cast per column. */
-class Params {
-  readonly values: unknown[] = [];
-  constructor(readonly dialect: SqlDialect) {}
-  add(value: unknown, cast?: string): string {
-    this.values.push(value);
-    const p = this.dialect === 'postgres' ? `$${this.values.length}` : '?';
-    return cast && this.dialect === 'postgres' ? `cast(${p} as ${cast})` : p;
-  }
-  list(values: readonly unknown[]): string {
-    return values.map((v) => this.add(v)).join(', ');
-  }
-}
 
 const sameJson = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
@@ -124,7 +100,7 @@ function merge(slot: Slot, c: NormalisedContact): void {
 }
 
 /** A slot's values in the order of `contactColumns`, as the database stores them. */
-const columnValues = (s: Slot) => [
+const columnValues = (s: Slot): ContactValues => [
   s.email,
   s.phone,
   s.first_name,
@@ -154,13 +130,27 @@ function emptySlot(): Slot {
     tags: [],
     attributes: Object.create(null) as Record<string, unknown>,
     stored: null,
+    seen: null,
   };
 }
 
 /**
+ * A contact the batch read was written by someone else before the batch's update (no row
+ * locks are taken: a re-import that changes nothing then writes nothing). The batch is
+ * rolled back and run again on fresh reads.
+ */
+export class ConcurrentWrite extends Error {
+  constructor() {
+    super('A contact of this batch was changed meanwhile; the batch is retried.');
+    this.name = 'ConcurrentWrite';
+  }
+}
+
+/**
  * Upserts one batch of checked rows (in file order) inside `trx`, which must be a
- * transaction: on PostgreSQL the matched contacts are locked (`FOR UPDATE`) so a
- * concurrent PATCH is not lost between the read and the write.
+ * transaction. A contact written by someone else between the batch's read and its update
+ * is not overwritten: the update matches its `updated_at` as read, and a miss throws
+ * `ConcurrentWrite` (the caller retries the batch).
  */
 export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, rows: readonly BatchRow[]): Promise<BatchOutcome> {
   const dialect = dialectOf(trx);
@@ -179,29 +169,15 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
     // Only a row with neither key is matched by phone: phones are shared (a family, an office).
     if (c.phone && !c.email && !c.externalId) phones.add(c.phone);
   }
-  // One index search per key, as a UNION ALL of ids: with `a IN (…) OR b IN (…)` SQLite
-  // scanned the whole workspace (100,000 contacts imported at 4,000 rows/s instead of 50,000).
-  // SQLite's `?` are positional: parameters are added in the order they appear in the text.
-  const p = new Params(dialect);
-  const keys: string[] = [];
-  for (const [column, values] of [
-    ['external_id', externals],
-    ['email', emails],
-    ['phone', phones],
-  ] as const) {
-    if (values.size > 0) {
-      keys.push(`select id from contacts where workspace_id = ${p.add(target.workspaceId)} and ${column} in (${p.list([...values])})`);
-    }
-  }
-  if (keys.length > 0) {
+  if (externals.size + emails.size + phones.size > 0) {
     const lookup = await trx.executeQuery<
-      { id: number; tags: string; attributes: string } & Record<(typeof contactColumns)[number], string | null>
+      { id: number; tags: string; attributes: string; updated_at: string } & Record<ContactColumn, string | null>
     >(
-      CompiledQuery.raw(
-        `select id, ${contactColumns.join(', ')} from contacts where id in (${keys.join(' union all ')}) order by id` +
-          (dialect === 'postgres' ? ' for update' : ''),
-        p.values,
-      ),
+      lookupContacts(dialect, target.workspaceId, [
+        ['external_id', [...externals]],
+        ['email', [...emails]],
+        ['phone', [...phones]],
+      ]),
     );
     for (const r of lookup.rows) {
       const slot: Slot = {
@@ -217,6 +193,7 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
         tags: JSON.parse(r.tags ?? '[]') as string[],
         attributes: Object.assign(Object.create(null) as Record<string, unknown>, JSON.parse(r.attributes ?? '{}')),
         stored: null,
+        seen: r.updated_at,
       };
       slot.stored = signature(slot);
       if (slot.external_id !== null) byExternal.set(slot.external_id, slot);
@@ -261,41 +238,25 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
   // 3. Writes: new contacts, changed contacts, memberships.
   const ids: number[] = [];
   if (fresh.length > 0) {
-    const q = new Params(dialect);
-    const tuples = fresh.map((s) => `(${q.list([target.workspaceId, ...columnValues(s), at, at])})`);
-    const inserted = await trx.executeQuery<{ id: number }>(
-      CompiledQuery.raw(
-        `insert into contacts (workspace_id, ${contactColumns.join(', ')}, created_at, updated_at) values ${tuples.join(', ')} returning id`,
-        q.values,
-      ),
-    );
+    const inserted = await trx.executeQuery<{ id: number }>(insertContacts(dialect, target.workspaceId, fresh.map(columnValues), at));
     for (const r of inserted.rows) ids.push(Number(r.id));
   }
   const changed = [...touched].filter((s) => s.id !== null && signature(s) !== s.stored);
   if (changed.length > 0) {
-    const q = new Params(dialect);
-    const tuples = changed.map((s) => `(${q.add(s.id, 'bigint')}, ${q.list(columnValues(s))})`);
-    const set = contactColumns.map((c) => `${c} = v.${c}`).join(', ');
-    await trx.executeQuery(
-      CompiledQuery.raw(
-        `with v (id, ${contactColumns.join(', ')}) as (values ${tuples.join(', ')}) ` +
-          `update contacts set ${set}, updated_at = ${q.add(at)} from v where contacts.id = v.id`,
-        q.values,
+    const result = await trx.executeQuery(
+      updateContacts(
+        dialect,
+        changed.map((s) => [s.id!, s.seen!, columnValues(s)] as const),
+        at,
       ),
     );
+    if (Number(result.numAffectedRows ?? 0n) !== changed.length) throw new ConcurrentWrite();
   }
   for (const s of touched) if (s.id !== null) ids.push(s.id);
 
   let added = 0;
   if (target.listId !== null && ids.length > 0) {
-    const q = new Params(dialect);
-    const tuples = ids.map((id) => `(${q.add(target.workspaceId)}, ${q.add(target.listId)}, ${q.add(id, 'bigint')}, ${q.add(at)})`);
-    const result = await trx.executeQuery(
-      CompiledQuery.raw(
-        `insert into list_members (workspace_id, list_id, contact_id, added_at) values ${tuples.join(', ')} on conflict (list_id, contact_id) do nothing`,
-        q.values,
-      ),
-    );
+    const result = await trx.executeQuery(insertMembers(dialect, target.workspaceId, target.listId, ids, at));
     added = Number(result.numAffectedRows ?? 0n);
   }
 

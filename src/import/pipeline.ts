@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { type AttributeType, type FieldError, normaliseContacts } from '../domain/contact.js';
 import type { ColumnTarget } from '../domain/import.js';
 import type { Database } from '../store/schema.js';
-import { type BatchRow, type RowRejection, upsertBatch } from './bulk-upsert.js';
+import { type BatchRow, ConcurrentWrite, type RowRejection, upsertBatch } from './bulk-upsert.js';
 import { type ColumnPlan, draftOf, identifies, planColumns } from './drafts.js';
 import { type ImportCounts, attributeTypes, declareAttributes, finishImport, recordBatch, setMapping } from './imports-store.js';
 import { resolveMapping } from './mapping.js';
@@ -61,7 +61,9 @@ function linesOf(record: readonly string[]): number {
   return n;
 }
 
-const isUniqueViolation = (err: unknown) => {
+/** Someone else wrote one of the batch's contacts between its read and its write: worth running it again. */
+const isRace = (err: unknown) => {
+  if (err instanceof ConcurrentWrite) return true;
   const code = (err as { code?: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT';
 };
@@ -131,8 +133,7 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
         for (const [name, type] of checked.inferred) types.set(name, type);
         break;
       } catch (err) {
-        // Someone else created one of these contacts between our read and our write: read again.
-        if (attempt < 3 && isUniqueViolation(err)) continue;
+        if (attempt < 3 && isRace(err)) continue;
         throw err;
       }
     }

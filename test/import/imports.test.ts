@@ -115,8 +115,14 @@ describe.each(dialects)('CSV import and export through the API (%s)', (dialect) 
     expect((await t.api('GET', '/v1/contacts?limit=100')).body.data).toEqual(contacts.body.data);
     expect((await t.api('GET', `/v1/lists/${newsletter.id}`)).body.memberCount).toBe(3);
 
+    // A real change is an update; the absent columns keep what is stored, tags are added.
+    const changed = await finished(t, (await upload(t, 'external_id,last_name,tags\ncrm-1,Lee-Jones,gold\ncrm-7,,\n', '')).id);
+    expect(changed).toMatchObject({ status: 'completed', rowsImported: 2, created: 0, updated: 1, unchanged: 1 });
+    const annNow = (await t.api('GET', `/v1/contacts/${ann.id}`)).body;
+    expect(annNow).toMatchObject({ email: 'ann@example.test', firstName: 'Ann', lastName: 'Lee-Jones', attributes: { plan: 'pro' } });
+
     const all = await t.api('GET', '/v1/imports');
-    expect(all.body.data.map((i: Import) => i.id)).toEqual([first.id, again.id]);
+    expect(all.body.data.map((i: Import) => i.id)).toEqual([first.id, again.id, changed.id]);
   });
 
   it('maps headers explicitly, refuses a file without a key column, and 404s an unknown list', async () => {
