@@ -32,15 +32,17 @@ export async function claimBatch(
 ): Promise<ClaimedMessage[]> {
   const nowMs = args.now.getTime();
   return db.transaction().execute(async (trx) => {
-    const campaign = await trx
-      .selectFrom('campaigns')
-      .select(['status', 'current_run_id'])
-      .where('id', '=', args.campaignId)
-      .executeTakeFirst();
+    const pg = dialectOf(db) === 'postgres';
+    // PostgreSQL: a share lock on the campaign row orders this claim against a pause or stop
+    // (which update that row): either it commits first and this read sees it, or it waits for
+    // this claim to commit, so nothing is claimed after a pause is acknowledged.
+    let read = trx.selectFrom('campaigns').select(['status', 'current_run_id']).where('id', '=', args.campaignId);
+    if (pg) read = read.forShare();
+    const campaign = await read.executeTakeFirst();
     if (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId) return [];
 
     // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
-    const lock = dialectOf(db) === 'postgres' ? sql`for update skip locked` : sql``;
+    const lock = pg ? sql`for update skip locked` : sql``;
     const claimed = await sql<{ id: number; contact_id: number; address: string; attempts: number }>`
       update messages
       set state = 'sending', lease_owner = ${args.owner}, lease_until = ${nowMs + args.leaseMs},
