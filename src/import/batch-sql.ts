@@ -56,10 +56,13 @@ export function lookupContacts(
   keys: readonly (readonly [ContactColumn, readonly string[]])[],
 ): CompiledQuery {
   const used = keys.filter(([, values]) => values.length > 0);
-  const select = `select id, ${contactColumns.join(', ')}, updated_at from contacts where id in`;
+  const select = `select id, ${contactColumns.join(', ')}, updated_at from contacts`;
   if (dialect === 'postgres') {
-    const parts = used.map(([column], i) => `select id from contacts where workspace_id = $1 and ${column} = any($${i + 2}::text[])`);
-    return CompiledQuery.raw(`${select} (${parts.join(' union all ')}) order by id`, [workspaceId, ...used.map(([, v]) => v)]);
+    // A UNION of index scans. As `id in (…union…)`, a table the planner had no statistics for
+    // yet (mid-import, before autovacuum's ANALYZE) was joined by a full scan per batch:
+    // 0.3–0.7 s a lookup at 700,000 contacts, the import slowing to 100 rows/s.
+    const parts = used.map(([column], i) => `${select} where workspace_id = $1 and ${column} = any($${i + 2}::text[])`);
+    return CompiledQuery.raw(`${parts.join(' union ')} order by id`, [workspaceId, ...used.map(([, v]) => v)]);
   }
   // One index search per key, as a UNION ALL of ids: with `a IN (…) OR b IN (…)` SQLite scanned
   // the whole workspace (100,000 contacts imported at 4,000 rows/s instead of 50,000).
@@ -68,7 +71,7 @@ export function lookupContacts(
     const parts = used.map(
       ([column, values]) => `select id from contacts where workspace_id = ? and ${column} in (${tuples(1, values.length).slice(1, -1)})`,
     );
-    return `${select} (${parts.join(' union all ')}) order by id`;
+    return `${select} where id in (${parts.join(' union all ')}) order by id`;
   });
   const params: unknown[] = [];
   for (const [, values] of used) params.push(workspaceId, ...values);

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import type { AttributeType } from '../domain/contact.js';
 import type { Import, ImportError } from '../domain/import.js';
 import { dialectOf } from '../store/dialect.js';
@@ -202,4 +202,14 @@ export async function listByName(
   if (found) return { id: found.id, created: false };
   const list = await createList(db, workspaceId, { name }, now);
   return { id: list.id, created: true };
+}
+
+/**
+ * PostgreSQL: refreshes the planner's statistics of the tables an import grows. Without
+ * them (autovacuum had not yet analysed a table filled within the minute) the batch lookup
+ * `workspace_id = $1 and email = any($2)` was planned on the workspace index alone and
+ * filtered every contact: 0.9 s a batch at 650,000 contacts. SQLite plans without statistics.
+ */
+export async function refreshStatistics(db: Kysely<Database>): Promise<void> {
+  if (dialectOf(db) === 'postgres') await sql`analyze contacts, list_members`.execute(db);
 }

@@ -6,7 +6,15 @@ import type { ColumnTarget } from '../domain/import.js';
 import type { Database } from '../store/schema.js';
 import { type BatchRow, ConcurrentWrite, type RowRejection, upsertBatch } from './bulk-upsert.js';
 import { type ColumnPlan, draftOf, identifies, planColumns } from './drafts.js';
-import { type ImportCounts, attributeTypes, declareAttributes, finishImport, recordBatch, setMapping } from './imports-store.js';
+import {
+  type ImportCounts,
+  attributeTypes,
+  declareAttributes,
+  finishImport,
+  recordBatch,
+  refreshStatistics,
+  setMapping,
+} from './imports-store.js';
 import { resolveMapping } from './mapping.js';
 
 /**
@@ -78,6 +86,7 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
   const types = new Map<string, AttributeType>(await attributeTypes(run.db, run.workspaceId));
   let mapping: Record<string, ColumnTarget> = {};
   let plan: ColumnPlan | null = null;
+  let analyseAt = batchSize;
 
   const flush = async (batch: readonly Pending[]) => {
     const rejected: RowRejection[] = [];
@@ -136,6 +145,11 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
         if (attempt < 3 && isRace(err)) continue;
         throw err;
       }
+    }
+    if (counts.created >= analyseAt) {
+      // At 1,000, 2,000, 4,000 … contacts created: ~10 times in a million-row import.
+      await refreshStatistics(run.db);
+      analyseAt = counts.created * 2;
     }
     run.onProgress?.({ ...counts });
   };
