@@ -24,7 +24,7 @@ const chunk = 20_000; // the engine's default (defaultEngineOptions.snapshotChun
  * n contacts on one list, set-based: plan cycles free/pro/team (include keeps 2 in 3),
  * every 20th is tagged churned (excluded), every 100th email is suppressed.
  */
-async function seed(db: Db, workspaceId: string, n: number): Promise<string> {
+export async function seed(db: Db, workspaceId: string, n: number): Promise<string> {
   const now = new Date().toISOString();
   await sql`
     with recursive seq(i) as (select 1 union all select i + 1 from seq where i < ${n})
