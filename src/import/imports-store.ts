@@ -1,5 +1,4 @@
 import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
-import type { AttributeType } from '../domain/contact.js';
 import type { Import, ImportError } from '../domain/import.js';
 import { dialectOf } from '../store/dialect.js';
 import { newId } from '../store/ids.js';
@@ -157,29 +156,6 @@ export async function finishImport(db: Kysely<Database>, id: string, error: stri
     .updateTable('imports')
     .set({ status: error === null ? 'completed' : 'failed', error, updated_at: at, finished_at: at })
     .where('id', '=', id)
-    .execute();
-}
-
-/** The workspace's declared attribute types, read once per import. */
-export async function attributeTypes(db: Kysely<Database>, workspaceId: string): Promise<Map<string, AttributeType>> {
-  const rows = await db.selectFrom('attribute_definitions').select(['name', 'type']).where('workspace_id', '=', workspaceId).execute();
-  return new Map(rows.map((r) => [r.name, r.type]));
-}
-
-/** Declares attribute types a batch inferred (the first value of a new attribute decides, as for the API). */
-export async function declareAttributes(
-  trx: Kysely<Database>,
-  workspaceId: string,
-  inferred: ReadonlyMap<string, AttributeType>,
-  now: Date,
-): Promise<void> {
-  if (inferred.size === 0) return;
-  await trx
-    .insertInto('attribute_definitions')
-    .values(
-      [...inferred].map(([name, type]) => ({ workspace_id: workspaceId, name, type, description: null, created_at: now.toISOString() })),
-    )
-    .onConflict((oc) => oc.columns(['workspace_id', 'name']).doNothing())
     .execute();
 }
 

@@ -3,18 +3,11 @@ import { parse } from 'csv-parse';
 import type { Kysely } from 'kysely';
 import { type AttributeType, type FieldError, normaliseContacts } from '../domain/contact.js';
 import type { ColumnTarget } from '../domain/import.js';
+import { attributeTypes, declareTypes } from '../store/attributes.js';
 import type { Database } from '../store/schema.js';
 import { type BatchRow, ConcurrentWrite, type RowRejection, upsertBatch } from './bulk-upsert.js';
 import { type ColumnPlan, draftOf, identifies, planColumns } from './drafts.js';
-import {
-  type ImportCounts,
-  attributeTypes,
-  declareAttributes,
-  finishImport,
-  recordBatch,
-  refreshStatistics,
-  setMapping,
-} from './imports-store.js';
+import { type ImportCounts, finishImport, recordBatch, refreshStatistics, setMapping } from './imports-store.js';
 import { resolveMapping } from './mapping.js';
 
 /**
@@ -116,7 +109,7 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await run.db.transaction().execute(async (trx) => {
-          await declareAttributes(trx, run.workspaceId, checked.inferred, at);
+          await declareTypes(trx, run.workspaceId, checked.inferred, at);
           const o = await upsertBatch(trx, { workspaceId: run.workspaceId, listId: run.listId, now: at }, rows);
           const refused = [...rejected, ...o.rejected].sort((a, b) => a.line - b.line);
           await recordBatch(
