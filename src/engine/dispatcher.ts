@@ -599,10 +599,11 @@ export class Engine {
 
 /**
  * Messages per claim when nothing sets it: the adapter's batch (one request), or, for a
- * provider taking one message a request, as many as it may have in flight, so one claim
- * keeps every request lane busy instead of one.
+ * provider taking one message a request, four rounds of what it may have in flight, so a
+ * claim keeps every request lane busy and its claim, check and record statements are
+ * shared by enough messages (at 16 a claim, SQLite commits were a third of the database time).
  */
 function defaultClaim(adapter: ChannelAdapter<OutgoingEmail>): number {
   const { batchSize, concurrency } = adapter.capabilities;
-  return batchSize === 1 ? concurrency : batchSize;
+  return batchSize === 1 ? concurrency * 4 : batchSize;
 }

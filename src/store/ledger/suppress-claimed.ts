@@ -14,7 +14,8 @@ import { bumpCounters } from './counters.js';
  *
  * The claimed ids are the first key of the lookup (`id in (…)`, at most one batch), and the
  * suppression probe is one primary-key lookup each, so the check costs a batch's worth of
- * index probes; channels the suppression list does not cover skip the statement.
+ * index probes, read-only unless one is found; channels the suppression list does not cover
+ * skip it.
  */
 export async function suppressClaimed<M extends { readonly id: number }>(
   db: Kysely<Database>,
@@ -22,6 +23,16 @@ export async function suppressClaimed<M extends { readonly id: number }>(
 ): Promise<M[]> {
   if (args.messages.length === 0 || suppressionKindOf(args.channel) === null) return [...args.messages];
   const ids = args.messages.map((m) => m.id);
+  // Almost always nobody in the batch was suppressed meanwhile: find that out with a read,
+  // and take the write lock (and a commit) only when there is something to change.
+  const { rows: hits } = await sql<{ id: number }>`
+    select id from messages
+    where ${inList(sql.ref('id'), ids)}
+      and run_id = ${args.runId} and state = 'sending' and lease_owner = ${args.owner}
+      and ${suppressedAddress(args.channel, sql.ref('messages.workspace_id'), sql.ref('messages.address'))}
+    limit 1
+  `.execute(db);
+  if (hits.length === 0) return [...args.messages];
   const gone = await db.transaction().execute(async (trx) => {
     const { rows } = await sql<{ id: number }>`
       update messages
