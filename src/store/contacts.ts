@@ -124,7 +124,7 @@ function slotOf(row: ContactRow, existing: boolean): Slot {
  * types (undeclared ones are declared). An input whose email or external id belongs to
  * another contact fails the whole call with CONFLICT (`extra.conflicts`), before any write.
  *
- * Set-based: per 500 inputs one read of the candidates (by the three keys), one insert
+ * Set-based: per 500 inputs one read of the candidates (one index search per key), one insert
  * and one update; the attribute declarations, devices and memberships add a statement each.
  * Inputs should come from `normaliseContact` (emails are lower-cased here regardless).
  */
@@ -190,15 +190,27 @@ async function upsertOnce(
       const keys = (pick: (c: ContactFields) => string | null) => [...new Set(chunk.map(pick).filter((k): k is string => k !== null))];
       const externals = keys((c) => textKey(c.externalId));
       const emails = keys((c) => emailKey(c.email));
-      const phones = keys((c) => textKey(c.phone));
-      if (externals.length + emails.length + phones.length === 0) continue;
+      // A phone names a contact only for an input with neither key (step 2), so only those look it up.
+      const phones = keys((c) => (textKey(c.externalId) || emailKey(c.email) ? null : textKey(c.phone)));
+      const searches = (
+        [
+          ['external_id', externals],
+          ['email', emails],
+          ['phone', phones],
+        ] as const
+      )
+        .filter(([, values]) => values.length > 0)
+        .map(([column, values]) => sql`select id from contacts where workspace_id = ${workspaceId} and ${inList(sql.ref(column), values)}`);
+      if (searches.length === 0) continue;
+      // One index search per key, as a UNION ALL of ids (as import/batch-sql.ts): with
+      // `external_id IN (…) OR email IN (…) OR phone IN (…)` SQLite scanned the whole workspace.
+      // PostgreSQL takes the ids as one array (an InitPlan) and probes the primary key, which
+      // holds without table statistics and lets the outer select lock its rows.
+      const ids = sql.join(searches, sql` union all `);
       let query = trx
         .selectFrom('contacts')
         .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where((eb) =>
-          eb.or([inList(sql.ref('external_id'), externals), inList(sql.ref('email'), emails), inList(sql.ref('phone'), phones)]),
-        )
+        .where(postgres ? sql<boolean>`id = any(array(${ids}))` : sql<boolean>`id in (${ids})`)
         .orderBy('id');
       if (postgres) query = query.forUpdate();
       for (const row of await query.execute()) if (!loaded.has(row.id)) loaded.set(row.id, slotOf(row, true));
