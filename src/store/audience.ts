@@ -1,7 +1,7 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Audience } from '../domain/campaign.js';
 import type { Segment } from '../domain/segment.js';
-import { inList } from './dialect.js';
+import { dialectOf, inList } from './dialect.js';
 import type { Database } from './schema.js';
 import { compileSegment } from './segment-sql.js';
 
@@ -77,4 +77,32 @@ export async function audienceParts(
 /** The whole audience as one predicate. */
 export function audienceWhere(parts: AudienceParts): RawBuilder<boolean> {
   return sql<boolean>`(${parts.lists} and ${parts.include} and ${parts.exclude} and ${parts.rule})`;
+}
+
+/** The audience's rules other than list membership, for a query driven by `listMembersIn`. */
+export function rulesWhere(parts: AudienceParts): RawBuilder<boolean> {
+  return sql<boolean>`(${parts.include} and ${parts.exclude} and ${parts.rule})`;
+}
+
+/**
+ * A FROM clause over `contacts as c` holding the members of the live lists `listIds` with
+ * contact ids in (after, upto]: the same membership as `parts.lists`, read from the
+ * (list_id, contact_id) key as one range per list and joined to each contact by primary
+ * key, where `parts.lists` probes the key once per contact of the workspace (the
+ * snapshot's largest rule: ≈ 0.55 s a million contacts). A contact on two of the lists
+ * appears once. SQLite's CROSS JOIN keeps the members outer: left to itself it carried the
+ * range over to `contacts` and went back to a probe per contact.
+ */
+export function listContactsFrom(db: Kysely<Database>, listIds: readonly string[], after: number, upto: number): RawBuilder<unknown> {
+  const members = sql`(
+    select ${listIds.length > 1 ? sql`distinct` : sql``} lm.contact_id
+    from list_members lm
+    join lists l on l.id = lm.list_id and l.deleted_at is null
+    where ${inList(sql.ref('lm.list_id'), listIds)} and lm.contact_id > ${after} and lm.contact_id <= ${upto}
+  )`;
+  // The range on c.id again, redundant for the rows, tells PostgreSQL the join reads only the
+  // chunk's contacts: without it, estimating the JSON rules at a few hundred rows, it hashed
+  // a sequential scan of the whole table per chunk (0.45 s of a 0.6 s chunk at 200,000).
+  return sql`${members} m ${dialectOf(db) === 'postgres' ? sql`join` : sql`cross join`} contacts c
+    on c.id = m.contact_id and c.id > ${after} and c.id <= ${upto}`;
 }

@@ -2,7 +2,7 @@ import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Audience } from '../../domain/campaign.js';
 import type { Channel } from '../../domain/lifecycle.js';
 import { addressOf, suppressedAddress } from '../addresses.js';
-import { audienceParts, audienceWhere } from '../audience.js';
+import { audienceParts, listContactsFrom, rulesWhere } from '../audience.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { type CounterDeltas, bumpCounters } from './counters.js';
@@ -38,28 +38,33 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
     const run = await query.executeTakeFirstOrThrow();
     if (run.snapshot_done) return { inserted: 0, done: true };
 
-    // The upper bound of this chunk: the chunkSize-th contact id after the cursor, in this workspace.
-    const edge = await trx
-      .selectFrom('contacts')
-      .select('id')
-      .where('workspace_id', '=', run.workspace_id)
-      .where('id', '>', run.snapshot_cursor)
-      .orderBy('id')
-      .limit(1)
-      .offset(chunkSize - 1)
-      .executeTakeFirst();
-    const last = edge === undefined;
-    const upto = edge?.id ?? Number.MAX_SAFE_INTEGER;
+    // The chunk is the workspace's next `chunkSize` contact ids from the first contact above
+    // the cursor: two probes of (workspace_id, id), where `OFFSET chunkSize - 1` walked the
+    // chunk's whole index range to find its end. Gaps (other workspaces' ids) are skipped; ids
+    // interleaved with another workspace's make chunks smaller, never larger.
+    const next = (after: number) =>
+      trx
+        .selectFrom('contacts')
+        .select('id')
+        .where('workspace_id', '=', run.workspace_id)
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(1)
+        .executeTakeFirst();
+    const first = await next(run.snapshot_cursor);
+    const span = first === undefined ? undefined : first.id + chunkSize - 1;
+    const last = span === undefined || (await next(span)) === undefined;
+    const upto = last ? Number.MAX_SAFE_INTEGER : span;
 
     const audience = JSON.parse(run.audience) as Audience;
     const workspace = await trx.selectFrom('workspaces').select('time_zone').where('id', '=', run.workspace_id).executeTakeFirst();
-    const who = audienceWhere(
-      await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: workspace?.time_zone ?? 'UTC' }),
-    );
+    const parts = await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: workspace?.time_zone ?? 'UTC' });
     const state = run.status === 'stopped' ? 'cancelled' : 'pending';
     const channel = run.channel as Channel;
-    // The address is computed once in the inner select; a suppressed one lands `suppressed`
-    // (DESIGN §4: the suppression list applies at snapshot time) by a primary-key probe per row.
+    // Driven from the lists' members in the chunk's range, each joined to its contact by
+    // primary key. The address is computed once in the inner select; a suppressed one lands
+    // `suppressed` (DESIGN §4: the suppression list applies at snapshot time) by a
+    // primary-key probe per row.
     const insert = sql`
       insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
       select a.workspace_id, cast(${runId} as bigint), a.id,
@@ -68,10 +73,9 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
              a.address, 0, 0, cast(${now.toISOString()} as text)
       from (
         select c.workspace_id, c.id, ${addressOf(channel)} as address
-        from contacts c
+        from ${listContactsFrom(trx, audience.listIds, run.snapshot_cursor, upto)}
         where c.workspace_id = ${run.workspace_id}
-          and c.id > ${run.snapshot_cursor} and c.id <= ${upto}
-          and ${who}
+          and ${rulesWhere(parts)}
       ) a
       where a.address is not null
       on conflict (run_id, contact_id) do nothing
