@@ -1,22 +1,22 @@
-import { type Readable, pipeline } from 'node:stream';
-import { parse } from 'csv-parse';
+import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
-import { type AttributeType, type FieldError, normaliseContacts } from '../domain/contact.js';
 import type { ColumnTarget } from '../domain/import.js';
 import { attributeTypes, declareTypes } from '../store/attributes.js';
+import { isWriteRace } from '../store/dialect.js';
 import type { Database } from '../store/schema.js';
-import { type BatchRow, ConcurrentWrite, type RowRejection, upsertBatch } from './bulk-upsert.js';
-import { type ColumnPlan, draftOf, identifies, planColumns } from './drafts.js';
+import type { ParsedBatch } from './batches.js';
+import { ConcurrentWrite, upsertBatch } from './bulk-upsert.js';
 import { type ImportCounts, finishImport, recordBatch, refreshStatistics, setMapping } from './imports-store.js';
-import { resolveMapping } from './mapping.js';
+import { type ParseThread, startParseThread } from './parse-thread.js';
 
 /**
  * The CSV import (DESIGN §5), shared by `herald import` and `POST /v1/imports`: the file
- * streams through csv-parse, rows are checked by the domain's `normaliseContacts` (the
- * same rules as the API) a batch at a time, and each batch lands in one transaction with
- * its refused lines and the import's counters. Memory is bounded by one batch: the
- * for-await loop does not pull the next record while a batch is being written, so the
- * parser, and behind it the file or the upload, waits (stream backpressure).
+ * streams through csv-parse and rows are checked by the domain's `normaliseContacts` (the
+ * same rules as the API) a batch at a time in a worker thread (parse-thread.ts), while this
+ * thread writes the batches before it; each batch lands in one transaction with its refused
+ * lines and the import's counters. Memory is bounded by a few batches: the worker parses at
+ * most `batchesAhead` batches beyond the one being written, and behind it the file or the
+ * upload waits.
  */
 
 /** Rows per transaction: 1,000 × 13 columns stays under SQLite's 32,766 parameters and writes in ~10 ms. */
@@ -44,80 +44,34 @@ export interface ImportSummary extends ImportCounts {
   readonly mapping: Readonly<Record<string, ColumnTarget>>;
 }
 
-interface Pending {
-  readonly line: number;
-  readonly record: string[];
-}
-
-/** How many lines a record spans: 1 plus the line breaks inside its quoted fields. */
-function linesOf(record: readonly string[]): number {
-  let n = 1;
-  for (const field of record) {
-    let at = field.indexOf('\n');
-    while (at !== -1) {
-      n++;
-      at = field.indexOf('\n', at + 1);
-    }
-  }
-  return n;
-}
+/** Batches parsed ahead of the one being written: the worker waits beyond that, so memory stays at a few batches. */
+const batchesAhead = 2;
 
 /** Someone else wrote one of the batch's contacts between its read and its write: worth running it again. */
-const isRace = (err: unknown) => {
-  if (err instanceof ConcurrentWrite) return true;
-  const code = (err as { code?: unknown }).code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT';
-};
-
-const reasonOf = (errors: readonly FieldError[]) => errors.map((e) => `${e.field} ${e.reason}`).join('; ');
+const isRace = (err: unknown) => err instanceof ConcurrentWrite || isWriteRace(err);
 
 /** Imports a CSV stream into the workspace; resolves with the outcome (a failure is recorded on the import, not thrown). */
 export async function runImport(source: Readable, run: ImportRun): Promise<ImportSummary> {
   const now = run.now ?? (() => new Date());
-  const batchSize = run.batchSize ?? defaultBatchSize;
   const counts = { rowsRead: 0, rowsImported: 0, rowsInvalid: 0, created: 0, updated: 0 };
-  const types = new Map<string, AttributeType>(await attributeTypes(run.db, run.workspaceId));
-  let mapping: Record<string, ColumnTarget> = {};
-  let plan: ColumnPlan | null = null;
-  let analyseAt = batchSize;
+  let mapping: Readonly<Record<string, ColumnTarget>> = {};
+  let analyseAt = run.batchSize ?? defaultBatchSize;
 
-  const flush = async (batch: readonly Pending[]) => {
-    const rejected: RowRejection[] = [];
-    const drafts = [];
-    const lines: number[] = [];
-    for (const { line, record } of batch) {
-      if (record.length !== plan!.width) {
-        rejected.push({ line, field: null, reason: `has ${record.length} fields; the header has ${plan!.width}` });
-        continue;
-      }
-      drafts.push(draftOf(record, plan!));
-      lines.push(line);
-    }
-    const checked = normaliseContacts(drafts, types, { fromText: true });
-    const rows: BatchRow[] = [];
-    checked.values.forEach((contact, i) => {
-      const line = lines[i]!;
-      if (contact === null) {
-        const errors = checked.errors[i]!;
-        rejected.push({ line, field: errors[0]?.field ?? null, reason: reasonOf(errors) });
-      } else if (!contact.email && !contact.phone && !contact.externalId) {
-        rejected.push({ line, field: null, reason: 'has no email, phone or external id to find the contact by' });
-      } else rows.push({ line, contact });
-    });
-
+  const write = async (batch: ParsedBatch) => {
     const at = now();
+    const rows = batch.rows;
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await run.db.transaction().execute(async (trx) => {
-          await declareTypes(trx, run.workspaceId, checked.inferred, at);
+          await declareTypes(trx, run.workspaceId, new Map(batch.inferred), at);
           const o = await upsertBatch(trx, { workspaceId: run.workspaceId, listId: run.listId, now: at }, rows);
-          const refused = [...rejected, ...o.rejected].sort((a, b) => a.line - b.line);
+          const refused = [...batch.rejected, ...o.rejected].sort((a, b) => a.line - b.line);
           await recordBatch(
             trx,
             run.importId,
             refused,
             {
-              rowsRead: counts.rowsRead + batch.length,
+              rowsRead: counts.rowsRead + batch.read,
               rowsImported: counts.rowsImported + rows.length - o.rejected.length,
               rowsInvalid: counts.rowsInvalid + refused.length,
               created: counts.created + o.created,
@@ -127,12 +81,11 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
           );
           return { ...o, refused: refused.length };
         });
-        counts.rowsRead += batch.length;
+        counts.rowsRead += batch.read;
         counts.rowsImported += rows.length - outcome.rejected.length;
         counts.rowsInvalid += outcome.refused;
         counts.created += outcome.created;
         counts.updated += outcome.updated;
-        for (const [name, type] of checked.inferred) types.set(name, type);
         break;
       } catch (err) {
         if (attempt < 3 && isRace(err)) continue;
@@ -148,42 +101,39 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
   };
 
   let error: string | null = null;
+  let parsing: ParseThread | null = null;
   try {
-    const parser = parse({ bom: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: false });
-    // pipeline: an error in the source (an upload cut short) ends the loop below with it.
-    const records = pipeline(source, parser, () => undefined);
-    let line = 1;
-    let batch: Pending[] = [];
-    for await (const record of records as AsyncIterable<string[]>) {
-      const at = line;
-      line += linesOf(record);
-      if (record.length === 1 && record[0] === '') continue; // an empty line
-      if (plan === null) {
-        const targets = resolveMapping(record, run.overrides ?? {});
-        mapping = Object.fromEntries(record.map((h, i) => [h, targets[i]!]));
-        plan = planColumns(targets);
+    parsing = startParseThread(source, {
+      overrides: run.overrides ?? {},
+      batchSize: run.batchSize ?? defaultBatchSize,
+      types: [...(await attributeTypes(run.db, run.workspaceId))],
+      ahead: batchesAhead,
+    });
+    let header = false;
+    for (let parsed = await parsing.next(); parsed !== null; parsed = await parsing.next()) {
+      if (parsed.kind === 'header') {
+        header = true;
+        mapping = parsed.mapping;
         await setMapping(run.db, run.importId, mapping, now());
-        if (!identifies(plan)) {
+        if (!parsed.identifies) {
           throw new Error(
-            `No column maps to email, phone or externalId (the header is ${record.map((h) => JSON.stringify(h)).join(', ')}); ` +
+            `No column maps to email, phone or externalId (the header is ${parsed.header.map((h) => JSON.stringify(h)).join(', ')}); ` +
               'map one, e.g. --map "E-Mail=email".',
           );
         }
-        continue;
-      }
-      batch.push({ line: at, record });
-      if (batch.length >= batchSize) {
+      } else {
         if (run.signal?.aborted)
           throw new Error(`Interrupted after ${counts.rowsRead} rows: Herald was shutting down. Import the file again.`);
-        await flush(batch);
-        batch = [];
+        await write(parsed);
       }
+      parsing.ack();
     }
-    if (plan === null) throw new Error('The file is empty: a CSV import needs a header line.');
-    if (batch.length > 0) await flush(batch);
+    if (!header) throw new Error('The file is empty: a CSV import needs a header line.');
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);
-    source.destroy();
+  } finally {
+    if (parsing) await parsing.close();
+    else source.destroy();
   }
   await finishImport(run.db, run.importId, error, now());
   return { status: error === null ? 'completed' : 'failed', error, mapping, ...counts };
