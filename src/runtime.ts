@@ -13,6 +13,7 @@ import { CampaignService } from './engine/campaign-service.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { Engine } from './engine/dispatcher.js';
 import { RateLimiter } from './engine/rate-limiter.js';
+import { abandonedAfterMs, failAbandonedImports } from './import/imports-store.js';
 import { type Db, migrate, openDatabase } from './store/database.js';
 import { createApiKey, createWorkspace, firstWorkspace } from './store/workspaces.js';
 
@@ -55,6 +56,17 @@ export async function startHerald(
   const clock = opts.clock ?? systemClock;
   const db = openDatabase(config.database, opts.onQuery ? { onQuery: opts.onQuery } : {});
   await migrate(db);
+  // Imports a killed process left `running`: now, and once more when one cut short just before this start has gone quiet too.
+  const sweepImports = async () => {
+    const ids = await failAbandonedImports(db, clock.now());
+    if (ids.length > 0) log.warn({ imports: ids }, 'imports left running by a stopped process marked failed');
+  };
+  await sweepImports();
+  const sweepAgain = setTimeout(
+    () => void sweepImports().catch((err: unknown) => log.error({ err }, 'import sweep failed')),
+    abandonedAfterMs,
+  );
+  sweepAgain.unref();
 
   let sandboxSmtp: SandboxSmtpServer | null = null;
   let sandboxHttp: SandboxHttpEmailServer | null = null;
@@ -134,6 +146,7 @@ export async function startHerald(
     workspace: { id: workspace?.id ?? null, newKey },
     async close() {
       // The engine first: its in-flight batches finish and are recorded before anything closes.
+      clearTimeout(sweepAgain);
       await engine.stop();
       await app.close();
       await email?.close();

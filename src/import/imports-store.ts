@@ -189,3 +189,30 @@ export async function listByName(
 export async function refreshStatistics(db: Kysely<Database>): Promise<void> {
   if (dialectOf(db) === 'postgres') await sql`analyze contacts, list_members`.execute(db);
 }
+
+/**
+ * A running import shows progress with every batch (one lands in well under a second), so
+ * one quiet for a minute belongs to a process that is gone: killed, or crashed mid-file.
+ * Only quiet ones, because a `herald import` in another process may be running right now.
+ */
+export const abandonedAfterMs = 60_000;
+
+/** Marks running imports with no progress for `abandonedAfterMs` as failed; returns their ids. */
+export async function failAbandonedImports(db: Kysely<Database>, now: Date): Promise<string[]> {
+  const quietSince = new Date(now.getTime() - abandonedAfterMs).toISOString();
+  const at = now.toISOString();
+  const rows = await db
+    .updateTable('imports')
+    .set({
+      status: 'failed',
+      error:
+        'Abandoned: the process running this import stopped before it finished. Import the file again (a re-import changes nothing already imported).',
+      updated_at: at,
+      finished_at: at,
+    })
+    .where('status', '=', 'running')
+    .where('updated_at', '<', quietSince)
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
