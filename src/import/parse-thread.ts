@@ -50,9 +50,13 @@ const windowBytes = 1 << 20;
  * devDependency; the compiled CLI never loads it.
  */
 function newWorker(data: ParseWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', import.meta.url), { workerData: data });
+  // The worker keeps a few batches alive at a time: a 12 MB young generation instead of V8's
+  // 48 MB default took its heap from 42 to 30 MB over a 1M-row import. More frequent
+  // scavenges slow the worker, which has time to spare: the main thread's writes set the pace.
+  const options = { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 12 } };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', import.meta.url), options);
   const entry = JSON.stringify(new URL('./parse-worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { eval: true, workerData: data });
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { ...options, eval: true });
 }
 
 /** Starts the parse worker on a CSV byte stream. */
