@@ -45,7 +45,8 @@ describe.skipIf(!pgAvailable)('several workers on one PostgreSQL', () => {
     expect(shares.reduce((a, b) => a + b, 0)).toBe(3000);
     // Every worker took part: SKIP LOCKED let them claim side by side.
     for (const share of shares) expect(share).toBeGreaterThan(0);
-  });
+    // Its own wait allows 60 s for three processes on a loaded 2-core machine; the default 30 s would not.
+  }, 120_000);
 
   it('fire a scheduled campaign once, whichever worker holds the schedule lock', async () => {
     t = await startTestHerald({ dialect: 'postgres' });
