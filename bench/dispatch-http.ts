@@ -51,7 +51,16 @@ export const redisUrl = process.env.HERALD_BENCH_REDIS ?? 'redis://127.0.0.1:637
 
 /** The environment of a Herald that sends email to the HTTP sink at `url`, as an operator would set it. */
 export function httpEnv(url: string): Record<string, string> {
-  return { HERALD_SANDBOX: 'off', HERALD_EMAIL_TRANSPORT: 'http', EMAIL_HTTP_URL: url, EMAIL_HTTP_TOKEN: sinkToken, LOG_LEVEL: 'silent' };
+  const threads = process.env.HERALD_SEND_THREADS;
+  return {
+    HERALD_SANDBOX: 'off',
+    HERALD_EMAIL_TRANSPORT: 'http',
+    EMAIL_HTTP_URL: url,
+    EMAIL_HTTP_TOKEN: sinkToken,
+    LOG_LEVEL: 'silent',
+    // Send threads as the operator set them for this bench run (HERALD_SEND_THREADS=1 npm run bench …).
+    ...(threads ? { HERALD_SEND_THREADS: threads } : {}),
+  };
 }
 
 /**

@@ -31,6 +31,8 @@ export interface Config {
     readonly leaseMs: number;
     readonly maxAttempts: number;
     readonly retryBaseMs: number;
+    /** Worker threads that render and call the provider (0: the engine's own thread). */
+    readonly sendThreads: number;
   };
 }
 
@@ -96,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'HERALD_LEASE_MS', 30_000, 100),
       maxAttempts: int(env, 'HERALD_MAX_ATTEMPTS', 5, 1),
       retryBaseMs: int(env, 'HERALD_RETRY_BASE_MS', 2_000, 0),
+      sendThreads: int(env, 'HERALD_SEND_THREADS', 0, 0),
     },
   };
 }

@@ -1,8 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import type { ChannelAdapter, OutgoingEmail } from './channels/channel.js';
-import { SmtpEmailAdapter } from './channels/email-smtp/adapter.js';
-import { HttpEmailAdapter } from './channels/email-http/adapter.js';
+import { type AdapterSpec, SendThreads, adapterFromSpec } from './engine/send-threads.js';
 import { sandboxHttpEmailConfig } from './channels/email-http/config.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from './channels/email-http/sandbox.js';
 import { sandboxSmtpConfig } from './channels/email-smtp/config.js';
@@ -70,23 +69,26 @@ export async function startHerald(
 
   let sandboxSmtp: SandboxSmtpServer | null = null;
   let sandboxHttp: SandboxHttpEmailServer | null = null;
-  let email: ChannelAdapter<OutgoingEmail> | null = null;
+  let emailSpec: AdapterSpec | null = null;
   if (config.sandbox) {
     log.warn(sandboxWarning);
     if (config.emailTransport === 'http') {
       sandboxHttp = await startSandboxHttpEmail();
-      email = new HttpEmailAdapter(sandboxHttpEmailConfig(sandboxHttp.url));
+      emailSpec = { kind: 'email-http', config: sandboxHttpEmailConfig(sandboxHttp.url) };
       log.info({ url: sandboxHttp.url }, 'sandbox HTTP email API');
     } else {
       const target = config.sandboxSmtp ?? (sandboxSmtp = await startSandboxSmtp({ port: config.sandboxSmtpPort }));
-      email = new SmtpEmailAdapter(sandboxSmtpConfig(target.host, target.port));
+      emailSpec = { kind: 'email-smtp', config: sandboxSmtpConfig(target.host, target.port) };
       log.info({ host: target.host, port: target.port, external: config.sandboxSmtp !== null }, 'sandbox SMTP server');
     }
   } else if (config.emailTransport === 'http') {
-    if (config.emailHttp) email = new HttpEmailAdapter(config.emailHttp);
+    if (config.emailHttp) emailSpec = { kind: 'email-http', config: config.emailHttp };
   } else if (config.smtp) {
-    email = new SmtpEmailAdapter(config.smtp);
+    emailSpec = { kind: 'email-smtp', config: config.smtp };
   }
+  const email: ChannelAdapter<OutgoingEmail> | null = emailSpec && adapterFromSpec(emailSpec);
+  // Rendering and provider calls in threads of their own, each with its own adapter from the same spec.
+  const emailThreads = emailSpec && config.engine.sendThreads > 0 ? new SendThreads(emailSpec, config.engine.sendThreads) : null;
   const adapterFor = (channel: Channel) => (channel === 'email' ? email : null);
 
   const engineRef: { current?: Engine } = {};
@@ -106,6 +108,7 @@ export async function startHerald(
     options: config.engine,
     limiter,
     providerRule: (channel) => (channel === 'email' ? config.emailRateLimit : null),
+    renderSendFor: (adapter) => (adapter === email ? emailThreads : null),
   }));
 
   const mailbox = sandboxSmtp?.mailbox ?? sandboxHttp?.mailbox ?? null;
@@ -150,6 +153,7 @@ export async function startHerald(
       await engine.stop();
       await app.close();
       await email?.close();
+      await emailThreads?.close();
       await sandboxSmtp?.close();
       await sandboxHttp?.close();
       await db.destroy();

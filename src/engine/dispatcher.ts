@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import { type ChannelAdapter, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
+import type { ChannelAdapter, OutgoingEmail, SendResult } from '../channels/channel.js';
 import type { Pacing } from '../domain/campaign.js';
 import { autoPauseReason, autoPauseRule } from '../domain/auto-pause.js';
 import { HeraldError } from '../domain/errors.js';
@@ -20,7 +20,8 @@ import { withScheduleLock } from '../store/schedule-lock.js';
 import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
-import { type EmailContent, isRenderLimit, renderEmail } from './render.js';
+import type { EmailContent } from './render.js';
+import { type RenderSend, inlineRenderSend } from './render-send.js';
 import type { RateLimitGrant, RateLimiter } from './rate-limiter.js';
 
 export interface EngineOptions {
@@ -69,6 +70,8 @@ export interface EngineDeps {
   /** The provider-wide rule for a channel's adapter, from configuration. */
   readonly providerRule?: (channel: Channel) => RateRule | null;
   readonly workerId?: string;
+  /** Where an adapter's batches are rendered and sent: its send threads, or (by default) this thread. */
+  readonly renderSendFor?: (adapter: ChannelAdapter<OutgoingEmail>) => RenderSend | null;
 }
 
 interface ActiveRun {
@@ -341,6 +344,16 @@ export class Engine {
     }
   }
 
+  readonly #inline = new WeakMap<ChannelAdapter<OutgoingEmail>, RenderSend>();
+
+  #renderSendOf(adapter: ChannelAdapter<OutgoingEmail>): RenderSend {
+    const threaded = this.#deps.renderSendFor?.(adapter);
+    if (threaded) return threaded;
+    let inline = this.#inline.get(adapter);
+    if (!inline) this.#inline.set(adapter, (inline = inlineRenderSend(adapter)));
+    return inline;
+  }
+
   async #content(c: CampaignRow): Promise<{ content: EmailContent; senderRule: RateRule | null } | undefined> {
     const db = this.#deps.db;
     const [template, sender] = await Promise.all([
@@ -464,41 +477,9 @@ export class Engine {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     try {
-      const outcomes: Outcome[] = [];
-      const ready: OutgoingEmail[] = [];
-      let fatal: ProviderFatalError | undefined;
-      for (const m of claimed) {
-        if (!m.contact) {
-          outcomes.push({
-            id: m.id,
-            state: 'suppressed',
-            code: 'CONTACT_DELETED',
-            detail: 'The contact was deleted before the message went out.',
-          });
-          continue;
-        }
-        try {
-          ready.push(renderEmail(content, m, m.contact));
-        } catch (err) {
-          // A template past its time or memory bounds is the campaign's problem, not this
-          // recipient's: stop before sending anything and fail the campaign (retry resumes).
-          if (isRenderLimit(err)) {
-            fatal = new ProviderFatalError('TEMPLATE_RENDER_LIMIT', `The template exceeded its render limits: ${(err as Error).message}`);
-            break;
-          }
-          outcomes.push({ id: m.id, state: 'failed', code: 'TEMPLATE_RENDER', detail: (err as Error).message });
-        }
-      }
-      let results: readonly SendResult[] = [];
-      if (!fatal) {
-        try {
-          results = ready.length ? await adapter.send(ready) : [];
-        } catch (err) {
-          if (!(err instanceof ProviderFatalError)) throw err;
-          fatal = err;
-          results = err.results;
-        }
-      }
+      const batch = await this.#renderSendOf(adapter).renderAndSend(content, claimed);
+      const outcomes: Outcome[] = [...batch.unsent];
+      const { fatal, results } = batch;
       const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
       const now = clock.now();
       // A provider that asked to wait (Retry-After) gets no request from this engine until then;
@@ -543,7 +524,7 @@ export class Engine {
           .system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] })
           .catch((e: unknown) => this.#conflict(e));
       }
-      return { claimed: claimed.length, handed: ready.length };
+      return { claimed: claimed.length, handed: batch.handed };
     } finally {
       clearInterval(heartbeat);
     }
