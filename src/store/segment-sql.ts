@@ -287,6 +287,17 @@ function campaignSql(c: CampaignCondition, workspaceId: string): RawBuilder<bool
 // ---------------------------------------------------------------------------------------
 // The two dialects: the same operations, in each one's words
 
+/**
+ * A substring `c.tags` must contain to hold `tag`, tested before the JSON is parsed: most
+ * contacts lack any one tag, and parsing every contact's tags cost ≈ 0.2 s a million in the
+ * snapshot. `"tag"` as JSON writes it when no character of the tag would be escaped
+ * (printable ASCII but `"` and `\`); otherwise the empty string, which every text contains,
+ * leaving the exact test alone. Bound as a parameter, so the statement's text stays the same.
+ */
+function tagNeedle(tag: string): string {
+  return /^[\x20-\x7e]*$/.test(tag) && !/["\\]/.test(tag) ? `"${tag}"` : '';
+}
+
 interface Flavour {
   /** Typed reads of the custom attribute `key` of `c.attributes`. */
   attribute(key: string): Operand;
@@ -332,7 +343,8 @@ const sqlite: Flavour = {
       and json_extract(c.attributes, ${path}) glob '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
       then substr(json_extract(c.attributes, ${path}), 1, 10) end)`;
   },
-  tagged: (tag) => sql`exists (select 1 from json_each(c.tags) t where t.type = 'text' and t.value = ${tag})`,
+  tagged: (tag) =>
+    sql`(instr(c.tags, ${tagNeedle(tag)}) > 0 and exists (select 1 from json_each(c.tags) t where t.type = 'text' and t.value = ${tag}))`,
   // BINARY, SQLite's default collation, compares UTF-8 bytes: code point order.
   ordered: (text) => text,
   contains: (text, needle) => sql`instr(${text}, ${needle}) > 0`,
@@ -361,7 +373,7 @@ const postgres: Flavour = {
       and (c.attributes::jsonb ->> ${key}::text) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
       then left(c.attributes::jsonb ->> ${key}::text, 10) end)`;
   },
-  tagged: (tag) => sql`jsonb_exists(c.tags::jsonb, ${tag}::text)`,
+  tagged: (tag) => sql`(strpos(c.tags, ${tagNeedle(tag)}::text) > 0 and jsonb_exists(c.tags::jsonb, ${tag}::text))`,
   // "C" compares UTF-8 bytes, code point order, whatever the database's own collation.
   ordered: (text) => sql`(${text} collate "C")`,
   contains: (text, needle) => sql`strpos(${text}, ${needle}::text) > 0`,

@@ -32,33 +32,38 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
     let query = trx
       .selectFrom('runs')
       .innerJoin('campaigns', 'campaigns.id', 'runs.campaign_id')
-      .select(['runs.workspace_id', 'runs.snapshot_cursor', 'runs.snapshot_done', 'runs.channel', 'campaigns.audience', 'campaigns.status'])
+      .leftJoin('workspaces', 'workspaces.id', 'runs.workspace_id')
+      .select([
+        'runs.workspace_id',
+        'runs.snapshot_cursor',
+        'runs.snapshot_done',
+        'runs.channel',
+        'campaigns.audience',
+        'campaigns.status',
+        'workspaces.time_zone',
+      ])
       .where('runs.id', '=', runId);
     if (dialectOf(db) === 'postgres') query = query.forUpdate('runs');
     const run = await query.executeTakeFirstOrThrow();
     if (run.snapshot_done) return { inserted: 0, done: true };
 
     // The chunk is the workspace's next `chunkSize` contact ids from the first contact above
-    // the cursor: two probes of (workspace_id, id), where `OFFSET chunkSize - 1` walked the
-    // chunk's whole index range to find its end. Gaps (other workspaces' ids) are skipped; ids
-    // interleaved with another workspace's make chunks smaller, never larger.
-    const next = (after: number) =>
-      trx
-        .selectFrom('contacts')
-        .select('id')
-        .where('workspace_id', '=', run.workspace_id)
-        .where('id', '>', after)
-        .orderBy('id')
-        .limit(1)
-        .executeTakeFirst();
-    const first = await next(run.snapshot_cursor);
-    const span = first === undefined ? undefined : first.id + chunkSize - 1;
-    const last = span === undefined || (await next(span)) === undefined;
-    const upto = last ? Number.MAX_SAFE_INTEGER : span;
+    // the cursor, found by two probes of (workspace_id, id) in one statement, where
+    // `OFFSET chunkSize - 1` walked the chunk's whole index range to find its end. Gaps (other
+    // workspaces' ids) are skipped; ids interleaved with another workspace's make chunks
+    // smaller, never larger. `beyond`, the first contact past the chunk, says whether it is the last.
+    const after = (bound: RawBuilder<unknown>) =>
+      sql`(select id from contacts where workspace_id = ${run.workspace_id} and id > ${bound} order by id limit 1)`;
+    const { rows } = await sql<{ first: number | null; beyond: number | null }>`
+      select f.id as first, ${after(sql`f.id + ${chunkSize - 1}`)} as beyond
+      from (select ${after(sql`${run.snapshot_cursor}`)} as id) f
+    `.execute(trx);
+    const first = rows[0]?.first ?? null;
+    const last = first === null || rows[0]?.beyond === null;
+    const upto = last ? Number.MAX_SAFE_INTEGER : Number(first) + chunkSize - 1;
 
     const audience = JSON.parse(run.audience) as Audience;
-    const workspace = await trx.selectFrom('workspaces').select('time_zone').where('id', '=', run.workspace_id).executeTakeFirst();
-    const parts = await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: workspace?.time_zone ?? 'UTC' });
+    const parts = await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: run.time_zone ?? 'UTC' });
     const state = run.status === 'stopped' ? 'cancelled' : 'pending';
     const channel = run.channel as Channel;
     // Driven from the lists' members in the chunk's range, each joined to its contact by
