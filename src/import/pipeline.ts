@@ -14,9 +14,9 @@ import { type ParseThread, startParseThread } from './parse-thread.js';
  * streams through csv-parse and rows are checked by the domain's `normaliseContacts` (the
  * same rules as the API) a batch at a time in a worker thread (parse-thread.ts), while this
  * thread writes the batches before it; each batch lands in one transaction with its refused
- * lines and the import's counters. Memory is bounded by a few batches: the worker parses at
- * most `batchesAhead` batches beyond the one being written, and behind it the file or the
- * upload waits.
+ * lines and the import's counters. Memory is bounded by a few batches: the worker stops once
+ * `batchesAhead` batches are unacknowledged (the one being written included), and behind it
+ * the file or the upload waits.
  */
 
 /** Rows per transaction: 1,000 × 13 columns stays under SQLite's 32,766 parameters and writes in ~10 ms. */
@@ -44,7 +44,7 @@ export interface ImportSummary extends ImportCounts {
   readonly mapping: Readonly<Record<string, ColumnTarget>>;
 }
 
-/** Batches parsed ahead of the one being written: the worker waits beyond that, so memory stays at a few batches. */
+/** Parsed batches unacknowledged at most (the one being written and the next): the worker waits beyond that. */
 const batchesAhead = 2;
 
 /** Someone else wrote one of the batch's contacts between its read and its write: worth running it again. */
