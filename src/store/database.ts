@@ -77,6 +77,10 @@ export function openDatabase(location: DatabaseLocation, opts: { onQuery?: (sql:
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Checkpoint the WAL every ~40 MB instead of every 4 MB: a million-row snapshot or send
+  // commits often, and checkpointing after nearly every chunk was up to 1 s of a 2.6 s
+  // snapshot (0.6 s with this setting, measured by materialise-1m).
+  sqlite.pragma('wal_autocheckpoint = 10000');
   cacheStatements(sqlite);
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), ...log });
 }
