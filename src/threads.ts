@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
  * Starts a worker thread on the module `name` (without extension) next to `from` (the
@@ -7,8 +7,17 @@ import { Worker } from 'node:worker_threads';
  * `execArgv: ['--import', 'tsx']` does not reach a worker's entry module. tsx is a
  * devDependency; the compiled program never loads it.
  */
-export function startWorker(from: string, name: string, workerData: unknown): Worker {
-  if (!from.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, from), { workerData });
+export function startWorker(
+  from: string,
+  name: string,
+  workerData: unknown,
+  options: Omit<WorkerOptions, 'workerData' | 'eval'> = {},
+): Worker {
+  if (!from.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, from), { ...options, workerData });
   const entry = JSON.stringify(new URL(`./${name}.ts`, from).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { eval: true, workerData });
+  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, {
+    ...options,
+    eval: true,
+    workerData,
+  });
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../threads.js';
 import type { AttributeType } from '../domain/contact.js';
 import type { ColumnTarget } from '../domain/import.js';
 import type { Parsed } from './batches.js';
@@ -43,25 +43,12 @@ export interface ParseThread {
 /** Unconsumed bytes posted to the worker before the source is paused: ≈ 10 batches of 100-byte rows. */
 const windowBytes = 1 << 20;
 
-/**
- * The worker: parse-worker.js next to this file once compiled. Under tsx or vitest (this
- * file is .ts) the .ts source, through tsx's loader registered inside the worker: on Node
- * 20 `execArgv: ['--import', 'tsx']` does not reach a worker's entry module. tsx is a
- * devDependency; the compiled CLI never loads it.
- */
-function newWorker(data: ParseWorkerData): Worker {
+/** Starts the parse worker on a CSV byte stream. */
+export function startParseThread(source: Readable, data: ParseWorkerData): ParseThread {
   // The worker keeps a few batches alive at a time: a 12 MB young generation instead of V8's
   // 48 MB default took its heap from 42 to 30 MB over a 1M-row import. More frequent
   // scavenges slow the worker, which has time to spare: the main thread's writes set the pace.
-  const options = { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 12 } };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', import.meta.url), options);
-  const entry = JSON.stringify(new URL('./parse-worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${entry}); });`, { ...options, eval: true });
-}
-
-/** Starts the parse worker on a CSV byte stream. */
-export function startParseThread(source: Readable, data: ParseWorkerData): ParseThread {
-  const worker = newWorker(data);
+  const worker = startWorker(import.meta.url, 'parse-worker', data, { resourceLimits: { maxYoungGenerationSizeMb: 12 } });
   const queue: (Parsed | null | Error)[] = [];
   let waiting: (() => void) | null = null;
   let finished = false;
