@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpEmailAdapter, classifySmtpError } from '../../src/channels/email-smtp/adapter.js';
 import { sandboxSmtpConfig } from '../../src/channels/email-smtp/config.js';
-import { decodeWords, parseHeaders, startSandboxSmtp } from '../../src/channels/email-smtp/sandbox.js';
+import { SandboxMailbox, decodeWords, parseHeaders, startSandboxSmtp } from '../../src/channels/email-smtp/sandbox.js';
 import { type TestHerald, act, seedCampaign, startTestHerald, waitFor } from '../harness.js';
 
 /** A stand-in for a real provider's SMTP relay: requires AUTH PLAIN/LOGIN with one account. */
@@ -159,5 +159,42 @@ describe('the sandbox reads what it receives', () => {
     expect(decodeWords(headers.get('subject')!)).toBe('Café news');
     expect(headers.get('message-id')).toBe('<x@y>');
     expect(headers.has('body')).toBe(false);
+  });
+});
+
+describe('the sandbox mailbox over a long send', () => {
+  const message = (i: number, campaignId: string) => ({
+    messageId: `<herald.1.${i}@example.test>`,
+    from: 'news@example.test',
+    to: [`reader${i}@example.test`],
+    subject: `Hi ${i}`,
+    workspaceId: 'ws_1',
+    campaignId,
+    receivedAt: '2026-12-01T00:00:00.000Z',
+    size: 10,
+  });
+
+  it('keeps the latest messages whole and still counts every delivery and duplicate by campaign', () => {
+    const mailbox = new SandboxMailbox({ keepWhole: 3 });
+    for (let i = 1; i <= 5; i++) mailbox.record(message(i, 'cmp_a'));
+    mailbox.record(message(1, 'cmp_a')); // a re-delivery of a message no longer kept whole
+    mailbox.record(message(5, 'cmp_a')); // and of one that is
+    mailbox.record(message(6, 'cmp_b'));
+
+    expect(mailbox.summary()).toEqual({ received: 8, unique: 6, duplicates: 2 });
+    expect(mailbox.summary({ campaignId: 'cmp_a' })).toEqual({ received: 7, unique: 5, duplicates: 2 });
+    expect(mailbox.summary({ workspaceId: 'ws_1', campaignId: 'cmp_b' })).toEqual({ received: 1, unique: 1, duplicates: 0 });
+    expect(mailbox.summary({ workspaceId: 'ws_other' })).toEqual({ received: 0, unique: 0, duplicates: 0 });
+    // Listing and recipient filters see the kept messages only, newest first.
+    expect(mailbox.latest({ limit: 10 }).map((m) => [m.subject, m.deliveries])).toEqual([
+      ['Hi 6', 1],
+      ['Hi 5', 2],
+      ['Hi 4', 1],
+    ]);
+    expect(mailbox.summary({ to: 'reader5@example.test' })).toEqual({ received: 2, unique: 1, duplicates: 1 });
+    expect(mailbox.summary({ to: 'reader1@example.test' }).received).toBe(0);
+
+    mailbox.clear();
+    expect(mailbox.summary({ campaignId: 'cmp_a' })).toEqual({ received: 0, unique: 0, duplicates: 0 });
   });
 });

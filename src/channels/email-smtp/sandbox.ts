@@ -44,30 +44,57 @@ export interface MailboxSummary {
 
 const keepRawFor = 1000;
 
+/**
+ * Messages kept whole, for listing and for filtering by recipient. Older ones are kept only
+ * as a delivery count per Message-ID and per campaign: a million-message send in sandbox
+ * mode held about 1.3 KB a message in the sending process when every message was kept.
+ */
+const keepWholeFor = 100_000;
+
 /** What the sandbox received, in memory (it is a development and test tool). */
 export class SandboxMailbox {
-  readonly #byId = new Map<string, SandboxMessage>();
+  /** The latest messages, oldest first (a Map keeps insertion order). */
+  readonly #recent = new Map<string, SandboxMessage>();
+  /** Deliveries of every Message-ID ever received, kept or not. */
+  readonly #deliveries = new Map<string, number>();
+  /** Received and unique per workspace and campaign, for summaries past the kept window. */
+  readonly #byCampaign = new Map<string, { workspaceId: string | null; campaignId: string | null; received: number; unique: number }>();
   #received = 0;
   readonly #recentRaw: SandboxMessage[] = [];
+  readonly #keepWhole: number;
+
+  constructor(opts: { keepWhole?: number } = {}) {
+    this.#keepWhole = opts.keepWhole ?? keepWholeFor;
+  }
 
   record(message: Omit<SandboxMessage, 'deliveries'>): void {
     this.#received++;
-    const seen = this.#byId.get(message.messageId);
-    if (seen) {
-      seen.deliveries++;
+    const key = `${message.workspaceId ?? ''}\u0000${message.campaignId ?? ''}`;
+    let group = this.#byCampaign.get(key);
+    if (!group)
+      this.#byCampaign.set(key, (group = { workspaceId: message.workspaceId, campaignId: message.campaignId, received: 0, unique: 0 }));
+    group.received++;
+    const before = this.#deliveries.get(message.messageId) ?? 0;
+    this.#deliveries.set(message.messageId, before + 1);
+    if (before > 0) {
+      const seen = this.#recent.get(message.messageId);
+      if (seen) seen.deliveries++;
       return;
     }
+    group.unique++;
     const entry: SandboxMessage = { ...message, deliveries: 1 };
-    this.#byId.set(message.messageId, entry);
+    this.#recent.set(message.messageId, entry);
+    if (this.#recent.size > this.#keepWhole) this.#recent.delete(this.#recent.keys().next().value!);
     if (entry.raw !== undefined) {
       this.#recentRaw.push(entry);
       if (this.#recentRaw.length > keepRawFor) delete this.#recentRaw.shift()!.raw;
     }
   }
 
+  /** The kept messages that match, oldest first. */
   #matching(filter: MailboxFilter): SandboxMessage[] {
     const out: SandboxMessage[] = [];
-    for (const m of this.#byId.values()) {
+    for (const m of this.#recent.values()) {
       if (filter.workspaceId && m.workspaceId !== filter.workspaceId) continue;
       if (filter.campaignId && m.campaignId !== filter.campaignId) continue;
       if (filter.to && !m.to.includes(filter.to.toLowerCase())) continue;
@@ -76,13 +103,26 @@ export class SandboxMailbox {
     return out;
   }
 
+  /** Counts over everything received; a filter by recipient counts the kept (latest) messages only. */
   summary(filter: MailboxFilter = {}): MailboxSummary {
-    if (!filter.workspaceId && !filter.campaignId && !filter.to) {
-      return { received: this.#received, unique: this.#byId.size, duplicates: this.#received - this.#byId.size };
+    let received = 0;
+    let unique = 0;
+    if (filter.to) {
+      const rows = this.#matching(filter);
+      received = rows.reduce((n, m) => n + m.deliveries, 0);
+      unique = rows.length;
+    } else if (!filter.workspaceId && !filter.campaignId) {
+      received = this.#received;
+      unique = this.#deliveries.size;
+    } else {
+      for (const g of this.#byCampaign.values()) {
+        if (filter.workspaceId && g.workspaceId !== filter.workspaceId) continue;
+        if (filter.campaignId && g.campaignId !== filter.campaignId) continue;
+        received += g.received;
+        unique += g.unique;
+      }
     }
-    const rows = this.#matching(filter);
-    const received = rows.reduce((n, m) => n + m.deliveries, 0);
-    return { received, unique: rows.length, duplicates: received - rows.length };
+    return { received, unique, duplicates: received - unique };
   }
 
   /** The most recent messages first. */
@@ -91,7 +131,9 @@ export class SandboxMailbox {
   }
 
   clear(): void {
-    this.#byId.clear();
+    this.#recent.clear();
+    this.#deliveries.clear();
+    this.#byCampaign.clear();
     this.#recentRaw.length = 0;
     this.#received = 0;
   }
