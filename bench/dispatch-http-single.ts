@@ -12,8 +12,8 @@
  */
 import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter.js';
 import { sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
-import { Pool } from 'undici';
-import { type HttpBenchHerald, progress, renderRecipient, sinkHeaders, startHttpHerald } from './dispatch-http.js';
+import type { Pool } from 'undici';
+import { type HttpBenchHerald, bareLoop, progress, renderRecipient, sinkHeaders, startHttpHerald } from './dispatch-http.js';
 import { waitForStatus } from './dispatch-smtp.js';
 import { startHttpSink } from './http-sink.js';
 import { createBenchCampaign, launch, mb, round, seedAudience } from './materialise.js';
@@ -55,36 +55,17 @@ async function herald(n: number, ctx: PhaseContext) {
   }
 }
 
-async function bare(n: number, ctx: PhaseContext) {
-  const sink = await startHttpSink();
-  const pool = new Pool(sink.url, { connections: inFlight });
-  try {
-    const rss = ctx.watchRss();
-    const shown = progress(ctx, n, async () => (await sink.summary()).received);
-    const t0 = performance.now();
-    let next = 1;
-    const lane = async () => {
-      while (next <= n) {
-        const wire = toWireEmail(renderRecipient(next++), stream);
-        const response = await pool.request({ method: 'POST', path: '/email', headers: sinkHeaders, body: JSON.stringify(wire) });
-        const answer = JSON.parse(await response.body.text()) as WireAnswer;
-        if (response.statusCode !== 200 || answer.ErrorCode !== 0)
-          throw new Error(`sink answered ${response.statusCode}: ${JSON.stringify(answer)}`);
-      }
-    };
-    await Promise.all(Array.from({ length: inFlight }, lane));
-    const seconds = (performance.now() - t0) / 1000;
-    shown.stop();
-    const peakRss = rss.stop();
-    const got = await sink.summary();
-    if (got.unique !== n || got.duplicates !== 0)
-      throw new Error(`bare loop: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
-    ctx.log(`bare loop: ${n} messages, one a request, in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
-    return { n, seconds, peakRss };
-  } finally {
-    await pool.close();
-    sink.close();
-  }
+/** Posts one message alone, as the adapter does with a batch size of 1, and checks the answer. */
+async function postOne(pool: Pool, i: number): Promise<void> {
+  const wire = toWireEmail(renderRecipient(i), stream);
+  const response = await pool.request({ method: 'POST', path: '/email', headers: sinkHeaders, body: JSON.stringify(wire) });
+  const answer = JSON.parse(await response.body.text()) as WireAnswer;
+  if (response.statusCode !== 200 || answer.ErrorCode !== 0)
+    throw new Error(`sink answered ${response.statusCode}: ${JSON.stringify(answer)}`);
+}
+
+function bare(n: number, ctx: PhaseContext) {
+  return bareLoop(n, ctx, { lanes: inFlight, take: 1, label: ', one a request,', post: (pool, from) => postOne(pool, from) });
 }
 
 export const dispatchHttpSingle: Scenario = {

@@ -120,16 +120,6 @@ export async function startHttpHerald(opts: {
   };
 }
 
-/** The current run of a campaign. */
-export async function runOf(db: Db, campaignId: string): Promise<number> {
-  const { current_run_id } = await db
-    .selectFrom('campaigns')
-    .select('current_run_id')
-    .where('id', '=', campaignId)
-    .executeTakeFirstOrThrow();
-  return current_run_id!;
-}
-
 /** Logs progress every `everyMs` while `work` runs: `[k/n] rate`. */
 export function progress(ctx: PhaseContext, n: number, count: () => Promise<number> | number, everyMs = 10_000): { stop(): void } {
   const t0 = performance.now();
@@ -213,38 +203,60 @@ async function herald(n: number, ctx: PhaseContext) {
   }
 }
 
-async function bare(n: number, ctx: PhaseContext) {
-  const shape = heraldHttpShape();
+/**
+ * The bare loop (a), the ceiling of a comparison: `lanes` loops, each taking the next `take`
+ * recipients and posting them with `post` through an undici pool, no database; every
+ * recipient must reach a fresh sink once.
+ */
+export async function bareLoop(
+  n: number,
+  ctx: PhaseContext,
+  opts: { lanes: number; take: number; label: string; post: (pool: Pool, from: number, size: number) => Promise<void> },
+): Promise<{ n: number; seconds: number; peakRss: number }> {
   const sink = await startHttpSink();
-  const pool = new Pool(sink.url, { connections: shape.inFlightRequests });
+  const pool = new Pool(sink.url, { connections: opts.lanes });
   try {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     const t0 = performance.now();
     let next = 1;
-    // One loop per request in flight, each rendering and posting one batch at a time, as Herald's slots do.
     const lane = async () => {
       while (next <= n) {
         const from = next;
-        const size = Math.min(shape.batchSize, maxHttpEmailBatch, n - from + 1);
+        const size = Math.min(opts.take, n - from + 1);
         next += size;
-        const batch = Array.from({ length: size }, (_, k) => renderRecipient(from + k));
-        await postBatch(pool, batch, shape.messageStream);
+        await opts.post(pool, from, size);
       }
     };
-    await Promise.all(Array.from({ length: shape.inFlightRequests }, lane));
+    await Promise.all(Array.from({ length: opts.lanes }, lane));
     const seconds = (performance.now() - t0) / 1000;
     shown.stop();
     const peakRss = rss.stop();
     const got = await sink.summary();
     if (got.unique !== n || got.duplicates !== 0)
       throw new Error(`bare loop: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
-    ctx.log(`bare loop: ${n} messages in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
+    ctx.log(`bare loop: ${n} messages${opts.label} in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
     return { n, seconds, peakRss };
   } finally {
     await pool.close();
     sink.close();
   }
+}
+
+function bare(n: number, ctx: PhaseContext) {
+  const shape = heraldHttpShape();
+  // One loop per request in flight, each rendering and posting one batch at a time, as Herald's slots do.
+  return bareLoop(n, ctx, {
+    lanes: shape.inFlightRequests,
+    take: Math.min(shape.batchSize, maxHttpEmailBatch),
+    label: '',
+    post: (pool, from, size) =>
+      postBatch(
+        pool,
+        Array.from({ length: size }, (_, k) => renderRecipient(from + k)),
+        shape.messageStream,
+      ),
+  });
 }
 
 async function bullmq(n: number, ctx: PhaseContext) {

@@ -12,9 +12,8 @@
 import { sql } from 'kysely';
 import type { Db } from '../src/store/database.js';
 import { dialectOf } from '../src/store/dialect.js';
-import { snapshotChunk } from '../src/store/ledger/snapshot-audience.js';
 import { createList } from '../src/store/lists.js';
-import { type BenchHerald, benchSender, benchTemplate, launch, mb, round, startBenchHerald } from './materialise.js';
+import { type BenchHerald, benchSender, benchTemplate, launch, mb, round, runOf, snapshotAll, startBenchHerald } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const defaultContacts = 1_000_000;
@@ -102,29 +101,17 @@ async function run(dialect: 'sqlite' | 'postgres', ctx: PhaseContext) {
     ctx.log(`seeded ${n.toLocaleString('en-US')} contacts, a list and 1% suppressed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const campaignId = await createCampaign(bench, listId);
     await launch(bench.api, campaignId);
-    const { current_run_id: runId } = await db
-      .selectFrom('campaigns')
-      .select('current_run_id')
-      .where('id', '=', campaignId)
-      .executeTakeFirstOrThrow();
+    const runId = await runOf(db, campaignId);
 
     let rss = ctx.watchRss();
-    t = performance.now();
-    let chunks = 0;
-    let longest = 0;
-    for (let done = false; !done; chunks++) {
-      const c0 = performance.now();
-      done = (await snapshotChunk(db, runId!, chunk, new Date())).done;
-      longest = Math.max(longest, performance.now() - c0);
-    }
-    const heraldS = (performance.now() - t) / 1000;
+    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk);
     const heraldRss = rss.stop();
 
     // The audience by plain arithmetic on how it was seeded: plan pro or team (i % 3 ≠ 0), not churned (i % 20 ≠ 0).
     const byState = await db
       .selectFrom('messages')
       .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('run_id', '=', runId!)
+      .where('run_id', '=', runId)
       .groupBy('state')
       .execute();
     const count = (state: string) => Number(byState.find((r) => r.state === state)?.n ?? 0);

@@ -122,27 +122,15 @@ async function run(_phase: string, ctx: PhaseContext) {
     ctx.log(`seeded ${n.toLocaleString()} contacts on a list in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const campaignId = await createBenchCampaign(bench.api, listId);
     await launch(bench.api, campaignId);
-    const { current_run_id: runId } = await db
-      .selectFrom('campaigns')
-      .select('current_run_id')
-      .where('id', '=', campaignId)
-      .executeTakeFirstOrThrow();
+    const runId = await runOf(db, campaignId);
 
     let rss = ctx.watchRss();
-    t = performance.now();
-    let longest = 0;
-    let chunks = 0;
-    for (let done = false; !done; chunks++) {
-      const c0 = performance.now();
-      done = (await snapshotChunk(db, runId!, chunk, new Date())).done;
-      longest = Math.max(longest, performance.now() - c0);
-    }
-    const heraldS = (performance.now() - t) / 1000;
+    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk);
     const heraldRss = rss.stop();
     const { count } = await db
       .selectFrom('messages')
       .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('run_id', '=', runId!)
+      .where('run_id', '=', runId)
       .executeTakeFirstOrThrow();
     if (Number(count) !== n) throw new Error(`snapshot wrote ${count} messages, expected ${n}`);
     ctx.log(`Herald snapshot: ${heraldS.toFixed(2)} s in ${chunks} chunks, longest ${longest.toFixed(0)} ms`);
@@ -192,6 +180,29 @@ export const materialise: Scenario = {
     ];
   },
 };
+
+/** The current run of a campaign. */
+export async function runOf(db: Db, campaignId: string): Promise<number> {
+  const { current_run_id } = await db
+    .selectFrom('campaigns')
+    .select('current_run_id')
+    .where('id', '=', campaignId)
+    .executeTakeFirstOrThrow();
+  return current_run_id!;
+}
+
+/** Runs the engine's snapshot step over a whole run, chunk by chunk: its time, chunks and longest chunk (ms). */
+export async function snapshotAll(db: Db, runId: number, chunk: number): Promise<{ seconds: number; chunks: number; longest: number }> {
+  const t = performance.now();
+  let chunks = 0;
+  let longest = 0;
+  for (let done = false; !done; chunks++) {
+    const c0 = performance.now();
+    done = (await snapshotChunk(db, runId, chunk, new Date())).done;
+    longest = Math.max(longest, performance.now() - c0);
+  }
+  return { seconds: (performance.now() - t) / 1000, chunks, longest };
+}
 
 export const round = (x: number, digits: number) => Number(x.toFixed(digits));
 export const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);

@@ -16,10 +16,10 @@
  * run kept before the pause (what the send would have taken without one).
  */
 import { readCounters } from '../src/store/ledger/counters.js';
-import { heraldHttpShape, progress, runOf, startHttpHerald } from './dispatch-http.js';
+import { heraldHttpShape, progress, startHttpHerald } from './dispatch-http.js';
 import { waitForStatus } from './dispatch-smtp.js';
 import { startHttpSink } from './http-sink.js';
-import { createBenchCampaign, launch, mb, round, seedAudience } from './materialise.js';
+import { createBenchCampaign, launch, mb, round, runOf, seedAudience } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const defaultMessages = 1_000_000;

@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/store/database.js';
 import { readCounters } from '../src/store/ledger/counters.js';
 import { waitForStatus } from './dispatch-smtp.js';
-import { createBenchCampaign, launch, round, seedAudience, startBenchHerald } from './materialise.js';
+import { createBenchCampaign, launch, round, runOf, seedAudience, startBenchHerald } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const defaultMessages = 20_000;
@@ -45,11 +45,7 @@ async function run(_phase: string, ctx: PhaseContext) {
     const listId = await seedAudience(db, bench.workspaceId, n);
     const campaignId = await createBenchCampaign(bench.api, listId);
     await launch(bench.api, campaignId);
-    const { current_run_id: runId } = await db
-      .selectFrom('campaigns')
-      .select('current_run_id')
-      .where('id', '=', campaignId)
-      .executeTakeFirstOrThrow();
+    const runId = await runOf(db, campaignId);
 
     // Wait for the first reception (the send rate is measured from there), then for ~30%.
     while (mailbox.summary().received === 0) await sleep(2);
@@ -67,14 +63,14 @@ async function run(_phase: string, ctx: PhaseContext) {
     if (r.status !== 200 || r.body.status !== 'paused') throw new Error(`pause: ${r.status} ${JSON.stringify(r.body)}`);
     const ackMs = tAck - t;
     const receivedAtAck = mailbox.summary().received;
-    const claimedAtAck = await claimedSoFar(db, runId!);
-    const inFlightAtAck = (await readCounters(db, runId!)).sending;
+    const claimedAtAck = await claimedSoFar(db, runId);
+    const inFlightAtAck = (await readCounters(db, runId)).sending;
     const rate = receivedAtAck / ((tAck - tFirst) / 1000);
 
-    while ((await readCounters(db, runId!)).sending > 0) await sleep(1);
+    while ((await readCounters(db, runId)).sending > 0) await sleep(1);
     const drainMs = performance.now() - tAck;
     await sleep(settleMs);
-    const claimedAfter = (await claimedSoFar(db, runId!)) - claimedAtAck;
+    const claimedAfter = (await claimedSoFar(db, runId)) - claimedAtAck;
     const receivedAfter = mailbox.summary().received - receivedAtAck;
     ctx.log(
       `paused at ${receivedAtAck}/${n} received; ${inFlightAtAck} in flight; drained in ${drainMs.toFixed(0)} ms; ` +

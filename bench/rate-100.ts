@@ -15,10 +15,10 @@
  * measures.
  */
 import { readCounters } from '../src/store/ledger/counters.js';
-import { startHttpHerald, runOf } from './dispatch-http.js';
+import { startHttpHerald } from './dispatch-http.js';
 import { waitForStatus } from './dispatch-smtp.js';
 import { startHttpSink } from './http-sink.js';
-import { createBenchCampaign, launch, round, seedAudience } from './materialise.js';
+import { createBenchCampaign, launch, round, runOf, seedAudience } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const perSecond = 100;

@@ -13,10 +13,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { type CliProcess, startCli } from '../test/process/spawn.js';
-import { httpEnv, progress, runOf, startHttpHerald } from './dispatch-http.js';
+import { httpEnv, progress, startHttpHerald } from './dispatch-http.js';
 import { waitForStatus } from './dispatch-smtp.js';
 import { startHttpSink } from './http-sink.js';
-import { createBenchCampaign, launch, mb, round, seedAudience } from './materialise.js';
+import { createBenchCampaign, launch, mb, round, runOf, seedAudience } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const defaultMessages = 200_000;
