@@ -1,49 +1,21 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
 import { ManualClock } from '../../src/engine/clock.js';
-import type { Db } from '../../src/store/database.js';
-import { dialects, migratedDatabase } from '../dialects.js';
-import { createApiKey, createWorkspace } from '../../src/store/workspaces.js';
-
-type App = Awaited<ReturnType<typeof buildApp>>;
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+import { dialects } from '../dialects.js';
+import { type Method, type TwoWorkspaces, twoWorkspaces } from './two-workspaces.js';
 
 describe.each(dialects)('on %s', (dialect) => {
-  let db: Db;
-  let database: Awaited<ReturnType<typeof migratedDatabase>>;
-  let app: App;
+  let w: TwoWorkspaces;
   let clock: ManualClock;
   let keyA: string;
   let keyB: string;
 
   beforeEach(async () => {
-    database = await migratedDatabase(dialect);
-    db = database.db;
-    clock = new ManualClock('2026-01-01T00:00:00Z');
-    const now = clock.now();
-    const a = await createWorkspace(db, { name: 'A', now });
-    const b = await createWorkspace(db, { name: 'B', now });
-    keyA = await createApiKey(db, { workspaceId: a.id, name: 'a', now });
-    keyB = await createApiKey(db, { workspaceId: b.id, name: 'b', now });
-    // The campaign service is not used by these routes.
-    app = await buildApp({ db, clock, campaigns: {} as never, sandbox: null });
+    w = await twoWorkspaces(dialect, '2026-01-01T00:00:00Z');
+    ({ clock, keyA, keyB } = w);
   });
-  afterEach(async () => {
-    await app.close();
-    await database.close();
-  });
+  afterEach(() => w.close());
 
-  /** Calls the API as workspace A (or with another key) and returns status and parsed body. */
-  async function call(method: Method, url: string, payload?: unknown, key = keyA) {
-    const res = await app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${key}` },
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
-
-    return { status: res.statusCode, type: res.headers['content-type'], body: res.body === '' ? undefined : (res.json() as any) };
-  }
+  const call = (method: Method, url: string, payload?: unknown, key = keyA) => w.call(method, url, payload, key);
 
   describe('contacts', () => {
     it('upserts by email: a second POST updates the same contact instead of duplicating it', async () => {
@@ -213,7 +185,7 @@ describe.each(dialects)('on %s', (dialect) => {
 
   describe('validation', () => {
     it('answers malformed JSON with a MALFORMED_JSON problem', async () => {
-      const res = await app.inject({
+      const res = await w.app.inject({
         method: 'POST',
         url: '/v1/contacts',
         headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/json' },
@@ -283,7 +255,7 @@ describe.each(dialects)('on %s', (dialect) => {
     });
 
     it('documents every resource route in the OpenAPI document', async () => {
-      const res = await app.inject({ method: 'GET', url: '/docs/json' });
+      const res = await w.app.inject({ method: 'GET', url: '/docs/json' });
       const paths = res.json().paths as Record<string, Record<string, { tags?: string[]; summary?: string }>>;
       for (const path of [
         '/v1/contacts',

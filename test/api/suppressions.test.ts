@@ -1,49 +1,28 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { Db } from '../../src/store/database.js';
 import { isSuppressed, suppress } from '../../src/store/suppressions.js';
-import { createApiKey, createWorkspace } from '../../src/store/workspaces.js';
-import { dialects, migratedDatabase } from '../dialects.js';
-
-type App = Awaited<ReturnType<typeof buildApp>>;
+import { dialects } from '../dialects.js';
+import { type Method, type TwoWorkspaces, twoWorkspaces } from './two-workspaces.js';
 
 describe.each(dialects)('the suppression list through the API (%s)', (dialect) => {
+  let w: TwoWorkspaces;
   let db: Db;
-  let database: Awaited<ReturnType<typeof migratedDatabase>>;
-  let app: App;
   let clock: ManualClock;
-  let workspaceA: string;
   let keyA: string;
   let keyB: string;
+  let workspaceA: string;
 
   beforeEach(async () => {
-    database = await migratedDatabase(dialect);
-    db = database.db;
-    clock = new ManualClock('2026-03-01T00:00:00Z');
-    const now = clock.now();
-    const a = await createWorkspace(db, { name: 'A', now });
-    const b = await createWorkspace(db, { name: 'B', now });
-    workspaceA = a.id;
-    keyA = await createApiKey(db, { workspaceId: a.id, name: 'a', now });
-    keyB = await createApiKey(db, { workspaceId: b.id, name: 'b', now });
-    // These routes do not use the campaign service.
-    app = await buildApp({ db, clock, campaigns: {} as never, sandbox: null });
+    w = await twoWorkspaces(dialect, '2026-03-01T00:00:00Z');
+    ({ db, clock, keyA, keyB, workspaceA } = w);
   });
-  afterEach(async () => {
-    await app.close();
-    await database.close();
-  });
+  afterEach(() => w.close());
 
-  async function call(method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown, key = keyA) {
-    const res = await app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${key}` },
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
-    return { status: res.statusCode, body: res.body === '' ? undefined : (res.json() as any) };
-  }
+  const call = async (method: Method, url: string, payload?: unknown, key = keyA) => {
+    const { status, body } = await w.call(method, url, payload, key);
+    return { status, body };
+  };
   const addresses = async (query = '', key = keyA) =>
     (await call('GET', `/v1/suppressions${query}`, undefined, key)).body.data.map((s: { address: string }) => s.address);
 
