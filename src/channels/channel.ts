@@ -2,6 +2,7 @@ import type { Channel } from '../domain/lifecycle.js';
 
 /** One rendered message, ready for a provider. */
 export interface OutgoingEmail {
+  readonly channel?: 'email';
   /** The ledger row's id: the idempotency key of this send. */
   readonly messageId: number;
   readonly runId: number;
@@ -15,6 +16,103 @@ export interface OutgoingEmail {
   readonly text: string;
   readonly headers: Readonly<Record<string, string>>;
 }
+
+/** What every rendered message carries, whatever its channel. */
+interface OutgoingCommon {
+  /** The ledger row's id: the idempotency key of this send. */
+  readonly messageId: number;
+  readonly runId: number;
+  /**
+   * `<runId>.<messageId>`: adapters hand it to the provider wherever the provider echoes
+   * something back in its receipts (a callback URL's query, tracking data, metadata), so a
+   * receipt finds its ledger row without a lookup by provider id.
+   */
+  readonly ledgerKey: string;
+  /** The channel address from the snapshot (messages.address; see store/addresses.ts). */
+  readonly to: string;
+}
+
+/** An SMS (Twilio Messages API). `to` is E.164. */
+export interface OutgoingSms extends OutgoingCommon {
+  readonly channel: 'sms';
+  /** The sender's number (E.164) or alphanumeric sender id. */
+  readonly from: string;
+  readonly body: string;
+  /** Counted by domain/sms.ts; the cost is segments × the workspace's SMS price. */
+  readonly segments: number;
+  readonly encoding: 'GSM-7' | 'UCS-2';
+}
+
+/** A phone call that speaks a script or plays a recording (Twilio Calls API with TwiML). `to` is E.164. */
+export interface OutgoingVoice extends OutgoingCommon {
+  readonly channel: 'voice';
+  readonly from: string;
+  /** Text to speech; exactly one of `say` and `audioUrl` is set. */
+  readonly say: string | null;
+  readonly audioUrl: string | null;
+  /** TTS voice and language (e.g. "alice", "en-GB"); null: the provider's default. */
+  readonly voice: string | null;
+  readonly language: string | null;
+}
+
+/** A web push notification. `to` is the PushSubscription JSON ({ endpoint, keys: { p256dh, auth } }). */
+export interface OutgoingWebPush extends OutgoingCommon {
+  readonly channel: 'webpush';
+  readonly title: string;
+  readonly body: string;
+  readonly url: string | null;
+  readonly icon: string | null;
+  /** Seconds the push service keeps an undelivered notification. */
+  readonly ttlSeconds: number;
+}
+
+/** A mobile push notification (FCM HTTP v1). `to` is the device's registration token. */
+export interface OutgoingPush extends OutgoingCommon {
+  readonly channel: 'push';
+  readonly title: string;
+  readonly body: string;
+  readonly imageUrl: string | null;
+  /** FCM data payload: string values only. */
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** A Telegram message (Bot API sendMessage). `to` is the chat id. */
+export interface OutgoingTelegram extends OutgoingCommon {
+  readonly channel: 'telegram';
+  readonly text: string;
+  readonly parseMode: 'HTML' | 'MarkdownV2' | null;
+  /** One row of URL buttons under the message (inline keyboard). */
+  readonly buttons: readonly { readonly text: string; readonly url: string }[];
+}
+
+/** A Viber message (REST send_message). `to` is the Viber user id. */
+export interface OutgoingViber extends OutgoingCommon {
+  readonly channel: 'viber';
+  /** The sender name shown to the user (≤ 28 characters) and its avatar. */
+  readonly senderName: string;
+  readonly senderAvatar: string | null;
+  readonly text: string | null;
+  readonly imageUrl: string | null;
+  readonly button: { readonly text: string; readonly url: string } | null;
+}
+
+/** A signed JSON POST to the workspace's endpoint, for custom channels. `to` is the contact id. */
+export interface OutgoingWebhook extends OutgoingCommon {
+  readonly channel: 'webhook';
+  /** The JSON document posted: event, ids, the contact and the rendered data. */
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/** A rendered message of any channel; `channel` tells them apart. */
+export type Outgoing =
+  | (OutgoingEmail & { readonly channel: 'email' })
+  | OutgoingSms
+  | OutgoingVoice
+  | OutgoingWebPush
+  | OutgoingPush
+  | OutgoingTelegram
+  | OutgoingViber
+  | OutgoingWebhook;
 
 /** What the provider did with one message. Vendor codes are mapped to these at the edge. */
 export type SendResult =
