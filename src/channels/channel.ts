@@ -1,3 +1,4 @@
+import type { RecipientVerdict } from './receipts.js';
 import type { Channel } from '../domain/lifecycle.js';
 
 /** One rendered message, ready for a provider. */
@@ -126,6 +127,11 @@ export type SendResult =
       readonly detail: string;
       /** The provider asked not to be called again for this long (Retry-After), if it said so. */
       readonly retryAfterMs?: number;
+      /**
+       * What the answer says about the address itself, so the engine stops using it: a web
+       * push subscription gone (404/410), an FCM token unregistered, a bot blocked by the person.
+       */
+      readonly recipient?: RecipientVerdict;
     };
 
 export interface ChannelCapabilities {

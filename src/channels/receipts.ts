@@ -38,13 +38,18 @@ export interface ReceiptEvent {
   readonly code?: string;
   readonly detail?: string;
   readonly recipient?: RecipientVerdict;
+  /**
+   * For events about an address rather than one message (a person blocked the Telegram bot,
+   * unsubscribed from the Viber account): the channel address, with `message` and
+   * `providerId` null.
+   */
+  readonly address?: string;
   readonly at: Date;
 }
 
 /** Events read from one request (a webhook may carry several); or why the request is unreadable. */
 export type ReceiptParse =
-  | { readonly ok: true; readonly events: readonly ReceiptEvent[] }
-  | { readonly ok: false; readonly detail: string };
+  { readonly ok: true; readonly events: readonly ReceiptEvent[] } | { readonly ok: false; readonly detail: string };
 
 /** Reads a ledger key `<runId>.<id>` (see OutgoingCommon.ledgerKey); null when it is not one. */
 export function parseLedgerKey(value: unknown): { runId: number; messageId: number } | null {
