@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import type { SecretBox } from '../store/secrets.js';
 import type { Clock } from '../engine/clock.js';
 import type { CampaignService } from '../engine/campaign-service.js';
 import type { Db } from '../store/database.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
     readonly mailbox: SandboxMailbox | null;
     readonly external?: { readonly host: string; readonly port: number } | null;
   } | null;
+  /** Seals sender credentials at rest; null when HERALD_SECRET_KEY is unset (credentials are then refused). */
+  readonly secrets?: SecretBox | null;
   /** Where unexpected errors are logged (requests themselves are not logged). */
   readonly log?: FastifyBaseLogger;
 }

@@ -1,14 +1,12 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Result, fail, ok } from './errors.js';
 import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGroups, outcomes, userActions } from './lifecycle.js';
+import { StringEnum } from './string-enum.js';
 
 /**
  * The campaign's shapes, declared once (STYLE habit 4): the API validates and documents
  * with them, the CLI and the UI read the same types.
  */
-
-const StringEnum = <T extends readonly string[]>(values: T, description?: string) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
 export const launchTypes = ['now', 'manual', 'scheduled'] as const;
 export type LaunchType = (typeof launchTypes)[number];
@@ -149,7 +147,8 @@ export const CampaignCounts = Type.Object({
   pending: Type.Integer(),
   inFlight: Type.Integer({ description: 'Claimed and not yet recorded: after a pause, the drain still under way' }),
   sent: Type.Integer(),
-  delivered: Type.Integer(),
+  delivered: Type.Integer({ description: 'Delivered, including those read, opened or clicked since' }),
+  read: Type.Integer({ description: 'Seen on a messenger (Viber, Telegram) or a push notification opened' }),
   opened: Type.Integer(),
   clicked: Type.Integer(),
   failed: Type.Integer(),

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Result, fail, ok } from './errors.js';
+import { StringEnum } from './string-enum.js';
 
 /**
  * The suppression list (DESIGN §5): addresses a workspace must never message again, with
@@ -13,9 +14,6 @@ export type SuppressionKind = (typeof suppressionKinds)[number];
 
 export const suppressionReasons = ['unsubscribe', 'hard_bounce', 'complaint', 'manual'] as const;
 export type SuppressionReason = (typeof suppressionReasons)[number];
-
-const StringEnum = <T extends readonly string[]>(values: T, description?: string) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
 export const SuppressionInput = Type.Object(
   {

@@ -95,6 +95,8 @@ export interface TemplateTable {
   subject: string | null;
   html: string | null;
   text: string | null;
+  /** JSON of the channel's content (domain/template-content.ts); null for email, which uses the columns above. */
+  content: string | null;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
@@ -111,6 +113,11 @@ export interface SenderTable {
   status: string;
   /** JSON of a RateRule (per second/minute/hour, warm-up), or null for no limit of its own. */
   rate_limit: string | null;
+  /** An E.164 number or alphanumeric sender id (SMS, voice), a bot username (Telegram), … */
+  address: string | null;
+  avatar_url: string | null;
+  /** Encrypted JSON of the channel's credentials (store/secrets.ts); never returned. */
+  credentials: string | null;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
@@ -200,6 +207,7 @@ export interface RunCounterTable {
   sending: number;
   sent: number;
   delivered: number;
+  read: number;
   opened: number;
   clicked: number;
   failed: number;

@@ -14,8 +14,7 @@ import {
 import { addSuppressions, getSuppression, listSuppressions, removeSuppression, suppressionOf } from '../../store/suppressions.js';
 import type { AppDeps } from '../app.js';
 import { Page, PageQuery, badCursor, notFound, pageOf } from '../envelope.js';
-
-const StringEnum = <T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
+import { StringEnum } from '../../domain/string-enum.js';
 
 const ListQuery = Type.Object(
   {
