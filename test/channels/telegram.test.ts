@@ -295,6 +295,13 @@ describe('sending through the sandbox Bot API', () => {
     });
   });
 
+  it('remembers only the latest messages, newest last, while counting every one', async () => {
+    const sb = await startSandbox({ keep: 3 });
+    await adapterFor(sb.url, { concurrency: 1 }).send(many(5));
+    expect(sb.accepted).toBe(5);
+    expect(sb.messages().map((m) => m.summary)).toEqual(['Hello 3', 'Hello 4', 'Hello 5']);
+  });
+
   it('sends 60 messages at most `concurrency` at a time and answers in input order', async () => {
     let inFlight = 0;
     let most = 0;

@@ -50,6 +50,8 @@ export interface TelegramSandboxOptions extends SandboxOptions {
   readonly seed?: number;
   /** retry_after, in seconds, of every 429 (default 1). */
   readonly retryAfterSeconds?: number;
+  /** How many of the latest messages and blocked chats it remembers (default 10,000). */
+  readonly keep?: number;
 }
 
 export interface TelegramWebhook {
@@ -68,7 +70,7 @@ export interface TelegramSandboxServer extends SandboxServer {
 }
 
 /** Messages and blocked chats it remembers: the latest this many, so a million-message run keeps its memory flat. */
-const keep = 10_000;
+const defaultKeep = 10_000;
 
 /** Telegram's limit on sendMessage's text, in UTF-16 code units after entity parsing. */
 const maxTextLength = 4096;
@@ -287,6 +289,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
   const defaultSecret = options.webhookSecret ?? sandboxWebhookSecret;
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
+  const keep = options.keep ?? defaultKeep;
   const random = prng(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
   const recent: SandboxMessage[] = [];
@@ -303,9 +306,14 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
   const botIdOf = (token: string) => Number(token.slice(0, token.indexOf(':')));
   const botUser = (token: string) => ({ id: botIdOf(token), is_bot: true, first_name: 'Herald Sandbox', username: 'herald_sandbox_bot' });
 
+  /** A ring of the latest `keep` messages: constant work per message, where a shifted array would move 10,000 entries each time. */
+  let ringStart = 0;
   const remember = (message: SandboxMessage) => {
-    recent.push(message);
-    if (recent.length > keep) recent.splice(0, recent.length - keep);
+    if (recent.length < keep) recent.push(message);
+    else {
+      recent[ringStart] = message;
+      ringStart = (ringStart + 1) % keep;
+    }
   };
 
   /** Posts an Update to the bot's webhook after the receipt delay, as Telegram does when something happens in a chat. */
@@ -524,7 +532,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     get updatesPosted() {
       return updatesPosted;
     },
-    messages: () => recent.slice(),
+    messages: () => [...recent.slice(ringStart), ...recent.slice(0, ringStart)],
     setFaults: (next) => {
       faults = { ...next };
     },
