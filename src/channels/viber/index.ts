@@ -23,3 +23,6 @@ export const viberProvider: ProviderModule<ViberConfig, OutgoingViber> = {
   createAdapter: (config, sender) => new ViberAdapter(config, sender),
   receipts: viberReceipts,
 };
+
+export { ViberAdapter, setWebhook } from './adapter.js';
+export type { ViberConfig } from './config.js';

@@ -11,7 +11,10 @@ import type { ViberConfig } from './config.js';
  *
  * Receipts (delivered, seen, failed) carry the message_token and the user_id but not the
  * tracking_data the message was sent with (Viber returns that only with a person's reply), so
- * their events name the message by providerId and `message` is null.
+ * their events name the message by providerId and `message` is null. Viber sends one `seen`
+ * when the person reads a run of unread messages, carrying the latest one's token: earlier
+ * messages of that run get no `seen` of their own (a campaign sends one message a person, so
+ * this costs little there).
  */
 
 /** The signature Viber puts on a body, for the sandbox and for tests. */
