@@ -58,7 +58,13 @@ export function verdictOfStatus(status: number, body: string, location: string |
   const detail = `HTTP ${status}${said ? `: ${said}` : ''}`;
   if (status >= 200 && status < 300) return { verdict: 'accepted', providerId: location };
   if (status === 404 || status === 410)
-    return { verdict: 'failed', kind: 'permanent', code: 'WEBPUSH_GONE', detail: `The subscription is gone (${detail})`, recipient: 'gone' };
+    return {
+      verdict: 'failed',
+      kind: 'permanent',
+      code: 'WEBPUSH_GONE',
+      detail: `The subscription is gone (${detail})`,
+      recipient: 'gone',
+    };
   if (status === 401 || status === 403)
     return { verdict: 'fatal', code: 'WEBPUSH_VAPID', detail: `The push service refused the VAPID credentials (${detail})` };
   if (status === 413) return { verdict: 'failed', kind: 'permanent', code: 'WEBPUSH_PAYLOAD_TOO_LARGE', detail };
@@ -233,7 +239,10 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
       extra: { readonly retryAfterMs?: number; readonly recipient?: RecipientVerdict } = {},
     ): Outcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
     const subscription = parseSubscription(m.to);
-    if (typeof subscription === 'string') return failed('permanent', 'WEBPUSH_SUBSCRIPTION_INVALID', subscription, { recipient: 'invalid' });
+    // 'invalid', not 'gone': the address never was a usable subscription (a bad import, a
+    // truncated JSON), so no push service could take it; 'gone' is for one that worked and expired.
+    if (typeof subscription === 'string')
+      return failed('permanent', 'WEBPUSH_SUBSCRIPTION_INVALID', subscription, { recipient: 'invalid' });
     if (subscription.expirationTime && subscription.expirationTime <= Date.now())
       return failed('permanent', 'WEBPUSH_GONE', 'The subscription’s expirationTime has passed', { recipient: 'gone' });
 
