@@ -23,7 +23,8 @@ const unanswered = {
  * Reads a call status callback (form-encoded: CallSid, CallStatus, Timestamp, …) into our
  * events: completed means the call was answered and ended → delivered; busy, no-answer,
  * failed and canceled → failed with TWILIO_CALL_<status>; queued, ringing and in-progress
- * are progress only. `initiated` is reported by Twilio with CallStatus queued.
+ * are progress only. A CallStatus outside the spec's enum (the `initiated` event's own
+ * "initiated") is acknowledged with no event: refusing it would only make Twilio log errors.
  */
 export function parseTwilioVoiceReceipt(request: ReceiptRequest, now: Date = new Date()): ReceiptParse {
   const { params, message } = readTwilioCallback(request);

@@ -5,12 +5,15 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * keyed with the account's auth token, over the full URL Twilio called (query included)
  * followed by every POST parameter, sorted by name, as name then value with no separator;
  * base64. A repeated name (StatusCallbackEvent=…&StatusCallbackEvent=…) contributes
- * each of its values, in sorted order, as Twilio's own helper libraries do.
+ * each of its distinct values once, sorted, as Twilio's own helper libraries do (their
+ * published vector for Digits=5678&Digits=1234&Digits=1234 signs Digits1234Digits5678).
  */
 export function twilioSignature(authToken: string, url: string, params: URLSearchParams): string {
-  const pairs = [...params].sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  const byName = new Map<string, Set<string>>();
+  for (const [name, value] of params) byName.set(name, (byName.get(name) ?? new Set()).add(value));
   const hmac = createHmac('sha1', authToken).update(url, 'utf8');
-  for (const [name, value] of pairs) hmac.update(name + value, 'utf8');
+  // Plain code-unit order, as the libraries' default sorts use: no locale collation.
+  for (const name of [...byName.keys()].sort()) for (const value of [...byName.get(name)!].sort()) hmac.update(name + value, 'utf8');
   return hmac.digest('base64');
 }
 
