@@ -384,6 +384,7 @@ describe('sending through the sandbox FCM', () => {
     expect(problem({ token: 't', data: { n: 1 } })).toBe('message.data[n]');
     expect(problem({ token: 't', data: { google_x: 'v' } })).toBe('message.data');
     expect(problem({ token: 't', priority: 'high' })).toBe('message');
+    expect(problem({ token: 't', apns: { headers: { 'apns-priority': 10 } } })).toBe('message.apns.headers');
   });
 });
 
@@ -553,6 +554,11 @@ describe('contract with the FCM v1 discovery document', () => {
     for (const key of Object.keys(body)) expect(schemas.SendMessageRequest.properties).toHaveProperty(key);
     for (const key of Object.keys(body.message)) expect(schemas.Message.properties).toHaveProperty(key);
     for (const key of Object.keys(body.message.notification)) expect(schemas.Notification.properties[key]?.type).toBe('string');
+    for (const key of Object.keys(body.message.android)) expect(schemas.AndroidConfig.properties).toHaveProperty(key);
+    for (const key of Object.keys(body.message.android.notification))
+      expect(schemas.AndroidNotification.properties[key]?.type).toBe('string');
+    for (const key of Object.keys(body.message.apns)) expect(schemas.ApnsConfig.properties).toHaveProperty(key);
+    expect(schemas.ApnsConfig.properties.headers).toMatchObject({ type: 'object', additionalProperties: { type: 'string' } });
     expect(schemas.Message.properties.token.type).toBe('string');
     expect(schemas.Message.properties.data).toMatchObject({ type: 'object', additionalProperties: { type: 'string' } });
     expect(Object.values(body.message.data).every((v) => typeof v === 'string')).toBe(true);
@@ -565,6 +571,8 @@ describe('contract with the FCM v1 discovery document', () => {
         heraldReceipt: expect.stringMatching(/^7\.1\./),
         heraldReceiptUrl: 'https://h.test/r',
       },
+      android: { notification: { tag: '7.1' } },
+      apns: { headers: { 'apns-collapse-id': '7.1' } },
     });
     // The response is a Message whose `name` we keep as the provider id.
     expect(schemas[method.response.$ref].properties.name.type).toBe('string');

@@ -19,6 +19,8 @@ export interface WireMessage {
   readonly notification: { readonly title: string; readonly body: string; readonly image?: string };
   /** String values only: FCM refuses anything else. */
   readonly data: Readonly<Record<string, string>>;
+  readonly android: { readonly notification: { readonly tag: string } };
+  readonly apns: { readonly headers: Readonly<Record<string, string>> };
 }
 
 /** A google.rpc.Status error body, as every Google API answers a failure. */
@@ -124,12 +126,23 @@ export function verdictOfError(status: number, text: string): FcmVerdict {
   return failed('permanent', 'FCM_REJECTED');
 }
 
-/** Our message in FCM's shape, carrying the signed app receipt in its data. */
+/**
+ * Our message in FCM's shape, carrying the signed app receipt in its data. FCM has no
+ * idempotency key, so the ledger key goes where the phone itself de-duplicates: Android's
+ * notification tag and APNs's apns-collapse-id (at most 64 bytes; a ledger key is at most 31)
+ * make a crash re-send replace the notification already shown instead of showing a second one.
+ */
 export function toWireMessage(m: OutgoingPush, receiptSecret: string, receiptUrl: string | null): WireMessage {
   const data: Record<string, string> = { ...m.data, [receiptTokenKey]: appReceiptToken(receiptSecret, m.ledgerKey) };
   if (receiptUrl !== null) data[receiptUrlKey] = receiptUrl;
   const notification = m.imageUrl !== null ? { title: m.title, body: m.body, image: m.imageUrl } : { title: m.title, body: m.body };
-  return { token: m.to, notification, data };
+  return {
+    token: m.to,
+    notification,
+    data,
+    android: { notification: { tag: m.ledgerKey } },
+    apns: { headers: { 'apns-collapse-id': m.ledgerKey } },
+  };
 }
 
 /** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */

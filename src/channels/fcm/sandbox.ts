@@ -132,6 +132,12 @@ export function messageProblem(message: unknown): Answer | null {
       if (reservedDataKey.test(key)) return bad(`Invalid data payload key: ${key}`, 'message.data');
     }
   }
+  for (const platform of ['android', 'apns', 'webpush'] as const)
+    if (message[platform] !== undefined && !isObject(message[platform]))
+      return bad(`Invalid value at 'message.${platform}': not an object.`, `message.${platform}`);
+  const headers = isObject(message.apns) ? message.apns.headers : undefined;
+  if (headers !== undefined && (!isObject(headers) || Object.values(headers).some((v) => typeof v !== 'string')))
+    return bad("Invalid value at 'message.apns.headers': values must be strings.", 'message.apns.headers');
   return null;
 }
 
@@ -309,7 +315,8 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
       summary: message.notification?.title ?? '',
       receivedAt: new Date(now()).toISOString(),
     });
-    if (recent.length > keptMessages) recent.shift();
+    // Trimmed in one splice per 10,000 messages rather than a shift per message.
+    if (recent.length >= 2 * keptMessages) recent.splice(0, recent.length - keptMessages);
 
     const undelivered = to.startsWith('undelivered-') || (faults.undeliveredRate ? random() < faults.undeliveredRate : false);
     const read = !undelivered && (faults.readRate ? random() < faults.readRate : false);
@@ -411,7 +418,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
     get sendRequests() {
       return sendRequests;
     },
-    messages: () => recent.slice(),
+    messages: () => recent.slice(-keptMessages),
     setFaults(next) {
       faults = { ...next };
     },
