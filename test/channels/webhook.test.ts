@@ -448,8 +448,14 @@ describe('webhook sender credentials and configuration', () => {
     }
   });
 
-  it('reads WEBHOOK_TIMEOUT_MS and WEBHOOK_CONCURRENCY over the defaults, and is never off', () => {
-    expect(webhookConfigFromEnv({})).toEqual({ timeoutMs: 10_000, concurrency: 16, maxRetryWaitMs: 10_000, toleranceSeconds: 300 });
+  it('reads WEBHOOK_TIMEOUT_MS and WEBHOOK_CONCURRENCY over the defaults; null, so sandbox mode keeps the sandbox, without them', () => {
+    expect(webhookConfigFromEnv({})).toBeNull();
+    expect(webhookConfigFromEnv({ WEBHOOK_CONCURRENCY: '16' })).toEqual({
+      timeoutMs: 10_000,
+      concurrency: 16,
+      maxRetryWaitMs: 10_000,
+      toleranceSeconds: 300,
+    });
     expect(webhookConfigFromEnv({ WEBHOOK_TIMEOUT_MS: '2500', WEBHOOK_CONCURRENCY: '64' })).toMatchObject({
       timeoutMs: 2500,
       concurrency: 64,
@@ -539,6 +545,7 @@ describe('receipts from the endpoint', () => {
     const config = defaultWebhookConfig;
     const sender = senderWith({ url: 'https://hooks.example.com/h', secret });
     expect(verifyWebhookReceipt(request(body, signWebhook(secret, body, now)), config, sender)).toBe(true);
+    expect(verifyWebhookReceipt(request(body, signWebhook(secret, body, now)), null, sender)).toBe(true);
     expect(verifyWebhookReceipt(request(body, signWebhook('whsec_someone_else_entirely', body, now)), config, sender)).toBe(false);
     expect(
       verifyWebhookReceipt(
@@ -613,10 +620,9 @@ describe('the webhook provider module', () => {
       channel: 'webhook',
       fields: ['url', 'secret'],
     });
-    expect(webhookProvider.configFromEnv({})).toEqual(defaultWebhookConfig);
-    const adapter = webhookProvider.createAdapter(defaultWebhookConfig, senderWith({ url: 'https://hooks.example.com/h', secret }), {
-      receiptUrl: null,
-    });
+    // Outside sandbox mode the runtime hands createAdapter a null config when the environment sets nothing.
+    const config = webhookProvider.configFromEnv({}) as WebhookConfig;
+    const adapter = webhookProvider.createAdapter(config, senderWith({ url: 'https://hooks.example.com/h', secret }), { receiptUrl: null });
     expect(adapter.capabilities).toEqual({ batchSize: 1, concurrency: 16, idempotent: true, costUnit: 'message' });
     await adapter.close();
   });

@@ -3,7 +3,7 @@ import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingWebhook, ProviderFatalError, type SendResult } from '../channel.js';
 import type { SenderIdentity } from '../provider.js';
 import { retryAfterMs } from '../email-http/adapter.js';
-import { type WebhookConfig, readWebhookCredentials } from './config.js';
+import { type WebhookConfig, defaultWebhookConfig, readWebhookCredentials } from './config.js';
 import { signWebhook } from './signature.js';
 
 /** What one endpoint answer means for us; nothing endpoint-shaped passes this point. */
@@ -137,7 +137,9 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   /** The endpoint asked us (Retry-After) not to call before this time; every request waits it out. */
   #notBefore = 0;
 
-  constructor(config: WebhookConfig, sender: Pick<SenderIdentity, 'credentials'>) {
+  /** A null config (the environment sets nothing, see webhookConfigFromEnv) means the defaults. */
+  constructor(config: WebhookConfig | null, sender: Pick<SenderIdentity, 'credentials'>) {
+    config ??= defaultWebhookConfig;
     this.#config = config;
     this.capabilities = { batchSize: 1, concurrency: config.concurrency, idempotent: true, costUnit: 'message' };
     this.#slots = new Slots(config.concurrency);

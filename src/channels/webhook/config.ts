@@ -51,11 +51,15 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max
 }
 
 /**
- * Reads WEBHOOK_TIMEOUT_MS (≤ 120,000) and WEBHOOK_CONCURRENCY (≤ 256). Never null: the
- * webhook channel needs nothing from the environment, so it is available whenever a sender
- * carries an endpoint.
+ * Reads WEBHOOK_TIMEOUT_MS (≤ 120,000) and WEBHOOK_CONCURRENCY (≤ 256); null when neither is
+ * set. The endpoints are the senders', so null does not turn the channel off: outside
+ * sandbox mode an adapter built with a null config posts with the defaults. It does keep
+ * sandbox mode on the sandbox, where a sender's real endpoint must not be called; setting
+ * either variable configures the channel for real endpoints in sandbox mode too, as
+ * setting a provider's variables does for every channel.
  */
-export function webhookConfigFromEnv(env: NodeJS.ProcessEnv): WebhookConfig {
+export function webhookConfigFromEnv(env: NodeJS.ProcessEnv): WebhookConfig | null {
+  if (!env.WEBHOOK_TIMEOUT_MS?.trim() && !env.WEBHOOK_CONCURRENCY?.trim()) return null;
   return {
     ...defaultWebhookConfig,
     timeoutMs: positiveInt(env, 'WEBHOOK_TIMEOUT_MS', defaultWebhookConfig.timeoutMs, 120_000),

@@ -14,8 +14,9 @@ export { checkWebhookSignature, signWebhook, verifyWebhookSignature } from './si
 /**
  * Herald's own signed webhook (issue 5): custom channels receive each message as a signed
  * JSON POST and may report back through `/v1/receipts/webhook/<sender>`. The endpoint and
- * its secret belong to the sender, so configFromEnv is never null: the channel is there
- * whenever a sender names an endpoint.
+ * its secret belong to the sender (credentials `url` and `secret`); the environment only
+ * tunes timeouts and concurrency, and createAdapter and the receipt check take a null
+ * config as the defaults (see webhookConfigFromEnv).
  */
 export const webhookProvider: ProviderModule<WebhookConfig, OutgoingWebhook> = {
   name: 'webhook',

@@ -1,6 +1,6 @@
 import type { ReceiptHandler, ReceiptRequest, SenderIdentity } from '../provider.js';
 import { type ReceiptEvent, type ReceiptEventType, type ReceiptParse, parseLedgerKey } from '../receipts.js';
-import { type WebhookConfig, minSecretLength } from './config.js';
+import { type WebhookConfig, defaultWebhookConfig, minSecretLength } from './config.js';
 import { signatureHeader, verifyWebhookSignature } from './signature.js';
 
 /**
@@ -113,7 +113,13 @@ export function verifyWebhookReceipt(
   const secret = sender.credentials.secret;
   // A sender saved without a proper secret must not accept receipts anyone could sign.
   if (!secret || secret.length < minSecretLength) return false;
-  return verifyWebhookSignature(secret, request.headers[signatureHeader], request.rawBody, now, config.toleranceSeconds);
+  return verifyWebhookSignature(
+    secret,
+    request.headers[signatureHeader],
+    request.rawBody,
+    now,
+    (config ?? defaultWebhookConfig).toleranceSeconds,
+  );
 }
 
 export const webhookReceipts: ReceiptHandler<WebhookConfig> = {
