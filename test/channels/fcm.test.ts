@@ -494,6 +494,13 @@ describe('app receipts', () => {
 describe('configuration', () => {
   it('is unset without FCM variables, and reads the service account inline or from a file', async () => {
     expect(fcmConfigFromEnv({})).toBeNull();
+    expect(fcmProvider.defaultConfig!({})).toEqual({
+      baseUrl: 'https://fcm.googleapis.com',
+      serviceAccount: null,
+      concurrency: 50,
+      timeoutMs: 30_000,
+      maxRetryWaitMs: 10_000,
+    });
     const sandbox = await sandboxFor();
     const inline = fcmConfigFromEnv({ FCM_SERVICE_ACCOUNT: sandbox.serviceAccount, FCM_CONCURRENCY: '8' });
     expect(inline).toMatchObject({

@@ -104,14 +104,18 @@ export function parseServiceAccount(text: string, where = 'the service account')
  * Reads FCM_API_URL (default https://fcm.googleapis.com), FCM_SERVICE_ACCOUNT (the key file's
  * JSON text) or FCM_SERVICE_ACCOUNT_FILE (its path), FCM_CONCURRENCY and FCM_TIMEOUT_MS.
  * Null when none of FCM_API_URL, FCM_SERVICE_ACCOUNT and FCM_SERVICE_ACCOUNT_FILE is set:
- * FCM is then not configured, and in sandbox mode push goes to the sandbox. With only
- * FCM_API_URL set, every sender must carry its own service account.
+ * FCM is then not configured by the environment (see fcmDefaultConfig for senders that carry
+ * their own service account). With only FCM_API_URL set, every sender must carry one.
  */
 export function fcmConfigFromEnv(env: NodeJS.ProcessEnv): FcmConfig | null {
-  const rawUrl = env.FCM_API_URL?.trim();
+  if (!env.FCM_API_URL?.trim() && !env.FCM_SERVICE_ACCOUNT?.trim() && !env.FCM_SERVICE_ACCOUNT_FILE?.trim()) return null;
+  return fcmDefaultConfig(env);
+}
+
+/** FCM's public API with the environment's settings, for senders that carry their own service account. */
+export function fcmDefaultConfig(env: NodeJS.ProcessEnv): FcmConfig {
   const inline = env.FCM_SERVICE_ACCOUNT?.trim();
   const file = env.FCM_SERVICE_ACCOUNT_FILE?.trim();
-  if (!rawUrl && !inline && !file) return null;
   if (inline && file) throw new Error('Set FCM_SERVICE_ACCOUNT or FCM_SERVICE_ACCOUNT_FILE, not both');
   let serviceAccount: ServiceAccount | null = null;
   if (inline) serviceAccount = parseServiceAccount(inline, 'FCM_SERVICE_ACCOUNT');
@@ -127,7 +131,7 @@ export function fcmConfigFromEnv(env: NodeJS.ProcessEnv): FcmConfig | null {
     serviceAccount = parseServiceAccount(text, 'FCM_SERVICE_ACCOUNT_FILE');
   }
   return {
-    baseUrl: checkedUrl('FCM_API_URL', rawUrl || defaultFcmUrl),
+    baseUrl: checkedUrl('FCM_API_URL', env.FCM_API_URL?.trim() || defaultFcmUrl),
     serviceAccount,
     concurrency: positiveInt(env, 'FCM_CONCURRENCY', defaults.concurrency, 1000),
     timeoutMs: positiveInt(env, 'FCM_TIMEOUT_MS', defaults.timeoutMs),

@@ -1,7 +1,7 @@
 import type { OutgoingPush } from '../channel.js';
 import type { ProviderModule } from '../provider.js';
 import { FcmAdapter } from './adapter.js';
-import { type FcmConfig, fcmConfigFromEnv, sandboxFcmConfig } from './config.js';
+import { type FcmConfig, fcmConfigFromEnv, fcmDefaultConfig, sandboxFcmConfig } from './config.js';
 import { fcmReceipts } from './receipts.js';
 import { startSandboxFcm } from './sandbox.js';
 
@@ -14,6 +14,7 @@ export const fcmProvider: ProviderModule<FcmConfig, OutgoingPush> = {
   name: 'fcm',
   channel: 'push',
   configFromEnv: fcmConfigFromEnv,
+  defaultConfig: fcmDefaultConfig,
   async startSandbox(options) {
     const server = await startSandboxFcm(options);
     return { server, config: sandboxFcmConfig(server.url), credentials: { serviceAccount: server.serviceAccount } };
