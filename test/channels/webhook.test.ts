@@ -220,6 +220,16 @@ describe('sending to an endpoint', () => {
     expect(sandbox.messages().map((m) => m.ledgerKey)).toEqual(['7.5', '7.6']);
   });
 
+  it('keeps the latest messages only, oldest first, and counts them all', async () => {
+    sandbox = await startWebhookSandbox({ secret, keepMessages: 4 });
+    const adapter = adapterFor(sandbox.hookUrl, secret, { concurrency: 1 });
+    await adapter.send(many(3));
+    expect(sandbox.messages().map((m) => m.ledgerKey)).toEqual(['7.1', '7.2', '7.3']);
+    await adapter.send(many(3, 4));
+    expect(sandbox.messages().map((m) => m.ledgerKey)).toEqual(['7.3', '7.4', '7.5', '7.6']);
+    expect(sandbox.accepted).toBe(6);
+  });
+
   it('throws WEBHOOK_AUTH when the endpoint refuses the signature, and starts no further request', async () => {
     sandbox = await startWebhookSandbox({ secret: 'whsec_the_endpoints_own_secret' });
     const err = await fatalOf(adapterFor(sandbox.hookUrl, secret, { concurrency: 1 }).send(many(5)));
@@ -344,6 +354,30 @@ describe('endpoint answers map to our outcomes over a real socket', () => {
       { messageId: 2, ok: true, providerId: 'e2' },
     ]);
     expect(stub.received).toHaveLength(3);
+  });
+
+  it('reads no more than the start of a huge answer, and keeps 400 characters of it', async () => {
+    const stub = await startStub((_n, res) => {
+      res.writeHead(400);
+      const chunk = 'y'.repeat(64 * 1024);
+      for (let i = 0; i < 64; i++) res.write(chunk);
+      res.end();
+    });
+    const [result] = await adapterFor(stub.url).send([hook(1)]);
+    expect(result).toEqual({
+      messageId: 1,
+      ok: false,
+      kind: 'permanent',
+      code: 'WEBHOOK_REJECTED',
+      detail: `HTTP 400: ${'y'.repeat(400)}`,
+    });
+  });
+
+  it('fails only the message whose payload cannot be JSON, permanently', async () => {
+    const stub = await startStub((_n, res) => res.writeHead(204).end());
+    const results = await adapterFor(stub.url).send([hook(1, 7, { big: 1n }), hook(2)]);
+    expect(results.map(outcome)).toEqual(['permanent:WEBHOOK_PAYLOAD', 'ok']);
+    expect(stub.received).toHaveLength(1);
   });
 
   it('gives up on an endpoint that does not answer within the timeout, as transient', async () => {

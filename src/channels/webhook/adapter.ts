@@ -110,6 +110,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 type Answer = { readonly status: number; readonly text: string; readonly header: (name: string) => string | null };
 
+/** One sender's endpoint, ready to post to. */
+interface Target {
+  readonly pool: Pool;
+  /** The URL's path and query: the Pool holds the origin. */
+  readonly path: string;
+  readonly secret: string;
+}
+
 /**
  * Herald's own signed webhook, for custom channels: one `POST <url>` per message with the
  * message's JSON payload and
@@ -132,7 +140,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   readonly capabilities: ChannelCapabilities;
   readonly #config: WebhookConfig;
   /** Where and how to post; or, for unusable credentials, why not (the campaign fails at its first send, not the process at start). */
-  readonly #target: { readonly pool: Pool; readonly path: string; readonly secret: string } | { readonly unusable: string };
+  readonly #target: Target | { readonly unusable: string };
   readonly #slots: Slots;
   /** The endpoint asked us (Retry-After) not to call before this time; every request waits it out. */
   #notBefore = 0;
@@ -189,7 +197,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   }
 
   async #sendOne(
-    target: { readonly pool: Pool; readonly path: string; readonly secret: string },
+    target: Target,
     m: OutgoingWebhook,
   ): Promise<{ readonly result: SendResult } | { readonly fatal: { code: string; detail: string } }> {
     const failed = (
@@ -199,18 +207,19 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       extra: { retryAfterMs?: number; recipient?: 'gone' } = {},
     ): { result: SendResult } => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
     const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs)
-      return failed(
-        'transient',
-        'WEBHOOK_THROTTLED',
-        `The endpoint asked for no requests before ${new Date(this.#notBefore).toISOString()}`,
-        {
-          retryAfterMs: wait,
-        },
-      );
+    if (wait > this.#config.maxRetryWaitMs) {
+      const until = new Date(this.#notBefore).toISOString();
+      return failed('transient', 'WEBHOOK_THROTTLED', `The endpoint asked for no requests before ${until}`, { retryAfterMs: wait });
+    }
     if (wait > 0) await sleep(wait);
 
-    const body = JSON.stringify(m.payload);
+    let body: string;
+    try {
+      body = JSON.stringify(m.payload);
+    } catch (err) {
+      // A BigInt or a cycle in rendered data: this message can never be posted, the others can.
+      return failed('permanent', 'WEBHOOK_PAYLOAD', `The payload cannot be written as JSON: ${(err as Error).message}`);
+    }
     let answer: Answer;
     try {
       answer = await this.#post(target, body, {
@@ -246,7 +255,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   }
 
   /** One POST; the answer's body is read up to 64 KB, as only its start is ever kept. */
-  async #post(target: { readonly pool: Pool; readonly path: string }, body: string, headers: Record<string, string>): Promise<Answer> {
+  async #post(target: Target, body: string, headers: Record<string, string>): Promise<Answer> {
     const response = await target.pool.request({
       method: 'POST',
       path: target.path,

@@ -35,6 +35,8 @@ export interface WebhookSandboxOptions extends Partial<SandboxOptions> {
   readonly seed?: number;
   /** Retry-After, in seconds, on its 429 answers (default 1). */
   readonly retryAfterSeconds?: number;
+  /** Messages kept whole for `messages()` (default 10,000); beyond, only the counts and the seen keys remain. */
+  readonly keepMessages?: number;
 }
 
 export interface WebhookSandbox extends SandboxServer {
@@ -50,8 +52,7 @@ export interface WebhookSandbox extends SandboxServer {
   readonly receiptFailures: number;
 }
 
-/** Messages kept whole for `messages()`; beyond, only the counts and the seen keys remain. */
-const keepMessages = 10_000;
+const defaultKeepMessages = 10_000;
 /** A receiver has no reason to take more; a bigger body is refused unread. */
 const maxBodyBytes = 1024 * 1024;
 
@@ -91,6 +92,7 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const receiptUrl = options.receiptUrl ?? (() => null);
   const receiptDelayMs = options.receiptDelayMs ?? 5;
+  const keepMessages = Math.max(1, options.keepMessages ?? defaultKeepMessages);
   let faults: SandboxFaults = {
     latencyMs: options.latencyMs,
     transientRate: options.transientRate,
@@ -103,7 +105,9 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
   const seen = new Map<string, string>();
   /** Transient answers given per key not yet accepted, so each attempt draws anew. */
   const attempts = new Map<string, number>();
+  /** The latest accepted messages, a ring: `keptNext` is where the next one goes (Array.shift would copy 10,000 a message). */
   const kept: SandboxMessage[] = [];
+  let keptNext = 0;
   let requests = 0;
   let refused = 0;
   let duplicates = 0;
@@ -197,22 +201,25 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
         ? { status: 429, body: { error: 'rate_limited' }, headers: { 'Retry-After': retryAfter } }
         : { status: 503, body: { error: 'unavailable' } };
     }
-    if (unit(seed, `permanent:${key}`) < (faults.permanentRate ?? 0)) return { status: 410, body: { error: 'recipient_gone' } };
+    if (unit(seed, `permanent:${key}`) < (faults.permanentRate ?? 0)) {
+      attempts.delete(key);
+      return { status: 410, body: { error: 'recipient_gone' } };
+    }
 
     attempts.delete(key);
     const providerId = `whmsg_${seen.size + 1}`;
     seen.set(key, providerId);
     const now = Date.now();
     const p = payload as Record<string, unknown>;
-    kept.push({
+    kept[keptNext] = {
       channel: 'webhook',
       to: recipientOf(p),
       ledgerKey: key,
       providerId,
       summary: typeof p.event === 'string' ? p.event : raw.toString('utf8', 0, 80),
       receivedAt: new Date(now).toISOString(),
-    });
-    if (kept.length > keepMessages) kept.shift();
+    };
+    keptNext = (keptNext + 1) % keepMessages;
     scheduleReceipts(key, now);
     return { status: 200, body: { id: providerId } };
   };
@@ -276,7 +283,7 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     get receiptFailures() {
       return receiptFailures;
     },
-    messages: () => kept.slice(),
+    messages: () => [...kept.slice(keptNext), ...kept.slice(0, keptNext)],
     setFaults(next: SandboxFaults) {
       faults = { ...next };
     },
