@@ -18,25 +18,22 @@ import { type FcmConfig, type ServiceAccount, serviceAccountOf } from './config.
 /** Domain separation: the derived secret is good for FCM receipts and nothing else. */
 const derivationLabel = 'herald/fcm/app-receipts/v1';
 
-/** The secret that signs and checks this sender's app receipts. */
-export function fcmReceiptSecret(account: ServiceAccount, sender: SenderIdentity): string {
-  const given = sender.credentials.receiptSecret;
-  if (given !== undefined && given !== '') return given;
-  return createHmac('sha256', account.privateKey).update(derivationLabel).digest('base64url');
+/** The secret that signs and checks this sender's app receipts; `account` is read only when the sender gives no receiptSecret. */
+export function fcmReceiptSecret(account: ServiceAccount | (() => ServiceAccount), sender: SenderIdentity): string {
+  const given = sender.credentials.receiptSecret?.trim();
+  if (given) return given;
+  const { privateKey } = typeof account === 'function' ? account() : account;
+  return createHmac('sha256', privateKey).update(derivationLabel).digest('base64url');
 }
 
 /** Checks and reads the receipts the app posts to `/v1/receipts/fcm/<sender>`. */
 export const fcmReceipts: ReceiptHandler<FcmConfig> = {
   verify(request, config, sender) {
     let secret: string;
-    const given = sender.credentials.receiptSecret;
-    if (given !== undefined && given !== '') secret = given;
-    else {
-      try {
-        secret = fcmReceiptSecret(serviceAccountOf(config, sender), sender);
-      } catch {
-        return false;
-      }
+    try {
+      secret = fcmReceiptSecret(() => serviceAccountOf(config, sender), sender);
+    } catch {
+      return false; // no service account to derive the secret from: nothing can verify
     }
     return verifyAppReceipt(request.rawBody, secret);
   },
