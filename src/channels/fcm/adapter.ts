@@ -202,7 +202,7 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
   readonly #pool: Pool;
   readonly #slots: Slots;
   readonly #receiptUrl: string | null;
-  /** Why the sender's credentials do not read, when they do not: every send() then throws FCM_AUTH. */
+  /** What sending needs, or why the sender's credentials do not read (every send() then throws FCM_AUTH). */
   readonly #sending: Sending | { readonly problem: string };
   /** FCM asked us (Retry-After) not to call before this time; every request waits it out. */
   #notBefore = 0;
@@ -270,9 +270,12 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
   }
 
   async #sendOne(m: OutgoingPush, sending: Sending): Promise<Outcome> {
-    const failed = (kind: 'transient' | 'permanent', code: string, detail: string, extra: Partial<SendResult> = {}): Outcome => ({
-      result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } as SendResult,
-    });
+    const failed = (
+      kind: 'transient' | 'permanent',
+      code: string,
+      detail: string,
+      extra: { retryAfterMs?: number; recipient?: RecipientVerdict } = {},
+    ): Outcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
     const wait = this.#notBefore - this.#now();
     if (wait > this.#config.maxRetryWaitMs)
       return failed('transient', 'FCM_QUOTA_EXCEEDED', `FCM asked for no requests before ${new Date(this.#notBefore).toISOString()}`, {
