@@ -479,6 +479,18 @@ describe('Twilio configuration from the environment', () => {
     });
   });
 
+  it('defaults to the public API with no account, for senders that carry their own', () => {
+    expect(twilioSmsProvider.defaultConfig!({ TWILIO_CONCURRENCY: '3' })).toEqual({
+      baseUrl: 'https://api.twilio.com',
+      accountSid: null,
+      authToken: null,
+      concurrency: 3,
+      timeoutMs: 15_000,
+      maxRetryWaitMs: 10_000,
+    });
+    expect(twilioSmsProvider.defaultConfig!({ TWILIO_API_URL: 'http://127.0.0.1:9000' }).baseUrl).toBe('http://127.0.0.1:9000');
+  });
+
   it.each([
     [{ TWILIO_ACCOUNT_SID: sid }, /TWILIO_AUTH_TOKEN/],
     [{ TWILIO_AUTH_TOKEN: 't' }, /TWILIO_ACCOUNT_SID/],

@@ -1,6 +1,6 @@
 import type { OutgoingSms } from '../channel.js';
 import type { ProviderModule } from '../provider.js';
-import { type TwilioConfig, sandboxTwilioConfig, twilioConfigFromEnv } from '../twilio/config.js';
+import { type TwilioConfig, sandboxTwilioConfig, twilioConfigFromEnv, twilioDefaultConfig } from '../twilio/config.js';
 import { TwilioSmsAdapter } from './adapter.js';
 import { twilioSmsReceipts } from './receipts.js';
 import { startTwilioSmsSandbox } from './sandbox.js';
@@ -10,6 +10,7 @@ export const twilioSmsProvider = Object.freeze<ProviderModule<TwilioConfig, Outg
   name: 'twilio-sms',
   channel: 'sms',
   configFromEnv: twilioConfigFromEnv,
+  defaultConfig: twilioDefaultConfig,
   async startSandbox(options) {
     const server = await startTwilioSmsSandbox(options);
     return {

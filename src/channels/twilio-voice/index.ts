@@ -1,6 +1,6 @@
 import type { OutgoingVoice } from '../channel.js';
 import type { ProviderModule } from '../provider.js';
-import { type TwilioConfig, sandboxTwilioConfig, twilioConfigFromEnv } from '../twilio/config.js';
+import { type TwilioConfig, sandboxTwilioConfig, twilioConfigFromEnv, twilioDefaultConfig } from '../twilio/config.js';
 import { TwilioVoiceAdapter } from './adapter.js';
 import { twilioVoiceReceipts } from './receipts.js';
 import { startTwilioVoiceSandbox } from './sandbox.js';
@@ -10,6 +10,7 @@ export const twilioVoiceProvider = Object.freeze<ProviderModule<TwilioConfig, Ou
   name: 'twilio-voice',
   channel: 'voice',
   configFromEnv: twilioConfigFromEnv,
+  defaultConfig: twilioDefaultConfig,
   async startSandbox(options) {
     const server = await startTwilioVoiceSandbox(options);
     return {

@@ -79,6 +79,14 @@ export function twilioConfigFromEnv(env: NodeJS.ProcessEnv): TwilioConfig | null
   };
 }
 
+/**
+ * Twilio's public API (or TWILIO_API_URL) with no account of the environment's: what senders
+ * carrying their own accountSid and authToken send with when no TWILIO_* variable is set.
+ */
+export function twilioDefaultConfig(env: NodeJS.ProcessEnv): TwilioConfig {
+  return twilioConfigFromEnv({ ...env, TWILIO_API_URL: env.TWILIO_API_URL?.trim() || twilioApiUrl })!;
+}
+
 /** The loopback sandbox API (see sandbox.ts) with its default account unless told another. */
 export function sandboxTwilioConfig(
   baseUrl: string,
