@@ -419,6 +419,10 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
     setFaults(next: SandboxFaults) {
       faults = faultsOf(next);
     },
+    mintAddress(): string {
+      // A contact's stored subscription, as the demo and the runtime's tests add it.
+      return JSON.stringify((this as WebPushSandboxServer).createSubscription());
+    },
     createSubscription(create: CreateSubscriptionOptions = {}): PushSubscriptionJSON {
       const ecdh = createECDH('prime256v1');
       const publicKey = ecdh.generateKeys();
