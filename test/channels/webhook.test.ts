@@ -567,6 +567,28 @@ describe('receipts from the endpoint', () => {
     expect(sandbox.duplicates).toBe(2);
   });
 
+  it('tries a receipt again after a 503 with Retry-After, signed anew, and gives up on a 400', async () => {
+    const stub = await startStub((n, res) => res.writeHead(n === 1 ? 503 : 200, { 'Retry-After': '0' }).end());
+    sandbox = await startWebhookSandbox({ secret, receiptUrl: () => `${stub.url}/v1/receipts/webhook/snd_1`, receiptDelayMs: 1 });
+    const adapter = adapterFor(sandbox.hookUrl);
+    await adapter.send([hook(1)]);
+    await sandbox.drainReceipts();
+    expect(stub.received.map((r) => r.body.toString())).toEqual(Array(2).fill(stub.received[0]!.body.toString()));
+    expect(stub.received.every((r) => verifyWebhookSignature(secret, r.headers['herald-signature'] as string, r.body))).toBe(true);
+    expect({ posted: sandbox.receiptsPosted, failures: sandbox.receiptFailures }).toEqual({ posted: 1, failures: 0 });
+
+    const other = await startStub((_n, res) => res.writeHead(400).end());
+    const s2 = await startWebhookSandbox({ secret, receiptUrl: () => other.url, receiptDelayMs: 1 });
+    try {
+      await adapterFor(s2.hookUrl).send([hook(2)]);
+      await s2.drainReceipts();
+      expect(other.received).toHaveLength(1);
+      expect({ posted: s2.receiptsPosted, failures: s2.receiptFailures }).toEqual({ posted: 0, failures: 1 });
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('verify refuses another secret, a changed body, a stale signature and a sender with no usable secret', () => {
     const body = Buffer.from('{"events":[{"message":"7.1","type":"delivered"}]}');
     const now = new Date();

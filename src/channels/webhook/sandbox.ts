@@ -22,7 +22,8 @@ import { checkWebhookSignature, signWebhook } from './signature.js';
  *   half and half. A permanent fault answers 410 (recipient gone) on every attempt.
  * - After `receiptDelayMs` it posts signed receipts (receipts.ts) to `receiptUrl()`, up to
  *   1,000 events a request: `failed` for the undelivered fraction, else `delivered`, then
- *   `read` for the read fraction.
+ *   `read` for the read fraction. A 429, 5xx or no answer is tried again, honouring
+ *   Retry-After, as the receipts doc asks of every receiver.
  *
  * Plain node:http, not Fastify: a benchmark pushes a million messages through it, and the
  * receiver's cost must stay small beside the sender's.
@@ -47,12 +48,15 @@ export interface WebhookSandbox extends SandboxServer {
   readonly requests: number;
   /** Requests refused for their signature. */
   readonly refused: number;
-  /** Receipt events posted (2xx answers) and receipt requests that failed (any other answer or no answer). */
+  /** Receipt events posted (2xx answers), and receipt requests given up on (refused, or still failing after 4 tries). */
   readonly receiptsPosted: number;
   readonly receiptFailures: number;
 }
 
 const defaultKeepMessages = 10_000;
+/** Tries per receipt request, and the longest Retry-After between them it waits out. */
+const receiptAttempts = 4;
+const maxReceiptWaitMs = 5_000;
 /** A receiver has no reason to take more; a bigger body is refused unread. */
 const maxBodyBytes = 1024 * 1024;
 
@@ -119,28 +123,46 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
   let flushTimer: { readonly timer: NodeJS.Timeout; readonly done: () => void } | null = null;
   const inFlight = new Set<Promise<void>>();
 
+  let closed = false;
+
+  /**
+   * Posts one receipt request as a careful receiver would: signed anew on each attempt, and
+   * tried again on 429, 5xx or no answer (Herald answers 503 with Retry-After when a receipt
+   * overtakes the record of its own send), up to 4 attempts.
+   */
   const post = async (events: readonly PendingEvent[]): Promise<void> => {
-    const url = receiptUrl();
-    if (url === null) return;
     const body = JSON.stringify({ events } satisfies WebhookReceiptBody);
-    try {
-      const res = await request(url, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          'User-Agent': 'Herald-Sandbox-Webhook/1',
-          'Herald-Signature': signWebhook(secret, body),
-        },
-        body,
-        headersTimeout: 10_000,
-        bodyTimeout: 10_000,
-      });
-      await res.body.dump();
-      if (res.statusCode >= 200 && res.statusCode < 300) receiptsPosted += events.length;
-      else receiptFailures++;
-    } catch {
-      receiptFailures++;
+    for (let attempt = 0; attempt < receiptAttempts && !closed; attempt++) {
+      const url = receiptUrl();
+      if (url === null) return;
+      let wait: number;
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            'User-Agent': 'Herald-Sandbox-Webhook/1',
+            'Herald-Signature': signWebhook(secret, body),
+          },
+          body,
+          headersTimeout: 10_000,
+          bodyTimeout: 10_000,
+        });
+        await res.body.dump();
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          receiptsPosted += events.length;
+          return;
+        }
+        if (res.statusCode !== 429 && res.statusCode < 500) break;
+        const header = res.headers['retry-after'];
+        const seconds = Number(Array.isArray(header) ? header[0] : header);
+        wait = Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, maxReceiptWaitMs) : 250 * 2 ** attempt;
+      } catch {
+        wait = 250 * 2 ** attempt;
+      }
+      if (attempt + 1 < receiptAttempts) await new Promise((resolve) => setTimeout(resolve, wait).unref());
     }
+    receiptFailures++;
   };
 
   const flush = async (): Promise<void> => {
@@ -293,6 +315,7 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     close: () =>
       new Promise<void>((resolve) => {
         // Receipts not yet posted are dropped; a drainReceipts() waiting on them returns.
+        closed = true;
         if (flushTimer !== null) {
           clearTimeout(flushTimer.timer);
           flushTimer.done();
