@@ -4,7 +4,16 @@ import type { ReceiptEventType } from '../channels/receipts.js';
 import { type MessageState, campaignCounts, messageStates, zeroCounts } from './messages.js';
 import { applyReceiptEvents, receiptRank, receiptState, receiptTransition, takesReceipts } from './receipt-transitions.js';
 
-const eventTypes: readonly ReceiptEventType[] = ['delivered', 'read', 'opened', 'clicked', 'failed', 'bounced', 'complained', 'unsubscribed'];
+const eventTypes: readonly ReceiptEventType[] = [
+  'delivered',
+  'read',
+  'opened',
+  'clicked',
+  'failed',
+  'bounced',
+  'complained',
+  'unsubscribed',
+];
 const anEvent = fc.constantFrom(...eventTypes);
 const anEventList = fc.array(anEvent, { maxLength: 12 });
 /** A list of receipts and the same receipts in another order. */
