@@ -133,6 +133,16 @@ interface Target {
  * message, which is why the adapter declares `idempotent: true`. Herald-Message is what a
  * receipt names the message by (see receipts.ts). Requests go through an undici Pool of
  * the adapter's own, one keep-alive connection per request in flight.
+ *
+ * What an endpoint answers, and what Herald does (verdictOfAnswer):
+ *
+ *     2xx           delivered; a JSON body {"id": …} is kept as the message's provider id
+ *     410           this recipient is gone: the message fails and the address is not used again
+ *     other 4xx     this message is refused: it fails, with the status and the body's start
+ *     408, 429, 5xx try again later (429/503 with Retry-After: not before it); so do timeouts
+ *                   (10 s by default) and refused or reset connections
+ *     401, 403      the endpoint refuses our signature: the campaign fails once, with the reason
+ *     404, 3xx      the URL is wrong (redirects are never followed): the campaign fails once
  */
 export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   readonly name = 'webhook';

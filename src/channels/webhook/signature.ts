@@ -7,7 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  *     Herald-Signature: t=1733097600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd
  *
  * `t` is the signing time in Unix seconds and `v1` the lower-case hex HMAC-SHA256, keyed by
- * the sender's secret, of `<t>.<raw body bytes>`. Signing the time with the body is what
+ * the sender's secret (its UTF-8 bytes, exactly as configured), of `<t>.<raw body bytes>`. Signing the time with the body is what
  * makes replay protection work: a receiver refuses a `t` more than the tolerance (300 s)
  * away from its clock, and an attacker cannot move `t` without breaking `v1`. A header may
  * carry several `v1` entries (one per secret while a secret is being rotated) and schemes
