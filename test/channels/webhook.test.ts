@@ -482,14 +482,8 @@ describe('webhook sender credentials and configuration', () => {
     }
   });
 
-  it('reads WEBHOOK_TIMEOUT_MS and WEBHOOK_CONCURRENCY over the defaults; null, so sandbox mode keeps the sandbox, without them', () => {
-    expect(webhookConfigFromEnv({})).toBeNull();
-    expect(webhookConfigFromEnv({ WEBHOOK_CONCURRENCY: '16' })).toEqual({
-      timeoutMs: 10_000,
-      concurrency: 16,
-      maxRetryWaitMs: 10_000,
-      toleranceSeconds: 300,
-    });
+  it('reads WEBHOOK_TIMEOUT_MS and WEBHOOK_CONCURRENCY over the defaults', () => {
+    expect(webhookConfigFromEnv({})).toEqual({ timeoutMs: 10_000, concurrency: 16, maxRetryWaitMs: 10_000, toleranceSeconds: 300 });
     expect(webhookConfigFromEnv({ WEBHOOK_TIMEOUT_MS: '2500', WEBHOOK_CONCURRENCY: '64' })).toMatchObject({
       timeoutMs: 2500,
       concurrency: 64,
@@ -676,11 +670,17 @@ describe('the webhook provider module', () => {
       channel: 'webhook',
       fields: ['url', 'secret'],
     });
-    // Outside sandbox mode the runtime hands createAdapter a null config when the environment sets nothing.
-    const config = webhookProvider.configFromEnv({}) as WebhookConfig;
+    // The environment names no endpoint, so sandbox mode keeps the sandbox; it only tunes the senders' own.
+    expect(webhookProvider.configFromEnv({ WEBHOOK_CONCURRENCY: '8' })).toBeNull();
+    const config = webhookProvider.defaultConfig!({ WEBHOOK_CONCURRENCY: '8' });
     const adapter = webhookProvider.createAdapter(config, senderWith({ url: 'https://hooks.example.com/h', secret }), { receiptUrl: null });
-    expect(adapter.capabilities).toEqual({ batchSize: 1, concurrency: 16, idempotent: true, costUnit: 'message' });
+    expect(adapter.capabilities).toEqual({ batchSize: 1, concurrency: 8, idempotent: true, costUnit: 'message' });
     await adapter.close();
+    // A runtime without defaultConfig passes null for a sender with its own endpoint: the defaults.
+    const sender = senderWith({ url: 'https://hooks.example.com/h', secret });
+    const fallback = webhookProvider.createAdapter(null as unknown as WebhookConfig, sender, { receiptUrl: null });
+    expect(fallback.capabilities.concurrency).toBe(16);
+    await fallback.close();
   });
 
   it('starts a sandbox whose credentials pass the senders API check and deliver', async () => {

@@ -155,7 +155,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   /** The endpoint asked us (Retry-After) not to call before this time; every request waits it out. */
   #notBefore = 0;
 
-  /** A null config (the environment sets nothing, see webhookConfigFromEnv) means the defaults. */
+  /** A null config means the defaults (a runtime without defaultConfig passes null for senders with their own credentials). */
   constructor(config: WebhookConfig | null, sender: Pick<SenderIdentity, 'credentials'>) {
     config ??= defaultWebhookConfig;
     this.#config = config;

@@ -51,15 +51,13 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max
 }
 
 /**
- * Reads WEBHOOK_TIMEOUT_MS (≤ 120,000) and WEBHOOK_CONCURRENCY (≤ 256); null when neither is
- * set. The endpoints are the senders', so null does not turn the channel off: outside
- * sandbox mode an adapter built with a null config posts with the defaults. It does keep
- * sandbox mode on the sandbox, where a sender's real endpoint must not be called; setting
- * either variable configures the channel for real endpoints in sandbox mode too, as
- * setting a provider's variables does for every channel.
+ * Reads WEBHOOK_TIMEOUT_MS (≤ 120,000) and WEBHOOK_CONCURRENCY (≤ 256) over the defaults.
+ * This is the provider's defaultConfig, not its configFromEnv: the environment tunes the
+ * channel but never names an endpoint (each sender carries its own), so the provider
+ * module's configFromEnv is always null — which keeps sandbox mode on the sandbox and lets
+ * preflight call a sender without an endpoint unconfigured.
  */
-export function webhookConfigFromEnv(env: NodeJS.ProcessEnv): WebhookConfig | null {
-  if (!env.WEBHOOK_TIMEOUT_MS?.trim() && !env.WEBHOOK_CONCURRENCY?.trim()) return null;
+export function webhookConfigFromEnv(env: NodeJS.ProcessEnv): WebhookConfig {
   return {
     ...defaultWebhookConfig,
     timeoutMs: positiveInt(env, 'WEBHOOK_TIMEOUT_MS', defaultWebhookConfig.timeoutMs, 120_000),

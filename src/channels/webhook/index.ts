@@ -14,14 +14,15 @@ export { checkWebhookSignature, signWebhook, verifyWebhookSignature } from './si
 /**
  * Herald's own signed webhook (issue 5): custom channels receive each message as a signed
  * JSON POST and may report back through `/v1/receipts/webhook/<sender>`. The endpoint and
- * its secret belong to the sender (credentials `url` and `secret`); the environment only
- * tunes timeouts and concurrency, and createAdapter and the receipt check take a null
- * config as the defaults (see webhookConfigFromEnv).
+ * its secret belong to the sender (credentials `url` and `secret`), so the environment
+ * names no account (configFromEnv is null) and only tunes timeouts and concurrency
+ * (defaultConfig, see webhookConfigFromEnv).
  */
 export const webhookProvider: ProviderModule<WebhookConfig, OutgoingWebhook> = {
   name: 'webhook',
   channel: 'webhook',
-  configFromEnv: webhookConfigFromEnv,
+  configFromEnv: () => null,
+  defaultConfig: webhookConfigFromEnv,
   async startSandbox(options) {
     const server = await startWebhookSandbox(options);
     return { server, config: defaultWebhookConfig, credentials: { url: server.hookUrl, secret: server.secret } };
