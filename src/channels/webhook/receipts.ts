@@ -35,8 +35,10 @@ import { signatureHeader, verifyWebhookSignature } from './signature.js';
  * - Other fields, in the body or in an entry, are ignored, so a receiver may send more.
  *
  * Receipts are idempotent and may come in any order: a repeated event changes nothing and a
- * late `delivered` never overwrites `read` (DESIGN §3). Answered 2xx once applied; a receiver
- * should retry on 5xx or no answer.
+ * late `delivered` never overwrites `read` (DESIGN §3), so a receiver may safely send one
+ * again. Answered 2xx once applied; 503 with Retry-After when a receipt overtook the record
+ * of its own send; a receiver should try again on 429, 5xx or no answer (signing anew), and
+ * not on another 4xx. The sandbox (sandbox.ts) is a receiver that does all of this.
  */
 
 /** Entries one request may carry. */
