@@ -40,6 +40,8 @@ export interface SandboxFaults {
   readonly undeliveredRate?: number;
   /** Of the delivered ones, the fraction that is later read/opened where the channel has it. */
   readonly readRate?: number;
+  /** Retry-After, in seconds, on the 429s it answers (default 1; 0 lets a load test retry at once). */
+  readonly retryAfterSeconds?: number;
 }
 
 export interface SandboxOptions extends SandboxFaults {

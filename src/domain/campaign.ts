@@ -109,7 +109,9 @@ export const CampaignCreate = Type.Object(
     ...optionalEditable,
     name: editable.name,
     kind: Type.Optional(StringEnum(['broadcast'] as const, 'Only one-time broadcasts so far')),
-    channel: Type.Optional(StringEnum(['email'] as const, 'Only email so far')),
+    channel: Type.Optional(
+      StringEnum(channels, 'The channel it sends on (default email); its template and sender must be for the same channel'),
+    ),
   },
   { additionalProperties: false },
 );

@@ -13,6 +13,20 @@ const ready: PreflightFacts = {
 };
 const codes = (f: Partial<PreflightFacts>) => preflight({ ...ready, ...f }).map((r) => r.code);
 
+describe('preflight sender reasons', () => {
+  it('refuses a sender of another channel, a paused one and one whose bot was blocked', () => {
+    expect(codes({ sender: { deleted: false, status: 'active', channel: 'sms' } })).toEqual(['SENDER_MISSING']);
+    expect(codes({ sender: { deleted: false, status: 'paused', channel: 'email' } })).toEqual(['SENDER_PAUSED']);
+    expect(codes({ sender: { deleted: false, status: 'blocked', channel: 'email' } })).toEqual(['BOT_BLOCKED']);
+    expect(codes({ sender: { deleted: true, status: 'active', channel: 'email' } })).toEqual(['SENDER_DELETED']);
+  });
+
+  it('names the channel and what to set when no provider is configured', () => {
+    const [reason] = preflight({ ...ready, providerConfigured: false });
+    expect(reason).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED', detail: expect.stringContaining('SMTP_HOST') });
+  });
+});
+
 describe('preflight audience reasons', () => {
   it('passes a campaign with someone to send to', () => {
     expect(codes({})).toEqual([]);
@@ -25,6 +39,7 @@ describe('preflight audience reasons', () => {
       ...ready,
       channel: 'sms',
       template: { deleted: false, channel: 'sms' },
+      sender: { deleted: false, status: 'active', channel: 'sms' },
       audience: { selected: 7, addressed: 0, deliverable: 0 },
     });
     expect(reasons).toEqual([{ code: 'NO_ADDRESS_FOR_CHANNEL', detail: expect.stringContaining('sms'), count: 7 }]);

@@ -38,6 +38,7 @@ export const preflightCodes = [
   'SENDER_MISSING',
   'SENDER_PAUSED',
   'SENDER_DELETED',
+  'BOT_BLOCKED',
   'LIST_DELETED',
   'SEGMENT_DELETED',
   'SEGMENT_EMPTY',
@@ -58,7 +59,14 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   if (!f.senderId) reasons.push({ code: 'SENDER_MISSING', detail: 'The campaign has no sender.' });
   else if (!f.sender || f.sender.deleted)
     reasons.push({ code: 'SENDER_DELETED', detail: `Sender ${f.senderId} was deleted or does not exist.` });
+  else if (f.sender.channel !== f.channel)
+    reasons.push({ code: 'SENDER_MISSING', detail: `Sender ${f.senderId} sends ${f.sender.channel}, not ${f.channel}.` });
   else if (f.sender.status === 'paused') reasons.push({ code: 'SENDER_PAUSED', detail: `Sender ${f.senderId} is paused.` });
+  else if (f.sender.status === 'blocked')
+    reasons.push({
+      code: 'BOT_BLOCKED',
+      detail: `The provider refused sender ${f.senderId}'s credentials (a revoked or blocked bot); store new credentials to unblock it.`,
+    });
 
   for (const list of f.lists) {
     if (!list.found || list.deleted) reasons.push({ code: 'LIST_DELETED', detail: `List ${list.id} was deleted or does not exist.` });
@@ -93,7 +101,10 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   if (!f.providerConfigured)
     reasons.push({
       code: 'PROVIDER_NOT_CONFIGURED',
-      detail: `No ${f.channel} provider is configured and sandbox mode is off (set SMTP_HOST, or HERALD_SANDBOX=on).`,
+      detail:
+        f.channel === 'email'
+          ? 'No email provider is configured and sandbox mode is off (set SMTP_HOST or EMAIL_HTTP_URL, or HERALD_SANDBOX=on).'
+          : `No ${f.channel} provider is configured and sandbox mode is off: give the sender its credentials, configure the provider in the environment, or set HERALD_SANDBOX=on.`,
     });
   return reasons;
 }

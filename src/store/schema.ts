@@ -1,3 +1,4 @@
+import type { SuppressionKind } from '../domain/suppression.js';
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { RateLimitTable } from './rate-limits.js';
 
@@ -26,6 +27,7 @@ export interface Database {
   contact_devices: ContactDeviceTable;
   attribute_definitions: AttributeDefinitionTable;
   suppressions: SuppressionTable;
+  early_receipts: EarlyReceiptTable;
   imports: ImportTable;
   import_errors: ImportErrorTable;
 }
@@ -273,11 +275,20 @@ export interface AttributeDefinitionTable {
   created_at: string;
 }
 
+export interface EarlyReceiptTable {
+  id: Generated<number>;
+  workspace_id: string | null;
+  channel: string;
+  /** JSON of a ReceiptEvent whose message was not found yet. */
+  event: string;
+  received_at: string;
+}
+
 export interface SuppressionTable {
   workspace_id: string;
-  /** A lower-cased email or an E.164 phone number. */
+  /** A lower-cased email, an E.164 phone number, or `telegram:<chat id>` / `viber:<user id>`. */
   address: string;
-  kind: 'email' | 'phone';
+  kind: SuppressionKind;
   reason: 'unsubscribe' | 'hard_bounce' | 'complaint' | 'manual';
   source: string | null;
   note: string | null;

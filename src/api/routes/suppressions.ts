@@ -26,7 +26,9 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const AddressParams = Type.Object({ address: Type.String({ minLength: 1, maxLength: 320, description: 'An email or an E.164 phone' }) });
+const AddressParams = Type.Object({
+  address: Type.String({ minLength: 1, maxLength: 320, description: 'An email, an E.164 phone, telegram:<chat id> or viber:<user id>' }),
+});
 
 /** A path address that cannot be an email or an E.164 phone is a 400, not a 404. */
 function pathAddress(raw: string): string {

@@ -203,7 +203,14 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
 
   constructor(config: TelegramConfig, sender: SenderIdentity) {
     this.#config = config;
-    this.capabilities = { batchSize: 1, concurrency: config.concurrency, idempotent: false, costUnit: 'message' };
+    // The Bot API answers only once the message is in the chat, and sends no delivery receipts.
+    this.capabilities = {
+      batchSize: 1,
+      concurrency: config.concurrency,
+      idempotent: false,
+      costUnit: 'message',
+      acceptedIsDelivered: true,
+    };
     this.#token = botTokenOf(config, sender);
     const base = new URL(config.baseUrl);
     this.#path = `${base.pathname.replace(/\/+$/, '')}/bot${this.#token ?? ''}/sendMessage`;
