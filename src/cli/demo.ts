@@ -25,9 +25,10 @@ interface ChannelSetUp {
 
 function setUpFor(channel: Channel, mint: (() => string) | null): ChannelSetUp {
   const named = (i: number) => ({ firstName: `Reader ${i + 1}`, attributes: { plan: i % 3 === 0 ? 'pro' : 'free' } });
-  // Distinct numbers per run and per contact in a range no carrier routes (+1 555 01xx is fictional; the sandbox takes any).
+  // Distinct numbers per run and per contact under +1 555, which no carrier routes; all end in 1,
+  // because the Twilio sandbox fails numbers ending 0429, 0503, 3003 and 3005 on purpose.
   const phone = (i: number, stamp: string) =>
-    `+1555${(Number.parseInt(stamp.slice(-3), 36) % 1000).toString().padStart(3, '0')}${String(i).padStart(4, '0')}`;
+    `+1555${(Number.parseInt(stamp.slice(-3), 36) % 1000).toString().padStart(3, '0')}${String(i * 10 + 1).padStart(7, '0')}`;
   switch (channel) {
     case 'email':
       return {
