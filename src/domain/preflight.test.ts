@@ -98,3 +98,45 @@ describe('audienceConflicts', () => {
     expect(audienceConflicts({}, rules)).toEqual([]);
   });
 });
+
+describe('preflight money', () => {
+  const cost = {
+    currency: 'USD',
+    unit: 'segment' as const,
+    price: 7_900,
+    unitsPerMessage: 2,
+    messages: 10,
+    estimate: 158_000,
+    balance: 100_000,
+    shortfall: 58_000,
+    method: 'm',
+  };
+
+  it('refuses a campaign that costs more than the balance, saying the estimate, the balance and by how much', () => {
+    const reasons = preflight({
+      ...ready,
+      channel: 'sms',
+      template: { deleted: false, channel: 'sms' },
+      sender: { deleted: false, status: 'active', channel: 'sms' },
+      cost,
+    });
+    expect(reasons).toEqual([
+      {
+        code: 'INSUFFICIENT_BALANCE',
+        detail:
+          'Sending would cost about 0.158 USD (10 message(s) × 2 segment(s) at 0.0079 USD per segment) but the balance is 0.10 USD: top up at least 0.058 USD.',
+        count: 10,
+        estimate: 158_000,
+        balance: 100_000,
+        shortfall: 58_000,
+        currency: 'USD',
+      },
+    ]);
+  });
+
+  it('passes when the balance covers the estimate, and for free channels', () => {
+    expect(codes({ cost: { ...cost, balance: 158_000, shortfall: 0 } })).toEqual([]);
+    expect(codes({ cost: { ...cost, price: 0, estimate: 0, balance: 0, shortfall: 0 } })).toEqual([]);
+    expect(codes({ cost: null })).toEqual([]);
+  });
+});

@@ -1,5 +1,6 @@
 import type { FailureReason } from './campaign.js';
 import type { Channel } from './lifecycle.js';
+import { type CostEstimate, formatMoney } from './money.js';
 
 /**
  * Preflight (DESIGN §5, seed 003's failure reasons): everything that would stop a campaign
@@ -31,6 +32,35 @@ export interface PreflightFacts {
     readonly deliverable: number;
   } | null;
   readonly providerConfigured: boolean;
+  /** What sending would cost against the balance; null or absent when the channel is free or nothing is counted. */
+  readonly cost?: CostEstimate | null;
+}
+
+/** INSUFFICIENT_BALANCE carries the figures, in micro-units, beside its sentence ("says by how much"). */
+export interface InsufficientBalance extends FailureReason {
+  readonly code: 'INSUFFICIENT_BALANCE';
+  readonly estimate: number;
+  readonly balance: number;
+  readonly shortfall: number;
+  readonly currency: string;
+}
+
+/** The INSUFFICIENT_BALANCE reason of a cost estimate the balance does not cover, or null. */
+export function insufficientBalance(cost: CostEstimate): InsufficientBalance | null {
+  if (cost.shortfall <= 0) return null;
+  const money = (n: number) => formatMoney(n, cost.currency);
+  const per = cost.unit === 'segment' ? ` × ${cost.unitsPerMessage} segment(s)` : '';
+  return {
+    code: 'INSUFFICIENT_BALANCE',
+    detail:
+      `Sending would cost about ${money(cost.estimate)} (${cost.messages} message(s)${per} at ${money(cost.price)} per ${cost.unit}) ` +
+      `but the balance is ${money(cost.balance)}: top up at least ${money(cost.shortfall)}.`,
+    count: cost.messages,
+    estimate: cost.estimate,
+    balance: cost.balance,
+    shortfall: cost.shortfall,
+    currency: cost.currency,
+  };
 }
 
 export const preflightCodes = [
@@ -46,6 +76,7 @@ export const preflightCodes = [
   'AUDIENCE_EMPTY',
   'NO_ADDRESS_FOR_CHANNEL',
   'PROVIDER_NOT_CONFIGURED',
+  'INSUFFICIENT_BALANCE',
 ] as const;
 
 export function preflight(f: PreflightFacts): FailureReason[] {
@@ -106,6 +137,8 @@ export function preflight(f: PreflightFacts): FailureReason[] {
           ? 'No email provider is configured and sandbox mode is off (set SMTP_HOST or EMAIL_HTTP_URL, or HERALD_SANDBOX=on).'
           : `No ${f.channel} provider is configured and sandbox mode is off: give the sender its credentials, configure the provider in the environment, or set HERALD_SANDBOX=on.`,
     });
+  const short = f.cost ? insufficientBalance(f.cost) : null;
+  if (short) reasons.push(short);
   return reasons;
 }
 
