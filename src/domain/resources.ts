@@ -240,7 +240,13 @@ export const TemplateInput = Type.Object(
     ),
     html: Type.Optional(Nullable(Type.String({ maxLength: 1_000_000 }))),
     text: Type.Optional(Nullable(Type.String({ maxLength: 1_000_000 }))),
-    content: Type.Optional(AnyContent),
+    // Checked against its channel by checkContent (domain/template-content.ts), which names the
+    // bad field; a union here would answer with every member's complaints at once.
+    content: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: `Required for channels other than email. ${AnyContent.description ?? ''}`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );

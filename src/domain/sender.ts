@@ -9,7 +9,7 @@ export interface SenderFields {
 }
 
 export interface SenderProblem {
-  /** JSON pointer into the request body. */
+  /** The field in the request, named as the API names fields: body/address. */
   readonly field: string;
   readonly message: string;
 }
@@ -23,26 +23,28 @@ const botUsername = /^@?[A-Za-z][A-Za-z0-9_]{3,31}$/;
 export function checkSender(channel: Channel, s: SenderFields): SenderProblem[] {
   switch (channel) {
     case 'email':
-      return s.fromEmail ? [] : [{ field: '/fromEmail', message: 'an email sender needs fromEmail' }];
+      return s.fromEmail ? [] : [{ field: 'body/fromEmail', message: 'an email sender needs fromEmail' }];
     case 'sms':
       return s.address && (e164.test(s.address) || alphanumericId.test(s.address))
         ? []
         : [
             {
-              field: '/address',
+              field: 'body/address',
               message: 'an SMS sender needs an E.164 number (+14155550100) or an alphanumeric sender id of up to 11 characters',
             },
           ];
     case 'voice':
-      return s.address && e164.test(s.address) ? [] : [{ field: '/address', message: 'a voice sender needs an E.164 number to call from' }];
+      return s.address && e164.test(s.address)
+        ? []
+        : [{ field: 'body/address', message: 'a voice sender needs an E.164 number to call from' }];
     case 'telegram':
       return s.address === null || botUsername.test(s.address)
         ? []
-        : [{ field: '/address', message: 'a Telegram sender’s address is its bot username, e.g. @herald_news_bot' }];
+        : [{ field: 'body/address', message: 'a Telegram sender’s address is its bot username, e.g. @herald_news_bot' }];
     case 'viber':
       return s.fromName && s.fromName.length <= 28
         ? []
-        : [{ field: '/fromName', message: 'a Viber sender needs fromName, the sender name people see (at most 28 characters)' }];
+        : [{ field: 'body/fromName', message: 'a Viber sender needs fromName, the sender name people see (at most 28 characters)' }];
     case 'webpush':
     case 'push':
     case 'webhook':

@@ -126,26 +126,29 @@ function schemaOf(channel: Exclude<Channel, 'email'>): TSchema {
 }
 
 export interface ContentProblem {
-  /** JSON pointer into the request body, e.g. /content/text. */
+  /** The field in the request, named as the API names fields: body/content/text. */
   readonly field: string;
   readonly message: string;
 }
 
 /** Checks a template's content against its channel; every problem at once, none when it fits. */
 export function checkContent(channel: Exclude<Channel, 'email'>, content: unknown): ContentProblem[] {
-  if (content === undefined || content === null) return [{ field: '/content', message: `a ${channel} template needs content` }];
+  if (content === undefined || content === null) return [{ field: 'body/content', message: `a ${channel} template needs content` }];
   const schema = schemaOf(channel);
-  const problems: ContentProblem[] = [...Value.Errors(schema, content)].map((e) => ({ field: `/content${e.path}`, message: e.message }));
+  const problems: ContentProblem[] = [...Value.Errors(schema, content)].map((e) => ({
+    field: `body/content${e.path}`,
+    message: e.message,
+  }));
   if (problems.length > 0) return problems;
   if (channel === 'voice') {
     const v = content as VoiceContent;
     if ((v.say === undefined) === (v.audioUrl === undefined))
-      problems.push({ field: '/content', message: 'a voice template needs exactly one of say and audioUrl' });
+      problems.push({ field: 'body/content', message: 'a voice template needs exactly one of say and audioUrl' });
   }
   if (channel === 'viber') {
     const v = content as ViberContent;
     if (v.text === undefined && v.imageUrl === undefined)
-      problems.push({ field: '/content', message: 'a Viber template needs text or imageUrl' });
+      problems.push({ field: 'body/content', message: 'a Viber template needs text or imageUrl' });
   }
   return problems;
 }

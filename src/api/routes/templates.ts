@@ -26,12 +26,12 @@ function assertFitsChannel(
 ): void {
   const errors: { field: string; message: string }[] = [];
   if (channel === 'email') {
-    if (!t.subject) errors.push({ field: '/subject', message: 'an email template needs a subject' });
+    if (!t.subject) errors.push({ field: 'body/subject', message: 'an email template needs a subject' });
     if (t.content !== undefined && t.content !== null)
-      errors.push({ field: '/content', message: 'email uses subject, html and text, not content' });
+      errors.push({ field: 'body/content', message: 'email uses subject, html and text, not content' });
   } else {
     for (const f of ['subject', 'html', 'text'] as const)
-      if (t[f] !== undefined && t[f] !== null) errors.push({ field: `/${f}`, message: `a ${channel} template has content, not ${f}` });
+      if (t[f] !== undefined && t[f] !== null) errors.push({ field: `body/${f}`, message: `a ${channel} template has content, not ${f}` });
     errors.push(...checkContent(channel, t.content));
   }
   if (errors.length > 0) throw HeraldError.of('VALIDATION_FAILED', errors.map((e) => `${e.field} ${e.message}`).join('; '), { errors });
