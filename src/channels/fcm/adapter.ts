@@ -8,6 +8,8 @@ import type { RecipientVerdict } from '../receipts.js';
 import { type FcmConfig, type ServiceAccount, serviceAccountOf } from './config.js';
 import { AccessTokens } from './oauth.js';
 import { fcmReceiptSecret } from './receipts.js';
+import { type SendOutcome, sendEach } from '../send-each.js';
+import { Slots } from '../slots.js';
 
 /** The data keys that carry the app receipt (see app-receipts.ts): the app posts `heraldReceipt` to `heraldReceiptUrl`. */
 export const receiptTokenKey = 'heraldReceipt';
@@ -145,28 +147,6 @@ export function toWireMessage(m: OutgoingPush, receiptSecret: string, receiptUrl
   };
 }
 
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
-type Fatal = { readonly code: string; readonly detail: string };
 /** What sending needs once the sender's service account has been read. */
 interface Sending {
   readonly account: ServiceAccount;
@@ -174,7 +154,6 @@ interface Sending {
   readonly path: string;
   readonly receiptSecret: string;
 }
-type Outcome = { readonly result: SendResult } | { readonly fatal: Fatal };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -246,36 +225,16 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
   async send(batch: readonly OutgoingPush[]): Promise<SendResult[]> {
     const sending = this.#sending;
     if ('problem' in sending) throw new ProviderFatalError('FCM_AUTH', sending.problem);
-    const answered: (SendResult | undefined)[] = [];
-    let fatal: Fatal | undefined;
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length && !fatal) {
-        const index = next++;
-        await this.#slots.take();
-        try {
-          if (fatal) return;
-          const outcome = await this.#sendOne(batch[index]!, sending);
-          if ('fatal' in outcome) fatal ??= outcome.fatal;
-          else answered[index] = outcome.result;
-        } finally {
-          this.#slots.give();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, batch.length) }, lane));
-    const results = answered.filter((r): r is SendResult => r !== undefined);
-    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
-    return results;
+    return sendEach(batch, this.#slots, (m) => this.#sendOne(m, sending));
   }
 
-  async #sendOne(m: OutgoingPush, sending: Sending): Promise<Outcome> {
+  async #sendOne(m: OutgoingPush, sending: Sending): Promise<SendOutcome> {
     const failed = (
       kind: 'transient' | 'permanent',
       code: string,
       detail: string,
       extra: { retryAfterMs?: number; recipient?: RecipientVerdict } = {},
-    ): Outcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
+    ): SendOutcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
     const wait = this.#notBefore - this.#now();
     if (wait > this.#config.maxRetryWaitMs)
       return failed('transient', 'FCM_QUOTA_EXCEEDED', `FCM asked for no requests before ${new Date(this.#notBefore).toISOString()}`, {

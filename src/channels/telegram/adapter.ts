@@ -5,6 +5,8 @@ import type { SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type TelegramConfig, botTokenOf, botTokenPattern } from './config.js';
 import { webhookSecretOf } from './receipts.js';
+import { type SendOutcome, sendEach } from '../send-each.js';
+import { Slots } from '../slots.js';
 
 /** One inline keyboard button: a link (the only kind a broadcast has, as nobody handles callbacks). */
 export interface WireButton {
@@ -153,29 +155,6 @@ function redact(text: string, token: string): string {
   return text.split(token).join('<bot token>');
 }
 
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
-type Outcome = { readonly result: SendResult } | { readonly fatal: { readonly code: string; readonly detail: string } };
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -229,31 +208,11 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
     if (token === null) throw new ProviderFatalError(botBlockedCode, 'The sender has no botToken and TELEGRAM_BOT_TOKEN is not set');
     if (!botTokenPattern.test(token))
       throw new ProviderFatalError(botBlockedCode, 'The sender’s bot token is malformed: it must be <digits>:<letters, digits, _ and ->');
-    const answered: (SendResult | undefined)[] = [];
-    let fatal: { code: string; detail: string } | undefined;
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length) {
-        const index = next++;
-        await this.#slots.take();
-        try {
-          if (fatal) return;
-          const outcome = await this.#sendOne(batch[index]!, token);
-          if ('fatal' in outcome) fatal ??= outcome.fatal;
-          else answered[index] = outcome.result;
-        } finally {
-          this.#slots.give();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, batch.length) }, lane));
-    const results = answered.filter((r): r is SendResult => r !== undefined);
-    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
-    return results;
+    return sendEach(batch, this.#slots, (m) => this.#sendOne(m, token));
   }
 
-  async #sendOne(m: OutgoingTelegram, token: string): Promise<Outcome> {
-    const fail = (kind: 'transient' | 'permanent', code: string, detail: string, retryAfterMs?: number): Outcome => ({
+  async #sendOne(m: OutgoingTelegram, token: string): Promise<SendOutcome> {
+    const fail = (kind: 'transient' | 'permanent', code: string, detail: string, retryAfterMs?: number): SendOutcome => ({
       result: { messageId: m.messageId, ok: false, kind, code, detail: redact(detail, token), ...(retryAfterMs ? { retryAfterMs } : {}) },
     });
     const wait = this.#notBefore - Date.now();

@@ -5,35 +5,14 @@ import { ProviderFatalError, type SendResult } from '../channel.js';
 import type { RecipientVerdict } from '../receipts.js';
 import type { TwilioConfig } from './config.js';
 import { type TwilioFailure, verdictOfTwilioResponse } from './errors.js';
+import { type SendOutcome, sendEach } from '../send-each.js';
+import { Slots } from '../slots.js';
 
 /** The resources Herald creates: a Message (SMS) or a Call (voice). */
 export type TwilioResource = 'Messages' | 'Calls';
 
 /** One message as a create request: its form, or why it cannot be sent at all (checked before any call). */
 export type TwilioRequest = { readonly form: URLSearchParams } | { readonly refused: { readonly code: string; readonly detail: string } };
-
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
-type Outcome = { readonly result: SendResult } | { readonly fatal: { readonly code: string; readonly detail: string } };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -84,36 +63,16 @@ export class TwilioRest<M extends { readonly messageId: number }> {
         'TWILIO_AUTH',
         'No Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or give the sender an accountSid and authToken',
       );
-    const answered: (SendResult | undefined)[] = [];
-    let fatal: { code: string; detail: string } | undefined;
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length && !fatal) {
-        const index = next++;
-        await this.#slots.take();
-        try {
-          if (fatal) return;
-          const outcome = await this.#sendOne(batch[index]!);
-          if ('fatal' in outcome) fatal ??= outcome.fatal;
-          else answered[index] = outcome.result;
-        } finally {
-          this.#slots.give();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, batch.length) }, lane));
-    const results = answered.filter((r): r is SendResult => r !== undefined);
-    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
-    return results;
+    return sendEach(batch, this.#slots, (m) => this.#sendOne(m));
   }
 
-  async #sendOne(m: M): Promise<Outcome> {
+  async #sendOne(m: M): Promise<SendOutcome> {
     const failed = (
       kind: 'transient' | 'permanent',
       code: string,
       detail: string,
       extra: { retryAfterMs?: number | undefined; recipient?: RecipientVerdict | undefined } = {},
-    ): Outcome => ({
+    ): SendOutcome => ({
       result: {
         messageId: m.messageId,
         ok: false,

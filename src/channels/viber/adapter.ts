@@ -4,6 +4,8 @@ import { type ChannelAdapter, type ChannelCapabilities, type OutgoingViber, Prov
 import type { SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import type { ViberConfig } from './config.js';
+import { type SendOutcome, sendEach } from '../send-each.js';
+import { Slots } from '../slots.js';
 
 /** Viber's limits on one message (REST bot API, send_message), checked before a request is spent on them. */
 export const viberLimits = {
@@ -278,29 +280,6 @@ export function toWireViber(m: OutgoingViber, fallbackName: string | null = null
   return { ok: true, wire: keyboard ? { ...wire, keyboard } : wire };
 }
 
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
-type Outcome = { readonly result: SendResult } | { readonly fatal: { readonly code: string; readonly detail: string } };
-
 /**
  * Viber's REST bot API: `POST {base}/pa/send_message`, one message and one answer a request,
  * authenticated by `X-Viber-Auth-Token`. Requests go through an undici Pool of the adapter's
@@ -346,31 +325,11 @@ export class ViberAdapter implements ChannelAdapter<OutgoingViber> {
   async send(batch: readonly OutgoingViber[]): Promise<SendResult[]> {
     if (!this.#token)
       throw new ProviderFatalError('VIBER_AUTH', 'The sender has no Viber auth token (credentials.authToken or VIBER_AUTH_TOKEN)');
-    const answered: (SendResult | undefined)[] = [];
-    let fatal: { code: string; detail: string } | undefined;
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length && !fatal) {
-        const index = next++;
-        await this.#slots.take();
-        try {
-          if (fatal) return;
-          const outcome = await this.#sendOne(batch[index]!);
-          if ('fatal' in outcome) fatal ??= outcome.fatal;
-          else answered[index] = outcome.result;
-        } finally {
-          this.#slots.give();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, batch.length) }, lane));
-    const results = answered.filter((r): r is SendResult => r !== undefined);
-    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
-    return results;
+    return sendEach(batch, this.#slots, (m) => this.#sendOne(m));
   }
 
-  async #sendOne(m: OutgoingViber): Promise<Outcome> {
-    const failed = (kind: 'transient' | 'permanent', code: string, detail: string, recipient?: RecipientVerdict): Outcome => ({
+  async #sendOne(m: OutgoingViber): Promise<SendOutcome> {
+    const failed = (kind: 'transient' | 'permanent', code: string, detail: string, recipient?: RecipientVerdict): SendOutcome => ({
       result: recipient
         ? { messageId: m.messageId, ok: false, kind, code, detail, recipient }
         : { messageId: m.messageId, ok: false, kind, code, detail },

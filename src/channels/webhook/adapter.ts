@@ -5,6 +5,8 @@ import type { SenderIdentity } from '../provider.js';
 import { retryAfterMs } from '../email-http/adapter.js';
 import { type WebhookConfig, defaultWebhookConfig, readWebhookCredentials } from './config.js';
 import { signWebhook } from './signature.js';
+import { type SendOutcome, sendEach } from '../send-each.js';
+import { Slots } from '../slots.js';
 
 /** What one endpoint answer means for us; nothing endpoint-shaped passes this point. */
 export type WebhookVerdict =
@@ -85,27 +87,6 @@ export function verdictOfAnswer(status: number, body: string, location: string |
   return { verdict: 'failed', kind: 'permanent', code: 'WEBHOOK_REJECTED', detail: `HTTP ${status}: ${said}`.trim() };
 }
 
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 type Answer = { readonly status: number; readonly text: string; readonly header: (name: string) => string | null };
@@ -183,33 +164,10 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
     const target = this.#target;
     if ('unusable' in target)
       throw new ProviderFatalError('WEBHOOK_CREDENTIALS', `The webhook sender's credentials are not usable: ${target.unusable}`);
-    const answered: (SendResult | undefined)[] = [];
-    let fatal: { code: string; detail: string } | undefined;
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length && !fatal) {
-        const index = next++;
-        await this.#slots.take();
-        try {
-          if (fatal) return;
-          const outcome = await this.#sendOne(target, batch[index]!);
-          if ('fatal' in outcome) fatal ??= outcome.fatal;
-          else answered[index] = outcome.result;
-        } finally {
-          this.#slots.give();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, batch.length) }, lane));
-    const results = answered.filter((r): r is SendResult => r !== undefined);
-    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
-    return results;
+    return sendEach(batch, this.#slots, (m) => this.#sendOne(target, m));
   }
 
-  async #sendOne(
-    target: Target,
-    m: OutgoingWebhook,
-  ): Promise<{ readonly result: SendResult } | { readonly fatal: { code: string; detail: string } }> {
+  async #sendOne(target: Target, m: OutgoingWebhook): Promise<SendOutcome> {
     const failed = (
       kind: 'transient' | 'permanent',
       code: string,

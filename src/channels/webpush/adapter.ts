@@ -6,6 +6,8 @@ import { type ChannelAdapter, type ChannelCapabilities, type OutgoingWebPush, Pr
 import type { ProviderContext, SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type VapidCredentials, type WebPushConfig, fromBase64url, vapidCredentialsOf } from './config.js';
+import { type SendOutcome, sendEach } from '../send-each.js';
+import { Slots } from '../slots.js';
 
 /** A browser's PushSubscription as `JSON.stringify(subscription)` writes it: the address of a web push recipient. */
 export interface PushSubscriptionJSON {
@@ -128,27 +130,6 @@ export function payloadOf(m: OutgoingWebPush, receiptUrl: string | null, receipt
   return { title: m.title, body: m.body, url: m.url, icon: m.icon, receipt };
 }
 
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
-}
-
 /** What a push service origin keeps: its connections, its VAPID header and its Retry-After. */
 interface Origin {
   readonly pool: Pool;
@@ -156,8 +137,6 @@ interface Origin {
   /** The push service asked us not to call before this time. */
   notBefore: number;
 }
-
-type Outcome = { readonly result: SendResult } | { readonly fatal: { readonly code: string; readonly detail: string } };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -208,36 +187,16 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
   async send(batch: readonly OutgoingWebPush[]): Promise<SendResult[]> {
     const vapid = this.#vapid;
     if (typeof vapid === 'string') throw new ProviderFatalError('WEBPUSH_VAPID', vapid);
-    const answered: (SendResult | undefined)[] = [];
-    let fatal: { code: string; detail: string } | undefined;
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length && !fatal) {
-        const index = next++;
-        await this.#slots.take();
-        try {
-          if (fatal) return;
-          const outcome = await this.#sendOne(batch[index]!, vapid);
-          if ('fatal' in outcome) fatal ??= outcome.fatal;
-          else answered[index] = outcome.result;
-        } finally {
-          this.#slots.give();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#config.concurrency, batch.length) }, lane));
-    const results = answered.filter((r): r is SendResult => r !== undefined);
-    if (fatal) throw new ProviderFatalError(fatal.code, fatal.detail, results);
-    return results;
+    return sendEach(batch, this.#slots, (m) => this.#sendOne(m, vapid));
   }
 
-  async #sendOne(m: OutgoingWebPush, vapid: VapidCredentials): Promise<Outcome> {
+  async #sendOne(m: OutgoingWebPush, vapid: VapidCredentials): Promise<SendOutcome> {
     const failed = (
       kind: 'transient' | 'permanent',
       code: string,
       detail: string,
       extra: { readonly retryAfterMs?: number; readonly recipient?: RecipientVerdict } = {},
-    ): Outcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
+    ): SendOutcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
     const subscription = parseSubscription(m.to);
     // 'invalid', not 'gone': the address never was a usable subscription (a bad import, a
     // truncated JSON), so no push service could take it; 'gone' is for one that worked and expired.
