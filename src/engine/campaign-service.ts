@@ -30,7 +30,9 @@ import {
   editableGroups,
 } from '../domain/lifecycle.js';
 import { type MessageState, campaignCounts } from '../domain/messages.js';
+import { type CostEstimate, estimateCost, smsSegmentsEstimate, withoutLiquid } from '../domain/money.js';
 import { preflight } from '../domain/preflight.js';
+import type { SmsContent } from '../domain/template-content.js';
 import { validateSegment } from '../domain/segment.js';
 import {
   type CampaignFilter,
@@ -44,13 +46,16 @@ import {
 import type { Db } from '../store/database.js';
 import { newId } from '../store/ids.js';
 import { audienceWhere } from '../store/audience.js';
-import { audienceFacts, sampleAudience } from '../store/audience-estimate.js';
+import { type AudienceFacts, audienceFacts, sampleAudience } from '../store/audience-estimate.js';
+import { readMoney } from '../store/balance.js';
 import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
 import type { Page } from '../store/pagination.js';
 import type { CampaignRow, CampaignUpdate, SenderRow } from '../store/schema.js';
 import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
 import type { Clock } from './clock.js';
+import { liquid } from './render.js';
+import { liquidScope } from './render-channels.js';
 
 export interface ActionParams {
   readonly sendAt?: string;
@@ -73,6 +78,12 @@ export interface ServiceDeps {
 const preflightActions: readonly Action[] = ['schedule', 'launch', 'restart', 'retry', 'retry_failed', 'start'];
 
 const parseJson = <T>(text: string): T => JSON.parse(text) as T;
+
+/**
+ * Recipients an SMS cost estimate renders the template for: enough to catch the usual
+ * long names and non-GSM characters, few enough that a preflight stays a few milliseconds.
+ */
+const smsCostSample = 20;
 
 /**
  * Carries out campaign commands: reads the campaign and the facts the lifecycle needs,
@@ -380,7 +391,90 @@ export class CampaignService {
       beforeExclusions: facts.beforeExclusions,
       audience: facts.counts,
       providerConfigured: this.#deps.providerConfigured(row.channel as Channel, sender ?? null),
+      cost: await this.costEstimate(row, facts),
     });
+  }
+
+  /**
+   * What sending the campaign now would cost against the workspace's balance (domain/money.ts):
+   * the deliverable messages × units per message × the channel's price. An SMS's units are
+   * the most segments of its text without Liquid and of the template rendered for the first
+   * recipients (smsSegmentsEstimate); a free channel is not sampled. Null when nothing is counted.
+   */
+  async costEstimate(row: CampaignRow, facts: AudienceFacts): Promise<CostEstimate | null> {
+    const db = this.#deps.db;
+    const money = await readMoney(db, row.workspace_id);
+    if (!money || !facts.counts) return null;
+    const channel = row.channel as Channel;
+    const price = money.prices[channel];
+    let unitsPerMessage = 1;
+    let method = channel === 'voice' ? 'one call per message' : 'one unit per message';
+    if (channel === 'sms') {
+      const template = row.template_id
+        ? await db
+            .selectFrom('templates')
+            .select('content')
+            .where('workspace_id', '=', row.workspace_id)
+            .where('id', '=', row.template_id)
+            .executeTakeFirst()
+        : undefined;
+      const text = template?.content ? ((JSON.parse(template.content) as Partial<SmsContent>).text ?? '') : '';
+      const bodies = price > 0 ? await this.#renderSample(row, facts, text) : [];
+      unitsPerMessage = smsSegmentsEstimate(text, bodies);
+      method =
+        bodies.length > 0
+          ? `the most segments of the text without Liquid and of the template rendered for the first ${bodies.length} recipient(s); ` +
+            'sending charges each message’s real segments'
+          : 'segments of the text without Liquid; sending charges each message’s real segments';
+      if (withoutLiquid(text) === '' && bodies.length === 0) method = 'at least one segment per message';
+    }
+    return estimateCost({
+      channel,
+      price,
+      currency: money.currency,
+      balance: money.balance,
+      messages: facts.counts.deliverable,
+      unitsPerMessage,
+      method,
+    });
+  }
+
+  /** The SMS text rendered for the first recipients of the audience (a template error skips that one). */
+  async #renderSample(row: CampaignRow, facts: AudienceFacts, text: string): Promise<string[]> {
+    const db = this.#deps.db;
+    const sample = await sampleAudience(db, {
+      workspaceId: row.workspace_id,
+      channel: 'sms',
+      where: audienceWhere(facts.parts),
+      limit: smsCostSample,
+    });
+    if (sample.length === 0) return [];
+    const contacts = await db
+      .selectFrom('contacts')
+      .select(['email', 'phone', 'first_name', 'last_name', 'attributes'])
+      .where('workspace_id', '=', row.workspace_id)
+      .where(
+        'id',
+        'in',
+        sample.map((s) => s.id),
+      )
+      .execute();
+    const bodies: string[] = [];
+    for (const c of contacts) {
+      const contact = {
+        email: c.email,
+        phone: c.phone,
+        firstName: c.first_name,
+        lastName: c.last_name,
+        attributes: JSON.parse(c.attributes) as Record<string, unknown>,
+      };
+      try {
+        bodies.push(liquid.parseAndRenderSync(text, liquidScope({ campaignId: row.id, campaignName: row.name }, contact)) as string);
+      } catch {
+        // TEMPLATE_INVALID is the template check's to report; the stripped text still counts.
+      }
+    }
+    return bodies;
   }
 
   /** The campaign's lists as stored, and its audience compiled and counted for its channel. */
@@ -412,7 +506,7 @@ export class CampaignService {
    * message would go to, those skipped as suppressed or without an address for the channel,
    * and the first few recipients. Counted in SQL with the snapshot's own predicates.
    */
-  async estimate(workspaceId: string, id: string, sample: number): Promise<AudienceEstimate> {
+  async estimate(workspaceId: string, id: string, sample: number): Promise<AudienceEstimate & { cost: CostEstimate | null }> {
     const row = await this.#load(workspaceId, id);
     const audience = parseJson<Audience>(row.audience);
     const { facts } = await this.#audience(row, audience, false);
@@ -433,6 +527,7 @@ export class CampaignService {
       suppressed: counts.addressed - counts.deliverable,
       noAddress: counts.selected - counts.addressed,
       sample: recipients,
+      cost: await this.costEstimate(row, facts),
     };
   }
 

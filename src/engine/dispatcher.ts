@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { SendResult } from '../channels/channel.js';
+import { costOf, formatMoney } from '../domain/money.js';
+import { readMoney, reserveBatch } from '../store/balance.js';
 import type { ReceiptEvent } from '../channels/receipts.js';
 import { applyReceipts } from '../store/ledger/apply-receipts.js';
 import type { Pacing } from '../domain/campaign.js';
@@ -13,7 +15,7 @@ import { runIsDrained, runOutcome } from '../domain/messages.js';
 import type { Db } from '../store/database.js';
 import { dialectOf } from '../store/dialect.js';
 import { extendLeases, recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
-import { claimBatch } from '../store/ledger/claim-batch.js';
+import { type ClaimedMessage, claimBatch } from '../store/ledger/claim-batch.js';
 import { readCounters } from '../store/ledger/counters.js';
 import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js';
 import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
@@ -25,6 +27,7 @@ import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
 import { type AnyAdapter, type RenderSend, type RunContent, inlineRenderSend } from './render-send.js';
 import type { RateLimitGrant, RateLimiter } from './rate-limiter.js';
+import { renderForChannel } from './render-channels.js';
 
 export interface EngineOptions {
   /** Messages per batch; null: the adapter's own batch size. */
@@ -115,6 +118,8 @@ export class Engine {
   readonly #busyOwners = new Set<string>();
   #handedOver = 0;
   #round = 0;
+  /** Channel prices by workspace and when they were read (monotonic ms); see #priceOf. */
+  readonly #prices = new Map<string, { readAt: number; prices: Record<Channel, number> }>();
 
   constructor(deps: EngineDeps) {
     this.#deps = deps;
@@ -483,7 +488,7 @@ export class Engine {
     // Suppression is checked again before every send (DESIGN §4): messages whose address was
     // suppressed after the snapshot are recorded `suppressed` (and released) by suppressClaimed
     // and dropped here; only the rest is rendered and sent.
-    const claimed = await suppressClaimed(db, {
+    let claimed = await suppressClaimed(db, {
       runId: run.runId,
       channel: c.channel as Channel,
       owner,
@@ -491,6 +496,14 @@ export class Engine {
       now: clock.now(),
     });
     if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
+    // Money (store/balance.ts): a priced channel's batch is paid for before it goes out, and
+    // only what the balance covers goes; a free channel (price 0, the default) skips this.
+    const price = await this.#priceOf(c.workspace_id, c.channel as Channel);
+    const charged = price > 0;
+    if (charged) {
+      claimed = await this.#reserve(run, owner, content, claimed, price);
+      if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
+    }
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
     // recovery only ever takes the batches of a worker that died.
@@ -535,7 +548,7 @@ export class Engine {
             retryAt: now.getTime(),
           });
       }
-      await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
+      await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now, charged });
       if (adapter.capabilities.acceptedIsDelivered) {
         const delivered: ReceiptEvent[] = results.flatMap((r) =>
           r.ok ? [{ message: { runId: run.runId, messageId: r.messageId }, providerId: null, type: 'delivered' as const, at: now }] : [],
@@ -579,6 +592,49 @@ export class Engine {
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /**
+   * A channel's price in a workspace, read at most once a second per workspace: a free
+   * channel's batches cost one map lookup, and a price change reaches running sends within
+   * a second. Monotonic time, not the engine's clock, which tests may hold still.
+   */
+  async #priceOf(workspaceId: string, channel: Channel): Promise<number> {
+    const now = performance.now();
+    let cached = this.#prices.get(workspaceId);
+    if (!cached || now - cached.readAt > 1000) {
+      const money = await readMoney(this.#deps.db, workspaceId);
+      cached = { readAt: now, prices: money?.prices ?? ({} as Record<Channel, number>) };
+      this.#prices.set(workspaceId, cached);
+    }
+    return cached.prices[channel] ?? 0;
+  }
+
+  /**
+   * Reserves a claimed batch's cost (store/balance.ts) once each message's cost is known — an
+   * SMS's segments come from its rendering — and returns the messages the balance pays for.
+   * When it pays for fewer, the rest is back to pending and the campaign pauses with
+   * INSUFFICIENT_BALANCE: a top-up and a resume go on exactly where it stopped.
+   */
+  async #reserve(run: ActiveRun, owner: string, content: RunContent, claimed: readonly ClaimedMessage[], price: number) {
+    const { db, clock, service, log } = this.#deps;
+    const c = run.campaign;
+    const costs = claimed.map((m) => ({ id: m.id, cost: costOf(price, costUnits(content, m)) }));
+    const r = await reserveBatch(db, { workspaceId: c.workspace_id, campaignId: c.id, runId: run.runId, owner, costs, now: clock.now() });
+    if (r.released > 0) {
+      const next = costs.find((x) => !r.reserved.has(x.id))!.cost;
+      const currency = (await readMoney(db, c.workspace_id))?.currency ?? 'USD';
+      const detail =
+        `The balance (${formatMoney(r.balance, currency)}) does not cover the next message (${formatMoney(next, currency)}); ` +
+        `the unsent messages wait: top up the balance and resume.`;
+      log.warn({ campaign: c.id, run: run.runId, balance: r.balance, next }, 'balance ran out: pausing the campaign');
+      const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirst();
+      if (fresh?.status === 'sending')
+        await service
+          .system(fresh, 'auto_pause', { reasons: [{ code: 'INSUFFICIENT_BALANCE', detail }], reason: detail })
+          .catch((e: unknown) => this.#conflict(e));
+    }
+    return claimed.filter((m) => r.reserved.has(m.id));
   }
 
   /** Pauses the campaign when its recent failure rate passes its auto-pause rule (seed 001). */
@@ -626,6 +682,22 @@ export class Engine {
       };
     }
     return { id: r.messageId, state: 'failed', code: r.code, detail: r.detail };
+  }
+}
+
+/**
+ * Billable units of one claimed message: an SMS's segments as rendered (the body the
+ * provider gets; a template error costs nothing, the message will fail unsent), one for
+ * any other channel, none for a contact deleted since the snapshot.
+ */
+function costUnits(content: RunContent, m: ClaimedMessage): number {
+  if (!m.contact) return 0;
+  if (!('channel' in content) || content.channel !== 'sms') return 1;
+  try {
+    const sms = renderForChannel(content, m, m.contact);
+    return sms.channel === 'sms' ? sms.segments : 1;
+  } catch {
+    return 0;
   }
 }
 

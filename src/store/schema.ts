@@ -30,6 +30,7 @@ export interface Database {
   early_receipts: EarlyReceiptTable;
   imports: ImportTable;
   import_errors: ImportErrorTable;
+  balance_entries: BalanceEntryTable;
 }
 
 export interface WorkspaceTable {
@@ -38,6 +39,26 @@ export interface WorkspaceTable {
   time_zone: string;
   /** JSON: { policies?: PolicyOverrides } */
   settings: string;
+  created_at: string;
+  /** Micro-units of `currency` (domain/money.ts); never negative. */
+  balance: Generated<number>;
+  currency: Generated<string>;
+  /** JSON ChannelPrices: micro-units per cost unit; a channel left out is free. */
+  prices: Generated<string>;
+}
+
+/** The balance ledger: every top-up, batch debit and refund, with the balance after it. */
+export interface BalanceEntryTable {
+  id: Generated<number>;
+  workspace_id: string;
+  kind: string;
+  /** Signed micro-units: positive in, negative out. */
+  amount: number;
+  balance_after: number;
+  campaign_id: string | null;
+  run_id: number | null;
+  messages: number | null;
+  note: string | null;
   created_at: string;
 }
 
@@ -200,6 +221,8 @@ export interface MessageTable {
   error_code: string | null;
   error_detail: string | null;
   updated_at: string;
+  /** Micro-units reserved while sending and kept once sent; 0 otherwise (store/balance.ts). */
+  cost: Generated<number>;
 }
 
 export interface RunCounterTable {

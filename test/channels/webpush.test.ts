@@ -5,14 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appReceiptToken } from '../../src/channels/app-receipts.js';
 import { type OutgoingWebPush, ProviderFatalError } from '../../src/channels/channel.js';
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
-import {
-  WebPushAdapter,
-  parseSubscription,
-  payloadOf,
-  retryAfterMs,
-  topicOf,
-  verdictOfStatus,
-} from '../../src/channels/webpush/adapter.js';
+import { WebPushAdapter, parseSubscription, payloadOf, topicOf, verdictOfStatus } from '../../src/channels/webpush/adapter.js';
 import {
   type WebPushConfig,
   derivedReceiptSecret,
@@ -478,13 +471,6 @@ describe('push service answers map to our outcome kinds', () => {
     const v = verdictOfStatus(status, 'said', 'https://push.example.test/m/1');
     expect(v).toMatchObject(expected);
     if (status !== 404 && status !== 410) expect(v).not.toHaveProperty('recipient');
-  });
-
-  it('reads Retry-After as seconds or as an HTTP date', () => {
-    const now = Date.parse('2025-01-01T00:00:00Z');
-    expect(retryAfterMs('3', now)).toBe(3000);
-    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10_000);
-    expect(retryAfterMs('soon', now)).toBeNull();
   });
 
   it('turns the ledger key into a Topic within the 32 URL-safe characters RFC 8030 allows', () => {

@@ -6,6 +6,7 @@ import type { RecipientVerdict } from '../receipts.js';
 import { type TelegramConfig, botTokenOf, botTokenPattern } from './config.js';
 import { webhookSecretOf } from './receipts.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { RetryAfterGate } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** One inline keyboard button: a link (the only kind a broadcast has, as nobody handles callbacks). */
@@ -155,8 +156,6 @@ function redact(text: string, token: string): string {
   return text.split(token).join('<bot token>');
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Telegram over the Bot API: one `POST {base}/bot<token>/sendMessage` per message (the API
  * has no batch call), many in flight at once through an undici Pool of the adapter's own.
@@ -177,8 +176,8 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
   readonly #path: string;
   readonly #pool: Pool;
   readonly #slots: Slots;
-  /** Telegram asked (429 retry_after) for no request before this time; the limit is per bot, so every request waits it out. */
-  #notBefore = 0;
+  /** Telegram asked (429 retry_after) for no request before a time; the limit is per bot, so every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   constructor(config: TelegramConfig, sender: SenderIdentity) {
     this.#config = config;
@@ -195,6 +194,7 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
     this.#path = `${base.pathname.replace(/\/+$/, '')}/bot${this.#token ?? ''}/sendMessage`;
     this.#pool = new Pool(base.origin, { connections: config.concurrency, keepAliveTimeout: 30_000 });
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs);
   }
 
   /**
@@ -215,15 +215,8 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
     const fail = (kind: 'transient' | 'permanent', code: string, detail: string, retryAfterMs?: number): SendOutcome => ({
       result: { messageId: m.messageId, ok: false, kind, code, detail: redact(detail, token), ...(retryAfterMs ? { retryAfterMs } : {}) },
     });
-    const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs)
-      return fail(
-        'transient',
-        'TELEGRAM_RATE_LIMITED',
-        `Telegram asked for no requests before ${new Date(this.#notBefore).toISOString()}`,
-        wait,
-      );
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause) return fail('transient', 'TELEGRAM_RATE_LIMITED', `Telegram asked for no requests before ${pause.until}`, pause.waitMs);
 
     let status: number;
     let text: string;
@@ -253,7 +246,7 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
       case 'fatal':
         return { fatal: { code: v.code, detail: redact(v.detail, token) } };
       case 'failed':
-        if (v.retryAfterMs !== undefined) this.#notBefore = Math.max(this.#notBefore, Date.now() + v.retryAfterMs);
+        if (v.retryAfterMs !== undefined) this.#gate.pauseFor(v.retryAfterMs);
         return {
           result: {
             messageId: m.messageId,

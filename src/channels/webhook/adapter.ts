@@ -2,10 +2,10 @@ import { Pool } from 'undici';
 import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingWebhook, ProviderFatalError, type SendResult } from '../channel.js';
 import type { SenderIdentity } from '../provider.js';
-import { retryAfterMs } from '../email-http/adapter.js';
 import { type WebhookConfig, defaultWebhookConfig, readWebhookCredentials } from './config.js';
 import { signWebhook } from './signature.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** What one endpoint answer means for us; nothing endpoint-shaped passes this point. */
@@ -87,8 +87,6 @@ export function verdictOfAnswer(status: number, body: string, location: string |
   return { verdict: 'failed', kind: 'permanent', code: 'WEBHOOK_REJECTED', detail: `HTTP ${status}: ${said}`.trim() };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 type Answer = { readonly status: number; readonly text: string; readonly header: (name: string) => string | null };
 
 /** One sender's endpoint, ready to post to. */
@@ -133,8 +131,8 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   /** Where and how to post; or, for unusable credentials, why not (the campaign fails at its first send, not the process at start). */
   readonly #target: Target | { readonly unusable: string };
   readonly #slots: Slots;
-  /** The endpoint asked us (Retry-After) not to call before this time; every request waits it out. */
-  #notBefore = 0;
+  /** The endpoint asked us (Retry-After) not to call before a time; every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   /** A null config means the defaults (a runtime without defaultConfig passes null for senders with their own credentials). */
   constructor(config: WebhookConfig | null, sender: Pick<SenderIdentity, 'credentials'>) {
@@ -142,6 +140,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
     this.#config = config;
     this.capabilities = { batchSize: 1, concurrency: config.concurrency, idempotent: true, costUnit: 'message' };
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs);
     const credentials = readWebhookCredentials(sender.credentials);
     if (credentials.ok) {
       const url = new URL(credentials.value.url);
@@ -174,12 +173,11 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       detail: string,
       extra: { retryAfterMs?: number; recipient?: 'gone' } = {},
     ): { result: SendResult } => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
-    const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs) {
-      const until = new Date(this.#notBefore).toISOString();
-      return failed('transient', 'WEBHOOK_THROTTLED', `The endpoint asked for no requests before ${until}`, { retryAfterMs: wait });
-    }
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause)
+      return failed('transient', 'WEBHOOK_THROTTLED', `The endpoint asked for no requests before ${pause.until}`, {
+        retryAfterMs: pause.waitMs,
+      });
 
     let body: string;
     try {
@@ -207,7 +205,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
 
     const delay = retryAfterMs(answer.header('retry-after'), Date.now());
     const ok = answer.status >= 200 && answer.status < 300;
-    if (delay !== null && !ok) this.#notBefore = Math.max(this.#notBefore, Date.now() + delay);
+    if (delay !== null && !ok) this.#gate.pauseFor(delay);
     const v = verdictOfAnswer(answer.status, answer.text, answer.header('location'));
     switch (v.verdict) {
       case 'accepted':

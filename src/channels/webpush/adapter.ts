@@ -7,6 +7,7 @@ import type { ProviderContext, SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type VapidCredentials, type WebPushConfig, fromBase64url, vapidCredentialsOf } from './config.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** A browser's PushSubscription as `JSON.stringify(subscription)` writes it: the address of a web push recipient. */
@@ -75,15 +76,6 @@ export function verdictOfStatus(status: number, body: string, location: string |
   return { verdict: 'failed', kind: 'permanent', code: 'WEBPUSH_REJECTED', detail };
 }
 
-/** Retry-After as milliseconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3); null when absent or unreadable. */
-export function retryAfterMs(header: string | null, now: number): number | null {
-  if (!header) return null;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
 const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
@@ -134,11 +126,9 @@ export function payloadOf(m: OutgoingWebPush, receiptUrl: string | null, receipt
 interface Origin {
   readonly pool: Pool;
   vapid: { readonly header: string; readonly renewAt: number } | null;
-  /** The push service asked us not to call before this time. */
-  notBefore: number;
+  /** The push service asked us (Retry-After) not to call before a time. */
+  readonly gate: RetryAfterGate;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** VAPID JWTs live 12 hours (RFC 8292 allows 24) and are re-signed once fewer than 6 remain, so clock skew never expires one in flight. */
 const vapidLifetimeS = 12 * 3600;
@@ -223,12 +213,11 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
 
     const endpoint = new URL(subscription.endpoint);
     const origin = this.#originOf(endpoint.origin);
-    const wait = origin.notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs) {
-      const until = new Date(origin.notBefore).toISOString();
-      return failed('transient', 'WEBPUSH_THROTTLED', `${endpoint.host} asked for no requests before ${until}`, { retryAfterMs: wait });
-    }
-    if (wait > 0) await sleep(wait);
+    const pause = await origin.gate.pass();
+    if (pause)
+      return failed('transient', 'WEBPUSH_THROTTLED', `${endpoint.host} asked for no requests before ${pause.until}`, {
+        retryAfterMs: pause.waitMs,
+      });
 
     let status: number;
     let text: string;
@@ -270,7 +259,7 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
         return { fatal: { code: v.code, detail: v.detail } };
       case 'failed': {
         const delay = retryAfterMs(header('retry-after'), Date.now());
-        if (delay !== null && v.kind === 'transient') origin.notBefore = Math.max(origin.notBefore, Date.now() + delay);
+        if (delay !== null && v.kind === 'transient') origin.gate.pauseFor(delay);
         return failed(v.kind, v.code, v.detail, {
           ...(delay !== null && v.kind === 'transient' ? { retryAfterMs: delay } : {}),
           ...(v.recipient ? { recipient: v.recipient } : {}),
@@ -296,7 +285,11 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
       void evicted.pool.close();
     }
     // Most subscriptions are Chrome's: up to `concurrency` requests may go to one origin at once.
-    origin = { pool: new Pool(key, { connections: this.#config.concurrency, keepAliveTimeout: 30_000 }), vapid: null, notBefore: 0 };
+    origin = {
+      pool: new Pool(key, { connections: this.#config.concurrency, keepAliveTimeout: 30_000 }),
+      vapid: null,
+      gate: new RetryAfterGate(this.#config.maxRetryWaitMs),
+    };
     this.#origins.set(key, origin);
     return origin;
   }

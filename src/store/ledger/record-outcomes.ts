@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { refundUnsent } from '../balance.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters, tally } from './counters.js';
@@ -33,7 +34,16 @@ function outcomesTable(db: Kysely<Database>, payload: string) {
 
 export async function recordOutcomes(
   db: Kysely<Database>,
-  args: { runId: number; campaignId: string; workspaceId: string; owner: string; outcomes: readonly Outcome[]; now: Date },
+  args: {
+    runId: number;
+    campaignId: string;
+    workspaceId: string;
+    owner: string;
+    outcomes: readonly Outcome[];
+    now: Date;
+    /** The batch's cost was reserved (store/balance.ts): give back what did not go out, in this transaction. */
+    charged?: boolean;
+  },
 ): Promise<number> {
   if (args.outcomes.length === 0) return 0;
   const payload = JSON.stringify(
@@ -56,7 +66,9 @@ export async function recordOutcomes(
       ? sql`messages.run_id = ${args.runId} and messages.state = 'sending' and messages.lease_owner = ${args.owner}`
       : sql`+messages.run_id = ${args.runId} and +messages.state = 'sending' and messages.lease_owner = ${args.owner}`;
   return db.transaction().execute(async (trx) => {
-    const changed = await sql<{ state: string }>`
+    // Only a charged batch reads back each row's cost; a free channel's record stays as it was.
+    const returning = args.charged ? sql`messages.state as state, messages.id as id, messages.cost as cost` : sql`messages.state as state`;
+    const changed = await sql<{ state: string; id: number; cost: number }>`
       update messages
       set state = case
             when o.state = 'pending' and (select status from campaigns where id = ${args.campaignId}) = 'stopped' then 'cancelled'
@@ -71,8 +83,17 @@ export async function recordOutcomes(
           updated_at = ${nowIso}
       from ${outcomesTable(db, payload)}
       where messages.id = o.id and ${guard}
-      returning messages.state as state
+      returning ${returning}
     `.execute(trx);
+    if (args.charged)
+      await refundUnsent(trx, {
+        workspaceId: args.workspaceId,
+        campaignId: args.campaignId,
+        runId: args.runId,
+        rows: changed.rows,
+        note: null,
+        now: args.now,
+      });
     const deltas = tally(changed.rows);
     const n = changed.rows.length;
     await bumpCounters(trx, args.runId, { ...deltas, sending: -n });
