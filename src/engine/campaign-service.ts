@@ -601,13 +601,15 @@ export class CampaignService {
     if (preflightActions.includes(action)) {
       const problems = await this.preflight(row);
       if (problems.length > 0) {
-        if (actor !== 'engine') {
+        // A launch that cannot start fails with its reasons, shown on the campaign (seed 003,
+        // issue 3); schedule, restart and retry leave the campaign as it was and answer why.
+        if (actor !== 'engine' && action !== 'launch') {
           return fail('PREFLIGHT_FAILED', problems.map((p) => p.detail).join(' '), {
             reasons: problems,
             allowedActions: allowedActions(state, ctx),
           });
         }
-        // A scheduled campaign that comes due and cannot go out fails with its reasons (seed 003).
+        // So does a scheduled campaign that comes due and cannot go out.
         return this.#transition(row, 'fail', {}, actor, { reasons: problems });
       }
     }
