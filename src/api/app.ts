@@ -27,6 +27,8 @@ import { suppressionRoutes } from './routes/suppressions.js';
 import { templateRoutes } from './routes/templates.js';
 import { workspaceRoutes } from './routes/workspace.js';
 import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
+import type { ChannelAdapter, OutgoingEmail } from '../channels/channel.js';
+import { trackingRoutes } from './routes/tracking.js';
 
 export interface AppDeps {
   readonly db: Db;
@@ -42,6 +44,10 @@ export interface AppDeps {
   readonly secrets?: SecretBox | null;
   /** The channel providers, for receipt webhooks and the sandbox inboxes; absent in tests that send no receipts. */
   readonly providers?: Providers;
+  /** The email adapter, for test sends from a template; absent or null when no email provider is configured. */
+  readonly email?: ChannelAdapter<OutgoingEmail> | null;
+  /** The key that signs email links and Herald's public base URL (routes/tracking.ts); absent: those routes answer 404. */
+  readonly tracking?: { readonly key: string; readonly baseUrl: () => string };
   /** Where unexpected errors are logged (requests themselves are not logged). */
   readonly log?: FastifyBaseLogger;
 }
@@ -137,5 +143,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(sandboxRoutes(deps), { prefix: '/v1' });
   await app.register(receiptRoutes(deps), { prefix: '/v1' });
   await app.register(workspaceRoutes(deps), { prefix: '/v1' });
+  // Outside /v1, so without an API key: the links in people's emails (signed tokens).
+  await app.register(trackingRoutes(deps));
   return app;
 }

@@ -78,6 +78,8 @@ export interface EngineDeps {
   readonly workerId?: string;
   /** Where an adapter's batches are rendered and sent: its send threads, or (by default) this thread. */
   readonly renderSendFor?: (adapter: AnyAdapter) => RenderSend | null;
+  /** Where email links lead and the key that signs them (engine/email-compose.ts); without it emails carry none. */
+  readonly emailLinks?: () => { readonly baseUrl: string; readonly key: string };
 }
 
 interface ActiveRun {
@@ -390,6 +392,11 @@ export class Engine {
         text: template.text,
         from: { name: sender.from_name, address: sender.from_email },
         replyTo: sender.reply_to,
+        links: this.#deps.emailLinks && {
+          ...this.#deps.emailLinks(),
+          opens: template.track_opens !== 0,
+          clicks: template.track_clicks !== 0,
+        },
       };
       return { content, senderRule, sender };
     }

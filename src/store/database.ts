@@ -11,6 +11,7 @@ import * as m0005 from './migrations/0005_segments.js';
 import * as m0006 from './migrations/0006_audience_model.js';
 import * as m0007 from './migrations/0007_channels.js';
 import * as m0009 from './migrations/0009_money.js';
+import * as m0010 from './migrations/0010_email_content.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0006_audience_model': m0006,
   '0007_channels': m0007,
   '0009_money': m0009,
+  '0010_email_content': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -120,6 +120,11 @@ export interface TemplateTable {
   text: string | null;
   /** JSON of the channel's content (domain/template-content.ts); null for email, which uses the columns above. */
   content: string | null;
+  /** Email written in MJML: its source; `html` then holds what it compiled to, Liquid left in place. */
+  mjml: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Email: 1 when messages carry the open pixel (and tracked links), 0 when not. */
+  track_opens: ColumnType<number, number | undefined, number>;
+  track_clicks: ColumnType<number, number | undefined, number>;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
