@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channel.js';
 import type { HttpEmailConfig } from './config.js';
+import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
@@ -235,30 +236,12 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
 
     const wire = chunk.map((m) => toWireEmail(m, this.#config.messageStream));
     const body = JSON.stringify(this.#single ? wire[0] : wire);
-    let status: number;
-    let text: string;
-    let header: (name: string) => string | null;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: this.#headers,
-        body,
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-      header = (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return all('transient', 'HTTP_EMAIL_TIMEOUT', `No answer from the provider within ${this.#config.timeoutMs} ms`);
-      return all('transient', 'HTTP_EMAIL_NETWORK', (e.code ?? e.message).slice(0, 400));
+    const answer = await postForAnswer(this.#pool, { path: this.#path, headers: this.#headers, body, timeoutMs: this.#config.timeoutMs });
+    if (!answer.ok) {
+      if (answer.timedOut) return all('transient', 'HTTP_EMAIL_TIMEOUT', `No answer from the provider within ${this.#config.timeoutMs} ms`);
+      return all('transient', 'HTTP_EMAIL_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 400));
     }
+    const { status, text, header } = answer;
 
     if (status < 200 || status >= 300) {
       const delay = retryAfterMs(header('retry-after'), Date.now());

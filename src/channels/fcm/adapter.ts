@@ -8,6 +8,7 @@ import { type FcmConfig, type ServiceAccount, serviceAccountOf } from './config.
 import { AccessTokens } from './oauth.js';
 import { fcmReceiptSecret } from './receipts.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
@@ -243,28 +244,17 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
     for (let attempt = 1; ; attempt++) {
       const token = await sending.tokens.get();
       if (!token.ok) return token.kind === 'fatal' ? { fatal: token } : failed('transient', token.code, token.detail);
-      let status: number;
-      let text: string;
-      let retryAfterHeader: string | null;
-      try {
-        const response = await this.#pool.request({
-          method: 'POST',
-          path: sending.path,
-          headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-          body,
-          headersTimeout: this.#config.timeoutMs,
-          bodyTimeout: this.#config.timeoutMs,
-        });
-        status = response.statusCode;
-        text = await response.body.text();
-        const header = response.headers['retry-after'];
-        retryAfterHeader = (Array.isArray(header) ? header[0] : header) ?? null;
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-          return failed('transient', 'FCM_TIMEOUT', `No answer from FCM within ${this.#config.timeoutMs} ms`);
-        return failed('transient', 'FCM_NETWORK', (e.code ?? e.message).slice(0, 300));
+      const answer = await postForAnswer(this.#pool, {
+        path: sending.path,
+        headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+        body,
+        timeoutMs: this.#config.timeoutMs,
+      });
+      if (!answer.ok) {
+        if (answer.timedOut) return failed('transient', 'FCM_TIMEOUT', `No answer from FCM within ${this.#config.timeoutMs} ms`);
+        return failed('transient', 'FCM_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 300));
       }
+      const { status, text } = answer;
 
       if (status >= 200 && status < 300) {
         let name: unknown = null;
@@ -286,7 +276,7 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
         case 'fatal':
           return { fatal: v };
         case 'failed': {
-          const delay = retryAfterMs(retryAfterHeader, this.#now()) ?? v.defaultRetryAfterMs ?? null;
+          const delay = retryAfterMs(answer.header('retry-after'), this.#now()) ?? v.defaultRetryAfterMs ?? null;
           if (delay !== null) this.#gate.pauseFor(delay);
           return failed(v.kind, v.code, v.detail, {
             ...(delay !== null ? { retryAfterMs: delay } : {}),

@@ -6,6 +6,7 @@ import type { RecipientVerdict } from '../receipts.js';
 import { type TelegramConfig, botTokenOf, botTokenPattern } from './config.js';
 import { webhookSecretOf } from './receipts.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
@@ -218,28 +219,19 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
     const pause = await this.#gate.pass();
     if (pause) return fail('transient', 'TELEGRAM_RATE_LIMITED', `Telegram asked for no requests before ${pause.until}`, pause.waitMs);
 
-    let status: number;
-    let text: string;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-        body: JSON.stringify(toWireMessage(m, this.#config)),
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return fail('transient', 'TELEGRAM_TIMEOUT', `No answer from Telegram within ${this.#config.timeoutMs} ms`);
+    const answer = await postForAnswer(this.#pool, {
+      path: this.#path,
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(toWireMessage(m, this.#config)),
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut) return fail('transient', 'TELEGRAM_TIMEOUT', `No answer from Telegram within ${this.#config.timeoutMs} ms`);
       // The code only: a message from the network stack might quote the URL, and the URL holds the token.
-      return fail('transient', 'TELEGRAM_NETWORK', `Could not reach Telegram (${e.code ?? e.name})`);
+      return fail('transient', 'TELEGRAM_NETWORK', `Could not reach Telegram (${answer.error.code ?? answer.error.name})`);
     }
 
-    const v = verdictOfAnswer(status, text);
+    const v = verdictOfAnswer(answer.status, answer.text);
     switch (v.verdict) {
       case 'accepted':
         return { result: { messageId: m.messageId, ok: true, providerId: `${m.to}:${v.messageId}` } };

@@ -6,6 +6,7 @@ import type { RecipientVerdict } from '../receipts.js';
 import type { TwilioConfig } from './config.js';
 import { type TwilioFailure, verdictOfTwilioResponse } from './errors.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
@@ -90,30 +91,17 @@ export class TwilioRest<M extends { readonly messageId: number }> {
     if (pause)
       return failed('transient', 'TWILIO_THROTTLED', `Twilio asked for no requests before ${pause.until}`, { retryAfterMs: pause.waitMs });
 
-    let status: number;
-    let text: string;
-    let header: (name: string) => string | null;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: this.#headers,
-        body: request.form.toString(),
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-      header = (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return failed('transient', 'TWILIO_TIMEOUT', `No answer from Twilio within ${this.#config.timeoutMs} ms`);
-      return failed('transient', 'TWILIO_NETWORK', (e.code ?? e.message).slice(0, 400));
+    const answer = await postForAnswer(this.#pool, {
+      path: this.#path,
+      headers: this.#headers,
+      body: request.form.toString(),
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut) return failed('transient', 'TWILIO_TIMEOUT', `No answer from Twilio within ${this.#config.timeoutMs} ms`);
+      return failed('transient', 'TWILIO_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 400));
     }
+    const { status, text, header } = answer;
 
     if (status >= 200 && status < 300) {
       let sid: unknown = null;

@@ -5,6 +5,7 @@ import type { SenderIdentity } from '../provider.js';
 import { type WebhookConfig, defaultWebhookConfig, readWebhookCredentials } from './config.js';
 import { signWebhook } from './signature.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
@@ -86,8 +87,6 @@ export function verdictOfAnswer(status: number, body: string, location: string |
     return { verdict: 'failed', kind: 'transient', code: 'WEBHOOK_UNAVAILABLE', detail: `HTTP ${status}: ${said}`.trim() };
   return { verdict: 'failed', kind: 'permanent', code: 'WEBHOOK_REJECTED', detail: `HTTP ${status}: ${said}`.trim() };
 }
-
-type Answer = { readonly status: number; readonly text: string; readonly header: (name: string) => string | null };
 
 /** One sender's endpoint, ready to post to. */
 interface Target {
@@ -186,21 +185,25 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       // A BigInt or a cycle in rendered data: this message can never be posted, the others can.
       return failed('permanent', 'WEBHOOK_PAYLOAD', `The payload cannot be written as JSON: ${(err as Error).message}`);
     }
-    let answer: Answer;
-    try {
-      answer = await this.#post(target, body, {
+    // The answer's body is read up to 64 KB, as only its start is ever kept.
+    const answer = await postForAnswer(target.pool, {
+      path: target.path,
+      headers: {
         'Content-Type': 'application/json',
         'User-Agent': 'Herald-Webhook/1',
         'Herald-Signature': signWebhook(target.secret, body),
         'Idempotency-Key': m.ledgerKey,
         'Herald-Message': m.ledgerKey,
-      });
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT')
+      },
+      body,
+      timeoutMs: this.#config.timeoutMs,
+      maxAnswerBytes,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut || answer.error.code === 'UND_ERR_CONNECT_TIMEOUT')
         return failed('transient', 'WEBHOOK_TIMEOUT', `No answer from the endpoint within ${this.#config.timeoutMs} ms`);
       // The code alone (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET): undici's messages name the host.
-      return failed('transient', 'WEBHOOK_NETWORK', `The endpoint could not be reached (${e.code ?? 'network error'})`);
+      return failed('transient', 'WEBHOOK_NETWORK', `The endpoint could not be reached (${answer.error.code ?? 'network error'})`);
     }
 
     const delay = retryAfterMs(answer.header('retry-after'), Date.now());
@@ -218,34 +221,6 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       default:
         return assertUnreachable(v);
     }
-  }
-
-  /** One POST; the answer's body is read up to 64 KB, as only its start is ever kept. */
-  async #post(target: Target, body: string, headers: Record<string, string>): Promise<Answer> {
-    const response = await target.pool.request({
-      method: 'POST',
-      path: target.path,
-      headers,
-      body,
-      headersTimeout: this.#config.timeoutMs,
-      bodyTimeout: this.#config.timeoutMs,
-    });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      size += chunk.length;
-      // Leaving the loop destroys the stream: an endless answer costs us its connection, not our memory.
-      if (size >= maxAnswerBytes) break;
-    }
-    return {
-      status: response.statusCode,
-      text: Buffer.concat(chunks).subarray(0, maxAnswerBytes).toString('utf8'),
-      header: (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      },
-    };
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import type { ProviderContext, SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type VapidCredentials, type WebPushConfig, fromBase64url, vapidCredentialsOf } from './config.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
@@ -219,37 +220,25 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
         retryAfterMs: pause.waitMs,
       });
 
-    let status: number;
-    let text: string;
-    let header: (name: string) => string | null;
-    try {
-      const response = await origin.pool.request({
-        method: 'POST',
-        path: `${endpoint.pathname}${endpoint.search}`,
-        headers: {
-          Authorization: this.#vapidHeader(endpoint.origin, origin, vapid),
-          'Content-Encoding': 'aes128gcm',
-          'Content-Type': 'application/octet-stream',
-          TTL: String(Math.max(0, Math.floor(m.ttlSeconds))),
-          Urgency: this.#config.urgency,
-          Topic: topicOf(m),
-        },
-        body,
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-      header = (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
+    const answer = await postForAnswer(origin.pool, {
+      path: `${endpoint.pathname}${endpoint.search}`,
+      headers: {
+        Authorization: this.#vapidHeader(endpoint.origin, origin, vapid),
+        'Content-Encoding': 'aes128gcm',
+        'Content-Type': 'application/octet-stream',
+        TTL: String(Math.max(0, Math.floor(m.ttlSeconds))),
+        Urgency: this.#config.urgency,
+        Topic: topicOf(m),
+      },
+      body,
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut)
         return failed('transient', 'WEBPUSH_TIMEOUT', `No answer from ${endpoint.host} within ${this.#config.timeoutMs} ms`);
-      return failed('transient', 'WEBPUSH_NETWORK', `${endpoint.host}: ${(e.code ?? e.message).slice(0, 300)}`);
+      return failed('transient', 'WEBPUSH_NETWORK', `${endpoint.host}: ${(answer.error.code ?? answer.error.message).slice(0, 300)}`);
     }
+    const { status, text, header } = answer;
 
     const v = verdictOfStatus(status, text, header('location'));
     switch (v.verdict) {
