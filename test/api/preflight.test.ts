@@ -151,6 +151,8 @@ describe.each(dialects)('preflight and the audience estimate through the API (%s
       suppressed: 2,
       noAddress: 1,
       sample: [{ id: expect.any(Number), email: 'p0@example.test', phone: null, address: 'p0@example.test' }],
+      // Email is free unless the workspace prices it; the estimate still says what it would cost.
+      cost: expect.objectContaining({ unit: 'message', price: 0, messages: 2, estimate: 0, shortfall: 0 }),
     });
     const full = (await t.api('GET', `/v1/campaigns/${id}/audience/estimate`)).body.sample.map((s: { email: string }) => s.email);
     expect(full).toEqual(['p0@example.test', 'p9@example.test']);

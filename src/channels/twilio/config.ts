@@ -1,4 +1,5 @@
 import type { SenderIdentity } from '../provider.js';
+import { checkedBaseUrl, positiveInt } from '../env-config.js';
 
 /** How to reach Twilio's REST API (SMS and voice share it); read from the environment once, at start (STYLE habit 6). */
 export interface TwilioConfig {
@@ -28,29 +29,9 @@ export const twilioApiUrl = 'https://api.twilio.com';
 // Twilio queues per account rather than refusing concurrent creates; 8 keeps a 2-core sender busy without 20429s.
 const defaults = { concurrency: 8, timeoutMs: 15_000, maxRetryWaitMs: 10_000 };
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Checks the base URL: http(s), no query; plain http only to loopback, because the auth token travels in a header. */
 function baseUrlOf(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error(`${name} must be a URL such as ${twilioApiUrl}, not "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
-    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
-  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return checkedBaseUrl(name, raw, twilioApiUrl);
 }
 
 const accountSidPattern = /^AC[0-9a-fA-F]{32}$/;

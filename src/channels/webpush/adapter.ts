@@ -7,6 +7,7 @@ import type { ProviderContext, SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type VapidCredentials, type WebPushConfig, fromBase64url, vapidCredentialsOf } from './config.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { isLoopbackHost } from '../env-config.js';
 import { postForAnswer } from '../http-post.js';
 import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
@@ -77,8 +78,6 @@ export function verdictOfStatus(status: number, body: string, location: string |
   return { verdict: 'failed', kind: 'permanent', code: 'WEBPUSH_REJECTED', detail };
 }
 
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /**
  * Reads a recipient address into a subscription, or says what is wrong with it. Browsers
  * only hand out https endpoints; plain http is allowed to loopback for the sandbox.
@@ -98,7 +97,7 @@ export function parseSubscription(address: string): PushSubscriptionJSON | strin
   } catch {
     return 'endpoint must be the push service URL';
   }
-  if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && loopbackHosts.has(endpoint.hostname)))
+  if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopbackHost(endpoint.hostname)))
     return 'endpoint must be an https URL';
   const p256dh = fromBase64url(s.keys?.p256dh);
   if (!p256dh || p256dh.length !== 65 || p256dh[0] !== 0x04) return 'keys.p256dh must be an uncompressed P-256 public key in base64url';
