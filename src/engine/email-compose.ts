@@ -65,7 +65,7 @@ function decodeAttribute(value: string): string {
 }
 
 const anchor = /<(?:a|area)\b[^>]*>/gi;
-const hrefAttribute = /(\shref\s*=\s*)(?:"([^"]*)"|'([^']*)')/i;
+const hrefAttribute = /\shref\s*=\s*(?:"([^"]*)"|'([^']*)')/i;
 
 /**
  * Sends the web links of `html` (`<a href>`, `<area href>`) through the click redirect:
@@ -76,10 +76,10 @@ const hrefAttribute = /(\shref\s*=\s*)(?:"([^"]*)"|'([^']*)')/i;
 export function withTrackedLinks(html: string, links: EmailLinks, ref: LedgerRef, unsubscribe: string): string {
   const own = [`${links.baseUrl}/u/`, `${links.baseUrl}/t/`];
   return html.replace(anchor, (tag) =>
-    tag.replace(hrefAttribute, (whole, prefix: string, double: string | undefined, single: string | undefined) => {
+    tag.replace(hrefAttribute, (whole, double: string | undefined, single: string | undefined) => {
       const url = decodeAttribute(double ?? single ?? '');
       if (!/^https?:\/\/[^\s]/i.test(url) || url === unsubscribe || own.some((p) => url.startsWith(p))) return whole;
-      return `${prefix}"${links.baseUrl}/t/c/${signToken(links.key, 'click', ref, url)}"`;
+      return ` href="${links.baseUrl}/t/c/${signToken(links.key, 'click', ref, url)}"`;
     }),
   );
 }
