@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
 import { parseLedgerKey } from '../receipts.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import type { RpcErrorBody } from './adapter.js';
 import { fcmScope } from './config.js';
 
@@ -66,18 +68,6 @@ const skewSeconds = 300;
 const messageFields = new Set(['android', 'apns', 'condition', 'data', 'fcmOptions', 'name', 'notification', 'token', 'topic', 'webpush']);
 const notificationFields = new Set(['body', 'image', 'title']);
 const reservedDataKey = /^(from|notification|message_type|google.*|gcm.*)$/;
-
-/** mulberry32: a small seeded PRNG, enough to draw faults repeatably. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const json = JSON.stringify(body);
@@ -176,7 +166,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
   const tokenLifetime = options.tokenLifetimeSeconds ?? 3599;
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
   const { privateKey, publicKey } = await new Promise<{ privateKey: string; publicKey: string }>((resolve, reject) =>
     generateKeyPair(
@@ -190,7 +180,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
 
   /** Access token → when it expires (ms, sandbox clock); insertion order is issue order. */
   const tokens = new Map<string, number>();
-  const recent: SandboxMessage[] = [];
+  const recent = new Ring<SandboxMessage>(keptMessages);
   /** Ledger keys seen, per run, to count repeats (FCM delivers them again; a duplicate is the engine's doing). */
   const seen = new Map<number, Set<number>>();
   const pendingReceipts = new Set<Promise<void>>();
@@ -315,8 +305,6 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
       summary: message.notification?.title ?? '',
       receivedAt: new Date(now()).toISOString(),
     });
-    // Trimmed in one splice per 10,000 messages rather than a shift per message.
-    if (recent.length >= 2 * keptMessages) recent.splice(0, recent.length - keptMessages);
 
     const undelivered = to.startsWith('undelivered-') || (faults.undeliveredRate ? random() < faults.undeliveredRate : false);
     const read = !undelivered && (faults.readRate ? random() < faults.readRate : false);
@@ -418,7 +406,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
     get sendRequests() {
       return sendRequests;
     },
-    messages: () => recent.slice(-keptMessages),
+    messages: () => recent.toArray(),
     setFaults(next) {
       faults = { ...next };
     },

@@ -2,6 +2,8 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { botTokenPattern } from './config.js';
 import { secretTokenHeader } from './receipts.js';
 
@@ -141,18 +143,6 @@ const error = (status: number, description: string, parameters?: Record<string, 
 const badRequest = (what: string) => error(400, `Bad Request: ${what}`);
 const notFound = () => error(404, 'Not Found');
 
-/** mulberry32: a small seeded PRNG, so a fault rate gives the same answers on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const byteOffset = (text: string, index: number) => Buffer.byteLength(text.slice(0, index));
 
 const decodeEntities = (text: string) =>
@@ -290,9 +280,10 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
   const keep = options.keep ?? defaultKeep;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
-  const recent: SandboxMessage[] = [];
+  /** The latest `keep` messages. */
+  const recent = new Ring<SandboxMessage>(keep);
   /** `<bot id>:<chat id>` of chats that blocked a bot, oldest first (a Map keeps insertion order). */
   const blocked = new Map<string, true>();
   const pending = new Set<Promise<void>>();
@@ -305,16 +296,6 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
 
   const botIdOf = (token: string) => Number(token.slice(0, token.indexOf(':')));
   const botUser = (token: string) => ({ id: botIdOf(token), is_bot: true, first_name: 'Herald Sandbox', username: 'herald_sandbox_bot' });
-
-  /** A ring of the latest `keep` messages: constant work per message, where a shifted array would move 10,000 entries each time. */
-  let ringStart = 0;
-  const remember = (message: SandboxMessage) => {
-    if (recent.length < keep) recent.push(message);
-    else {
-      recent[ringStart] = message;
-      ringStart = (ringStart + 1) % keep;
-    }
-  };
 
   /** Posts an Update to the bot's webhook after the receipt delay, as Telegram does when something happens in a chat. */
   const postUpdate = (token: string, update: Record<string, unknown>) => {
@@ -408,7 +389,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     const messageId = ++nextMessageId;
     const date = Math.floor(Date.now() / 1000);
     accepted++;
-    remember({
+    recent.push({
       channel: 'telegram',
       to: digits,
       ledgerKey: null,
@@ -532,7 +513,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     get updatesPosted() {
       return updatesPosted;
     },
-    messages: () => [...recent.slice(ringStart), ...recent.slice(0, ringStart)],
+    messages: () => recent.toArray(),
     setFaults: (next) => {
       faults = { ...next };
     },

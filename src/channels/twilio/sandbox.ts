@@ -3,6 +3,8 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { smsSegments } from '../../domain/sms.js';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { ledgerQueryParam } from './callbacks.js';
 import { sandboxTwilioAccountSid, sandboxTwilioAuthToken } from './config.js';
 import { twilioSignature } from './signature.js';
@@ -61,18 +63,6 @@ const maxRequestBytes = 64 * 1024;
 const e164 = /^\+[1-9]\d{6,14}$/;
 const shortCode = /^\d{3,8}$/;
 const alphanumericSender = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
-
-/** mulberry32: a tiny seeded PRNG; Math.random cannot be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Twilio's dates: RFC 2822 with a numeric zone ("Thu, 24 Aug 2023 05:01:45 +0000"). */
 const rfc2822 = (d: Date) => d.toUTCString().replace(/GMT$/, '+0000');
@@ -159,18 +149,12 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
   const expectedAuth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = options;
   let requests = 0;
   let accepted = 0;
-  let kept: SandboxMessage[] = [];
+  const kept = new Ring<SandboxMessage>(sandboxMessageLimit);
   const pending = new Set<Promise<void>>();
-
-  const keep = (message: SandboxMessage) => {
-    kept.push(message);
-    // Trimmed in bulk: amortised O(1) per message, at most twice the limit held.
-    if (kept.length >= 2 * sandboxMessageLimit) kept = kept.slice(-sandboxMessageLimit);
-  };
 
   /** The fault for one request: a trigger number wins, else three draws (always three, so the sequence stays aligned). */
   const faultOf = (to: string, from: string): Fault => {
@@ -231,7 +215,14 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const now = new Date();
     const statusCallback = params.get('StatusCallback');
     accepted++;
-    keep({ channel: 'sms', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary: body, receivedAt: now.toISOString() });
+    kept.push({
+      channel: 'sms',
+      to,
+      ledgerKey: ledgerKeyIn(statusCallback),
+      providerId: sid,
+      summary: body,
+      receivedAt: now.toISOString(),
+    });
     const base = { AccountSid: accountSid, ApiVersion: '2010-04-01', MessageSid: sid, SmsSid: sid, From: from, To: to };
     const final =
       fault.outcome === 'ok'
@@ -285,7 +276,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const statusCallback = params.get('StatusCallback');
     accepted++;
     const summary = twimlSummary(twiml) ?? params.get('Url') ?? '';
-    keep({ channel: 'voice', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary, receivedAt: now.toISOString() });
+    kept.push({ channel: 'voice', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary, receivedAt: now.toISOString() });
     postCallbacks(statusCallback, callProgress(params, sid, fault.outcome));
     const uri = `/2010-04-01/Accounts/${accountSid}/Calls/${sid}.json`;
     reply(res, 201, {
@@ -401,7 +392,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
       return accepted;
     },
     duplicates: 0,
-    messages: () => kept.slice(-sandboxMessageLimit),
+    messages: () => kept.toArray(),
     setFaults(next: SandboxFaults) {
       faults = next;
     },

@@ -2,6 +2,8 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { viberLimits } from './adapter.js';
 import { sandboxViberToken } from './config.js';
 import { viberSignature } from './receipts.js';
@@ -57,18 +59,6 @@ const defaultReceiptDelayMs = 5;
  * them as numbers gets a different token back, and a test sees it.
  */
 const tokenBase = 4_912_661_846_655_238_145n;
-
-/** mulberry32: a small seeded PRNG, so fault runs repeat. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** JSON with `message_token` written as a bare integer, as Viber writes it. */
 function withToken(fields: Record<string, unknown>, token: string): string {
@@ -152,15 +142,14 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
   const host = options.host ?? '127.0.0.1';
   const authToken = options.authToken ?? sandboxViberToken;
   const receiptDelayMs = options.receiptDelayMs ?? defaultReceiptDelayMs;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
   let requests = 0;
   let accepted = 0;
   let sequence = 0n;
   let webhookUrl: string | null = null;
   let closed = false;
-  const kept: SandboxMessage[] = [];
-  let oldest = 0;
+  const kept = new Ring<SandboxMessage>(keep);
   const pending = new Set<Promise<void>>();
   const waits = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
@@ -212,14 +201,6 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
         token,
       );
 
-  const record = (message: SandboxMessage) => {
-    if (kept.length < keep) kept.push(message);
-    else {
-      kept[oldest] = message;
-      oldest = (oldest + 1) % keep;
-    }
-  };
-
   const sendMessage = (m: Record<string, unknown>, res: ServerResponse): void => {
     const problem = sendProblem(m);
     if (problem) return reply(res, 200, statusJson(problem.status, problem.message));
@@ -234,7 +215,7 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
 
     const token = nextToken();
     accepted++;
-    record({
+    kept.push({
       channel: 'viber',
       to: receiver,
       ledgerKey: typeof m.tracking_data === 'string' ? m.tracking_data : null,
@@ -326,7 +307,7 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
       return accepted;
     },
     duplicates: 0,
-    messages: () => (kept.length < keep ? kept.slice() : [...kept.slice(oldest), ...kept.slice(0, oldest)]),
+    messages: () => kept.toArray(),
     setFaults(next: SandboxFaults) {
       faults = { ...next };
     },

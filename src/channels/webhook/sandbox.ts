@@ -3,6 +3,7 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { Ring } from '../sandbox-kit/ring.js';
 import type { WebhookReceiptBody } from './receipts.js';
 import { maxReceiptEvents } from './receipts.js';
 import { checkWebhookSignature, signWebhook } from './signature.js';
@@ -109,9 +110,8 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
   const seen = new Map<string, string>();
   /** Transient answers given per key not yet accepted, so each attempt draws anew. */
   const attempts = new Map<string, number>();
-  /** The latest accepted messages, a ring: `keptNext` is where the next one goes (Array.shift would copy 10,000 a message). */
-  const kept: SandboxMessage[] = [];
-  let keptNext = 0;
+  /** The latest accepted messages. */
+  const kept = new Ring<SandboxMessage>(keepMessages);
   let requests = 0;
   let refused = 0;
   let duplicates = 0;
@@ -233,15 +233,14 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     seen.set(key, providerId);
     const now = Date.now();
     const p = payload as Record<string, unknown>;
-    kept[keptNext] = {
+    kept.push({
       channel: 'webhook',
       to: recipientOf(p),
       ledgerKey: key,
       providerId,
       summary: typeof p.event === 'string' ? p.event : raw.toString('utf8', 0, 80),
       receivedAt: new Date(now).toISOString(),
-    };
-    keptNext = (keptNext + 1) % keepMessages;
+    });
     scheduleReceipts(key, now);
     return { status: 200, body: { id: providerId } };
   };
@@ -305,7 +304,7 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     get receiptFailures() {
       return receiptFailures;
     },
-    messages: () => [...kept.slice(keptNext), ...kept.slice(0, keptNext)],
+    messages: () => kept.toArray(),
     setFaults(next: SandboxFaults) {
       faults = { ...next };
     },

@@ -2,6 +2,8 @@ import { type ECDH, createDecipheriv, createECDH, createPublicKey, hkdfSync, ran
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { type PushSubscriptionJSON, type WebPushPayload, maxPushBodyBytes } from './adapter.js';
 import { fromBase64url } from './config.js';
 
@@ -83,18 +85,6 @@ interface Subscription {
 
 /** Messages (and Topic keys for duplicates) kept: the latest 10,000; older ones are only counted. */
 const keep = 10_000;
-
-/** mulberry32: a tiny seeded PRNG, so a given seed fails the same requests every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Check =
   | { readonly ok: true; readonly key: string; readonly exp: number }
@@ -208,23 +198,6 @@ export function decryptPushBody(body: Buffer, ecdh: ECDH, uaPublic: Buffer, auth
   return Buffer.concat(plain);
 }
 
-/** The latest `size` items, oldest first, in a fixed array. */
-class Ring<T> {
-  readonly #items: T[] = [];
-  #start = 0;
-  constructor(readonly size: number) {}
-  push(item: T): void {
-    if (this.#items.length < this.size) this.#items.push(item);
-    else {
-      this.#items[this.#start] = item;
-      this.#start = (this.#start + 1) % this.size;
-    }
-  }
-  toArray(): T[] {
-    return [...this.#items.slice(this.#start), ...this.#items.slice(0, this.#start)];
-  }
-}
-
 function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -238,7 +211,7 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
   const maxSubscriptions = options.maxSubscriptions ?? 100_000;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const receiptDelayMs = options.receiptDelayMs ?? 5;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const faultsOf = (f: SandboxFaults): SandboxFaults => ({
     latencyMs: f.latencyMs,
     transientRate: f.transientRate,
