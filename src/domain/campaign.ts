@@ -86,6 +86,11 @@ export const FailureReason = Type.Object({
   code: Type.String(),
   detail: Type.String(),
   count: Type.Optional(Type.Integer({ description: 'How many contacts the reason concerns (NO_ADDRESS_FOR_CHANNEL)' })),
+  // INSUFFICIENT_BALANCE says by how much, in micro-units of the workspace's currency.
+  estimate: Type.Optional(Type.Integer({ description: 'INSUFFICIENT_BALANCE: the estimated cost' })),
+  balance: Type.Optional(Type.Integer({ description: 'INSUFFICIENT_BALANCE: the balance' })),
+  shortfall: Type.Optional(Type.Integer({ description: 'INSUFFICIENT_BALANCE: what is missing' })),
+  currency: Type.Optional(Type.String({ description: 'INSUFFICIENT_BALANCE: the currency of the amounts' })),
 });
 export type FailureReason = Static<typeof FailureReason>;
 
