@@ -1,7 +1,8 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
 import { Ring } from '../sandbox-kit/ring.js';
 import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { botTokenPattern } from './config.js';
@@ -459,11 +460,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
   };
 
   const reply = (res: ServerResponse, answer: Answer): void => {
-    const json = JSON.stringify(answer.body);
-    const send = () => {
-      res.writeHead(answer.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) });
-      res.end(json);
-    };
+    const send = () => replyJson(res, answer.status, answer.body);
     const latency = faults.latencyMs ?? 0;
     if (latency > 0) setTimeout(send, latency);
     else send();
@@ -481,31 +478,17 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
       req.resume();
       return reply(res, error(401, 'Unauthorized'));
     }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    collectBody(req, maxBodyBytes, (body, bytes) => {
       if (bytes > maxBodyBytes) return reply(res, error(413, 'Request Entity Too Large'));
-      const params = paramsOf(url.searchParams, req.headers['content-type'] ?? '', Buffer.concat(chunks, bytes).toString('utf8'));
+      const params = paramsOf(url.searchParams, req.headers['content-type'] ?? '', body.toString('utf8'));
       if (!params) return reply(res, badRequest("can't parse JSON object"));
       reply(res, answerMethod(token, route[2]!.toLowerCase(), params));
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.url,
     get accepted() {
       return accepted;
     },
@@ -524,16 +507,13 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     drainReceipts: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const [timer, settle] of timers) {
-          clearTimeout(timer);
-          settle();
-        }
-        timers.clear();
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      for (const [timer, settle] of timers) {
+        clearTimeout(timer);
+        settle();
+      }
+      timers.clear();
+      return listening.close();
+    },
   };
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { smsSegments } from '../../domain/sms.js';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
 import { Ring } from '../sandbox-kit/ring.js';
 import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { ledgerQueryParam } from './callbacks.js';
@@ -117,14 +118,8 @@ const endingTriggers: Readonly<Record<string, Fault>> = {
   '3005': { kind: 'accept', outcome: 'undelivered-30005' },
 };
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json), ...headers });
-  res.end(json);
-}
-
 function twilioError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
-  reply(res, status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, headers);
+  replyJson(res, status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, headers);
 }
 
 /** What the sandbox says (and speaks) for a call: the <Say> text or the <Play> URL of its TwiML. */
@@ -230,7 +225,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         : { ...base, MessageStatus: 'undelivered', SmsStatus: 'undelivered', ErrorCode: fault.outcome.slice(-5) };
     postCallbacks(statusCallback, [{ ...base, MessageStatus: 'sent', SmsStatus: 'sent' }, final]);
     const uri = `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`;
-    reply(res, 201, {
+    replyJson(res, 201, {
       account_sid: accountSid,
       api_version: '2010-04-01',
       body,
@@ -279,7 +274,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     kept.push({ channel: 'voice', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary, receivedAt: now.toISOString() });
     postCallbacks(statusCallback, callProgress(params, sid, fault.outcome));
     const uri = `/2010-04-01/Accounts/${accountSid}/Calls/${sid}.json`;
-    reply(res, 201, {
+    replyJson(res, 201, {
       account_sid: accountSid,
       answered_by: null,
       api_version: '2010-04-01',
@@ -356,15 +351,9 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
       req.resume();
       return twilioError(res, 401, 20003, 'Authenticate');
     }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxRequestBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    collectBody(req, maxRequestBytes, (body, bytes) => {
       if (bytes > maxRequestBytes) return twilioError(res, 413, 20001, 'Request entity too large');
-      const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const params = new URLSearchParams(body.toString('utf8'));
       const answer = () => (match[2] === 'Messages' ? createMessage(params, res) : createCall(params, res));
       const latency = faults.latencyMs ?? 0;
       if (latency > 0) setTimeout(answer, latency);
@@ -372,17 +361,9 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.url,
     accountSid,
     authToken,
     get requests() {
@@ -399,12 +380,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     async drainReceipts() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => listening.close(),
   };
 }
 

@@ -1,7 +1,7 @@
 import { type ECDH, createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
 import { Ring } from '../sandbox-kit/ring.js';
 import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { type PushSubscriptionJSON, type WebPushPayload, maxPushBodyBytes } from './adapter.js';
@@ -350,29 +350,16 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxPushBodyBytes + 1) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).subarray(0, maxPushBodyBytes + 1);
+    // What was kept is at most maxPushBodyBytes + 1: enough for answer() to see a body too large.
+    collectBody(req, maxPushBodyBytes + 1, (body) => {
       const latency = faults.latencyMs ?? 0;
       if (latency > 0) setTimeout(() => answer(req, res, body), latency);
       else answer(req, res, body);
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  url = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
+  url = listening.url;
 
   return {
     url,
@@ -422,19 +409,16 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
       if (id) subscriptions.delete(id);
     },
     drainReceipts: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => drained.push(resolve))),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        pending -= timers.size;
-        timers.clear();
-        if (pending <= 0) {
-          pending = 0;
-          for (const r of drained) r();
-          drained = [];
-        }
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pools would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      for (const timer of timers) clearTimeout(timer);
+      pending -= timers.size;
+      timers.clear();
+      if (pending <= 0) {
+        pending = 0;
+        for (const r of drained) r();
+        drained = [];
+      }
+      return listening.close();
+    },
   };
 }
