@@ -1,11 +1,12 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OutgoingEmail, ProviderFatalError, type SendResult } from '../../src/channels/channel.js';
+import { type OutgoingEmail, type SendResult } from '../../src/channels/channel.js';
 import { HttpEmailAdapter, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
 import { type HttpEmailConfig, httpEmailConfigFromEnv, sandboxHttpEmailConfig } from '../../src/channels/email-http/config.js';
 import { parseHttpEmailReceipt } from '../../src/channels/email-http/receipts.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from '../../src/channels/email-http/sandbox.js';
+import { fatalOf } from './provider-fatal.js';
 
 function email(id: number, to = `user${id}@example.test`, runId = 7): OutgoingEmail {
   return {
@@ -51,15 +52,6 @@ function adapterFor(url: string, overrides: Partial<HttpEmailConfig> = {}): Http
   const a = new HttpEmailAdapter({ ...sandboxHttpEmailConfig(url), ...overrides });
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 describe('sending through the sandbox HTTP email API', () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import webpush from 'web-push';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appReceiptToken } from '../../src/channels/app-receipts.js';
-import { type OutgoingWebPush, ProviderFatalError } from '../../src/channels/channel.js';
+import { type OutgoingWebPush } from '../../src/channels/channel.js';
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
 import { WebPushAdapter, parseSubscription, payloadOf, topicOf, verdictOfStatus } from '../../src/channels/webpush/adapter.js';
 import {
@@ -22,6 +22,8 @@ import {
   decryptPushBody,
   startWebPushSandbox,
 } from '../../src/channels/webpush/sandbox.js';
+import { fatalOf } from './provider-fatal.js';
+import { startReceiptSink } from './receipt-sink.js';
 
 const keys = webpush.generateVAPIDKeys();
 const subject = 'mailto:ops@example.test';
@@ -49,27 +51,6 @@ function notification(id: number, to: string, overrides: Partial<OutgoingWebPush
     ttlSeconds: 3600,
     ...overrides,
   };
-}
-
-/** A small HTTP server standing in for Herald's receipt route: it keeps what it is posted. */
-async function startReceiptSink(): Promise<{ url: string; server: Server; received: ReceiptRequest[] }> {
-  const received: ReceiptRequest[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        url: `http://127.0.0.1${req.url}`,
-        method: req.method ?? '',
-        headers: req.headers as Record<string, string>,
-        rawBody: Buffer.concat(chunks),
-      });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/v1/receipts/webpush/snd_1`, server, received };
 }
 
 /** A stand-in push service answering each request from a script, for answers the sandbox does not give. */
@@ -108,15 +89,6 @@ function adapterFor(
   const a = new WebPushAdapter(sandboxWebPushConfig(overrides), sender(credentials), { receiptUrl });
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 const withEndpoint = (subscription: object, endpoint: string) => JSON.stringify({ ...subscription, endpoint });
@@ -364,7 +336,7 @@ describe('sending to the sandbox push service', () => {
 
 describe('receipts the service worker posts back', () => {
   it('arrive at Herald’s receipt URL, verify and parse into delivered and read for the ledger row', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const s = await sandbox({ receiptUrl: () => sink.url, readRate: 1 });
     const results = await adapterFor({}, {}, sink.url).send([notification(41, JSON.stringify(s.createSubscription()))]);
@@ -385,7 +357,7 @@ describe('receipts the service worker posts back', () => {
   });
 
   it('are refused when the token was tampered with, or signed for another sender', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const s = await sandbox({ receiptUrl: () => sink.url });
     await adapterFor({}, {}, sink.url).send([notification(5, JSON.stringify(s.createSubscription()))]);
@@ -420,7 +392,7 @@ describe('receipts the service worker posts back', () => {
   });
 
   it('are not posted for an undelivered notification, nor when the sandbox is told to send none', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const s = await sandbox({ receiptUrl: () => sink.url });
     const quiet = await sandbox({ receiptUrl: () => null });
@@ -437,7 +409,7 @@ describe('receipts the service worker posts back', () => {
 
 describe('the provider module', () => {
   it('starts a sandbox whose credentials a sender can use, end to end with receipts', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const { server, config, credentials } = await webPushProvider.startSandbox({ receiptUrl: () => sink.url });
     const s = server as WebPushSandboxServer;
