@@ -56,11 +56,12 @@ async function setPrices(t: TestHerald, prices: object, topUp = 0) {
 }
 
 /** Every ledger entry of the workspace (all pages). */
-async function entries(t: TestHerald): Promise<{ kind: string; amount: number; balanceAfter: number; campaignId: string | null }[]> {
-  const out = [];
+type Entry = { kind: string; amount: number; balanceAfter: number; campaignId: string | null };
+async function entries(t: TestHerald): Promise<Entry[]> {
+  const out: Entry[] = [];
   let cursor: string | null = null;
   do {
-    const page: { body: { data: []; nextCursor: string | null } } = await t.api(
+    const page: { body: { data: Entry[]; nextCursor: string | null } } = await t.api(
       'GET',
       `/v1/workspace/balance/entries?limit=500${cursor ? `&cursor=${cursor}` : ''}`,
     );
