@@ -126,6 +126,8 @@ export async function startHerald(
     env: config.env,
     sandbox: config.sandbox,
     ...(opts.sandboxFaults ? { sandboxFaults: opts.sandboxFaults } : {}),
+    sandboxFailover: config.sandboxFailover,
+    breaker: config.failover,
     secrets,
     publicUrl: () => config.publicUrl ?? listening.url,
     log,

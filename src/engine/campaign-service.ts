@@ -9,9 +9,11 @@ import {
   type FailureReason,
   type LaunchType,
   type Pacing,
+  checkFallback,
   fieldGroups,
   fieldsOf,
   missingFields,
+  parseFallback,
   parseSendAt,
 } from '../domain/campaign.js';
 import { HeraldError, fail, ok, type Result, unwrap } from '../domain/errors.js';
@@ -167,6 +169,7 @@ export class CampaignService {
       senderId: row.sender_id,
       audience: parseJson<Audience>(row.audience),
       pacing: parseJson<Pacing>(row.pacing),
+      fallback: parseFallback(row.fallback),
       tags: parseJson<string[]>(row.tags),
       failureReasons: parseJson<FailureReason[]>(row.failure_reasons),
       version: row.version,
@@ -218,6 +221,26 @@ export class CampaignService {
         .executeTakeFirst();
       if (!s) throw HeraldError.of('NOT_FOUND', `No sender ${input.senderId} in this workspace.`, { field: 'senderId' });
     }
+    for (const [i, f] of (input.fallback ?? []).entries()) {
+      const [t, sd] = await Promise.all([
+        db
+          .selectFrom('templates')
+          .select('id')
+          .where('workspace_id', '=', workspaceId)
+          .where('id', '=', f.templateId)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst(),
+        db
+          .selectFrom('senders')
+          .select('id')
+          .where('workspace_id', '=', workspaceId)
+          .where('id', '=', f.senderId)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst(),
+      ]);
+      if (!t) throw HeraldError.of('NOT_FOUND', `No template ${f.templateId} in this workspace.`, { field: `fallback/${i}/templateId` });
+      if (!sd) throw HeraldError.of('NOT_FOUND', `No sender ${f.senderId} in this workspace.`, { field: `fallback/${i}/senderId` });
+    }
     const listIds = input.audience?.listIds ?? [];
     if (listIds.length > 0) {
       const found = await db
@@ -251,6 +274,7 @@ export class CampaignService {
 
   async create(workspaceId: string, input: CampaignCreate, actor: string): Promise<Campaign> {
     if (input.sendAt) unwrap(parseSendAt(input.sendAt));
+    if (input.fallback) unwrap(checkFallback(input.channel ?? 'email', input.fallback));
     await this.#checkReferences(workspaceId, input);
     const now = this.#deps.clock.now();
     const iso = now.toISOString();
@@ -273,6 +297,7 @@ export class CampaignService {
         sender_id: input.senderId ?? null,
         audience: JSON.stringify(input.audience ?? { listIds: [] }),
         pacing: JSON.stringify(input.pacing ?? {}),
+        fallback: input.fallback?.length ? JSON.stringify(input.fallback) : null,
         failure_reasons: '[]',
         version: 1,
         current_run_id: null,
@@ -315,6 +340,7 @@ export class CampaignService {
       );
     }
     if (changes.sendAt) unwrap(parseSendAt(changes.sendAt));
+    if (changes.fallback) unwrap(checkFallback(row.channel as Channel, changes.fallback));
     await this.#checkReferences(workspaceId, changes);
 
     const update: CampaignUpdate = {};
@@ -327,6 +353,7 @@ export class CampaignService {
     if (changes.senderId !== undefined) update.sender_id = changes.senderId;
     if (changes.audience !== undefined) update.audience = JSON.stringify(changes.audience);
     if (changes.pacing !== undefined) update.pacing = JSON.stringify(changes.pacing);
+    if (changes.fallback !== undefined) update.fallback = changes.fallback.length ? JSON.stringify(changes.fallback) : null;
 
     // A ready campaign an edit leaves incomplete goes back to draft: the lifecycle decides.
     const edited = { ...row, ...update } as CampaignRow;
@@ -378,7 +405,35 @@ export class CampaignService {
       : undefined;
     const { lists, facts } = await this.#audience(row, audience);
     const byId = new Map(lists.map((l) => [l.id, l]));
+    // Each fallback channel is checked like the campaign's own (DESIGN §8).
+    const fallback = await Promise.all(
+      parseFallback(row.fallback).map(async (f) => {
+        const [t, sd] = await Promise.all([
+          db
+            .selectFrom('templates')
+            .select(['deleted_at', 'channel'])
+            .where('workspace_id', '=', row.workspace_id)
+            .where('id', '=', f.templateId)
+            .executeTakeFirst(),
+          db
+            .selectFrom('senders')
+            .select(['deleted_at', 'status', 'channel', 'credentials'])
+            .where('workspace_id', '=', row.workspace_id)
+            .where('id', '=', f.senderId)
+            .executeTakeFirst(),
+        ]);
+        return {
+          channel: f.channel,
+          templateId: f.templateId,
+          template: t ? { deleted: t.deleted_at !== null, channel: t.channel } : null,
+          senderId: f.senderId,
+          sender: sd ? { deleted: sd.deleted_at !== null, status: sd.status, channel: sd.channel } : null,
+          providerConfigured: this.#deps.providerConfigured(f.channel, sd ?? null),
+        };
+      }),
+    );
     return preflight({
+      fallback,
       channel: row.channel as Channel,
       templateId: row.template_id,
       template: template ? { deleted: template.deleted_at !== null, channel: template.channel } : null,
@@ -492,6 +547,7 @@ export class CampaignService {
     const facts = await audienceFacts(db, {
       workspaceId: row.workspace_id,
       channel: row.channel as Channel,
+      fallback: parseFallback(row.fallback).map((f) => f.channel),
       audience,
       liveListIds: lists.filter((l) => l.deleted_at === null).map((l) => l.id),
       now: this.#deps.clock.now(),
@@ -515,6 +571,7 @@ export class CampaignService {
       ? await sampleAudience(this.#deps.db, {
           workspaceId,
           channel: row.channel as Channel,
+          fallback: parseFallback(row.fallback).map((f) => f.channel),
           where: audienceWhere(facts.parts),
           limit: sample,
         })
@@ -844,7 +901,19 @@ export class CampaignService {
     if (row.current_run_id === null) return { data: [], nextCursor: null };
     let q = this.#deps.db
       .selectFrom('messages as m')
-      .select(['m.id', 'm.contact_id', 'm.address', 'm.state', 'm.attempts', 'm.sent_at', 'm.error_code', 'm.error_detail', 'm.updated_at'])
+      .select([
+        'm.id',
+        'm.contact_id',
+        'm.address',
+        'm.channel',
+        'm.state',
+        'm.attempts',
+        'm.sent_at',
+        'm.error_code',
+        'm.error_detail',
+        'm.fallback_trail',
+        'm.updated_at',
+      ])
       .where('m.run_id', '=', row.current_run_id)
       .where('m.workspace_id', '=', workspaceId);
     if (opts.state) q = q.where('m.state', '=', opts.state);
@@ -858,10 +927,14 @@ export class CampaignService {
       id: m.id,
       contactId: m.contact_id,
       address: m.address,
+      // The channel it goes out on: a fallback's (DESIGN §8), else the campaign's own.
+      channel: m.channel ?? row.channel,
       state: m.state,
       attempts: m.attempts,
       sentAt: m.sent_at,
       error: m.error_code ? { code: m.error_code, detail: m.error_detail } : null,
+      // The channels it failed on before this one, e.g. "sms: TWILIO_21610: …"; null when none.
+      fallbackTrail: m.fallback_trail,
       updatedAt: m.updated_at,
     }));
     return { data, nextCursor: more ? String(data.at(-1)!.id) : null };

@@ -6,7 +6,7 @@ import { costOf, formatMoney } from '../domain/money.js';
 import { readMoney, reserveBatch } from '../store/balance.js';
 import type { ReceiptEvent } from '../channels/receipts.js';
 import { applyReceipts } from '../store/ledger/apply-receipts.js';
-import type { Pacing } from '../domain/campaign.js';
+import { type Pacing, channelChain, parseFallback } from '../domain/campaign.js';
 import { autoPauseReason, autoPauseRule } from '../domain/auto-pause.js';
 import { HeraldError } from '../domain/errors.js';
 import type { Channel } from '../domain/lifecycle.js';
@@ -80,6 +80,16 @@ export interface EngineDeps {
   readonly renderSendFor?: (adapter: AnyAdapter) => RenderSend | null;
   /** Where email links lead and the key that signs them (engine/email-compose.ts); without it emails carry none. */
   readonly emailLinks?: () => { readonly baseUrl: string; readonly key: string };
+}
+
+/** Where one channel's messages of a batch go: its adapter and content, and the channels after it in the campaign's chain. */
+interface Route {
+  readonly channel: Channel;
+  readonly adapter: AnyAdapter;
+  readonly content: RunContent;
+  readonly senderId: string | null;
+  /** Fallback channels after this one (DESIGN §8); empty for a campaign without fallbacks. */
+  readonly next: readonly Channel[];
 }
 
 interface ActiveRun {
@@ -360,23 +370,28 @@ export class Engine {
     return inline;
   }
 
-  async #content(c: CampaignRow): Promise<{ content: RunContent; senderRule: RateRule | null; sender: SenderRow } | undefined> {
+  /** The content of a campaign's channel (its own, or a fallback's) from its template and sender; undefined when either is gone. */
+  async #content(
+    c: CampaignRow,
+    channel: Channel = c.channel as Channel,
+    templateId: string | null = c.template_id,
+    senderId: string | null = c.sender_id,
+  ): Promise<{ content: RunContent; senderRule: RateRule | null; sender: SenderRow } | undefined> {
     const db = this.#deps.db;
     const [template, sender] = await Promise.all([
       db
         .selectFrom('templates')
         .selectAll()
-        .where('id', '=', c.template_id ?? '')
+        .where('id', '=', templateId ?? '')
         .executeTakeFirst(),
       db
         .selectFrom('senders')
         .selectAll()
-        .where('id', '=', c.sender_id ?? '')
+        .where('id', '=', senderId ?? '')
         .executeTakeFirst(),
     ]);
     if (!template || !sender) return undefined;
     const senderRule = sender.rate_limit ? (JSON.parse(sender.rate_limit) as RateRule) : null;
-    const channel = c.channel as Channel;
     const common = {
       workspaceId: c.workspace_id,
       campaignId: c.id,
@@ -479,7 +494,13 @@ export class Engine {
     }
   }
 
-  /** Claims up to `limit` messages under `owner`, renders, sends and records them. */
+  /**
+   * Claims up to `limit` messages under `owner`, renders, sends and records them. A campaign
+   * with fallback channels (DESIGN §8) may claim messages on several channels at once: each
+   * channel's messages go as one group through that channel's adapter with its content. A
+   * campaign without fallbacks claims only rows on its own channel and sends one group, with
+   * the statements it always had.
+   */
   async #sendClaimed(
     run: ActiveRun,
     owner: string,
@@ -487,29 +508,79 @@ export class Engine {
     content: RunContent,
     limit: number,
   ): Promise<{ claimed: number; handed: number }> {
-    const { db, clock, service, log } = this.#deps;
+    const { db, clock } = this.#deps;
     const c = run.campaign;
     const leaseMs = this.#opts.leaseMs;
     const leased = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
     if (leased.length === 0) return { claimed: 0, handed: 0 };
+    const primary = c.channel as Channel;
+    const own: Route = { channel: primary, adapter, content, senderId: c.sender_id, next: [] };
+    const fallback = parseFallback(c.fallback);
+    if (fallback.length === 0) return { claimed: leased.length, handed: await this.#sendGroup(run, owner, own, leased) };
+
+    const chain = channelChain(primary, fallback);
+    const groups = new Map<Channel, ClaimedMessage[]>();
+    for (const m of leased) {
+      const channel = m.channel ?? primary;
+      groups.set(channel, [...(groups.get(channel) ?? []), m]);
+    }
+    let handed = 0;
+    for (const [channel, messages] of groups) {
+      const next = chain.slice(chain.indexOf(channel) + 1);
+      const route = channel === primary ? { ...own, next } : await this.#fallbackRoute(c, channel, next);
+      if (route) {
+        handed += await this.#sendGroup(run, owner, route, messages);
+        continue;
+      }
+      // The fallback was removed from the campaign (or its template, sender or provider went)
+      // while this message waited for it: it fails, saying so, and the rest of the batch goes on.
+      const detail = `The campaign no longer sends on ${channel}, or its ${channel} template, sender or provider is gone.`;
+      await recordOutcomes(db, {
+        runId: run.runId,
+        campaignId: c.id,
+        workspaceId: c.workspace_id,
+        owner,
+        outcomes: messages.map((m) => ({ id: m.id, state: 'failed' as const, code: 'FALLBACK_UNAVAILABLE', detail })),
+        now: clock.now(),
+      });
+    }
+    return { claimed: leased.length, handed };
+  }
+
+  /** A fallback channel's adapter and content, from the campaign's fallback entry; undefined when it cannot send. */
+  async #fallbackRoute(c: CampaignRow, channel: Channel, next: readonly Channel[]): Promise<Route | undefined> {
+    const entry = parseFallback(c.fallback).find((f) => f.channel === channel);
+    if (!entry) return undefined;
+    const loaded = await this.#content(c, channel, entry.templateId, entry.senderId);
+    const adapter = loaded ? this.#deps.adapterFor(channel, loaded.sender) : null;
+    if (!loaded || !adapter) return undefined;
+    return { channel, adapter, content: loaded.content, senderId: entry.senderId, next };
+  }
+
+  /** Sends one channel's messages of a claimed batch and records them. Returns how many went to the provider. */
+  async #sendGroup(run: ActiveRun, owner: string, route: Route, leased: readonly ClaimedMessage[]): Promise<number> {
+    const { db, clock, service, log } = this.#deps;
+    const c = run.campaign;
+    const leaseMs = this.#opts.leaseMs;
+    const { adapter, content, channel } = route;
     // Suppression is checked again before every send (DESIGN §4): messages whose address was
     // suppressed after the snapshot are recorded `suppressed` (and released) by suppressClaimed
     // and dropped here; only the rest is rendered and sent.
     let claimed = await suppressClaimed(db, {
       runId: run.runId,
-      channel: c.channel as Channel,
+      channel,
       owner,
       messages: leased,
       now: clock.now(),
     });
-    if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
+    if (claimed.length === 0) return 0;
     // Money (store/balance.ts): a priced channel's batch is paid for before it goes out, and
     // only what the balance covers goes; a free channel (price 0, the default) skips this.
-    const price = await this.#priceOf(c.workspace_id, c.channel as Channel);
+    const price = await this.#priceOf(c.workspace_id, channel);
     const charged = price > 0;
     if (charged) {
       claimed = await this.#reserve(run, owner, content, claimed, price);
-      if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
+      if (claimed.length === 0) return 0;
     }
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
@@ -535,7 +606,7 @@ export class Engine {
         if (r.ok || !r.retryAfterMs) continue;
         throttled.add(r.messageId);
         const until = now.getTime() + r.retryAfterMs;
-        if (until > (this.#providerNotBefore.get(c.channel) ?? 0)) this.#providerNotBefore.set(c.channel, until);
+        if (until > (this.#providerNotBefore.get(channel) ?? 0)) this.#providerNotBefore.set(channel, until);
       }
       for (const r of results) {
         // After a provider-wide refusal, what it accepted is sent; the rest waits for a retry untouched.
@@ -555,13 +626,27 @@ export class Engine {
             retryAt: now.getTime(),
           });
       }
-      await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now, charged });
+      // With fallback channels left, a permanent failure moves the message on (store/ledger/fall-back.ts).
+      const permanent = new Set(results.flatMap((r) => (!r.ok && r.kind === 'permanent' ? [r.messageId] : [])));
+      const fallBack =
+        route.next.length > 0 && permanent.size > 0
+          ? { ids: outcomes.filter((o) => o.state === 'failed' && permanent.has(o.id)).map((o) => o.id), from: channel, next: route.next }
+          : undefined;
+      await recordOutcomes(db, {
+        runId: run.runId,
+        campaignId: c.id,
+        workspaceId: c.workspace_id,
+        owner,
+        outcomes,
+        now,
+        charged,
+        ...(fallBack ? { fallBack } : {}),
+      });
       if (adapter.capabilities.acceptedIsDelivered) {
         const delivered: ReceiptEvent[] = results.flatMap((r) =>
           r.ok ? [{ message: { runId: run.runId, messageId: r.messageId }, providerId: null, type: 'delivered' as const, at: now }] : [],
         );
-        if (delivered.length > 0)
-          await applyReceipts(db, { workspaceId: c.workspace_id, channel: c.channel as Channel, events: delivered, now });
+        if (delivered.length > 0) await applyReceipts(db, { workspaceId: c.workspace_id, channel, events: delivered, now });
       }
       // What the provider said about addresses themselves (a web push subscription gone, an FCM
       // token unregistered, a blocked bot): the device or chat is not used again.
@@ -570,8 +655,8 @@ export class Engine {
         !r.ok && r.recipient && addressOfId.has(r.messageId) ? [{ address: addressOfId.get(r.messageId)!, verdict: r.recipient }] : [],
       );
       if (verdicts.length > 0)
-        await applyRecipientVerdicts(db, { workspaceId: c.workspace_id, channel: c.channel as Channel, verdicts, now }).catch(
-          (err: unknown) => log.error({ err, campaign: c.id }, 'could not record what the provider said about recipients'),
+        await applyRecipientVerdicts(db, { workspaceId: c.workspace_id, channel, verdicts, now }).catch((err: unknown) =>
+          log.error({ err, campaign: c.id }, 'could not record what the provider said about recipients'),
         );
       this.#handedOver += outcomes.filter((o) => o.state === 'sent').length;
       if (!fatal)
@@ -581,13 +666,13 @@ export class Engine {
           now,
         );
       if (fatal) {
-        log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
+        log.error({ campaign: c.id, channel, code: fatal.code }, 'provider refused the whole campaign');
         // A revoked bot token blocks its sender until new credentials are stored (preflight BOT_BLOCKED).
-        if (fatal.code === 'BOT_BLOCKED' && c.sender_id)
+        if (fatal.code === 'BOT_BLOCKED' && route.senderId)
           await db
             .updateTable('senders')
             .set({ status: 'blocked', updated_at: now.toISOString() })
-            .where('id', '=', c.sender_id)
+            .where('id', '=', route.senderId)
             .where('status', '=', 'active')
             .execute();
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
@@ -595,7 +680,7 @@ export class Engine {
           .system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] })
           .catch((e: unknown) => this.#conflict(e));
       }
-      return { claimed: claimed.length, handed: batch.handed };
+      return batch.handed;
     } finally {
       clearInterval(heartbeat);
     }

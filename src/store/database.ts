@@ -12,6 +12,7 @@ import * as m0006 from './migrations/0006_audience_model.js';
 import * as m0007 from './migrations/0007_channels.js';
 import * as m0009 from './migrations/0009_money.js';
 import * as m0010 from './migrations/0010_email_content.js';
+import * as m0011 from './migrations/0011_fallback.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0007_channels': m0007,
   '0009_money': m0009,
   '0010_email_content': m0010,
+  '0011_fallback': m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

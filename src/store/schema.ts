@@ -173,6 +173,8 @@ export interface CampaignTable {
   pacing: string;
   /** JSON array of { code, detail }. */
   failure_reasons: string;
+  /** JSON array of CampaignFallback ({ channel, templateId, senderId }), in order; null: no fallback. */
+  fallback: ColumnType<string | null, string | null | undefined, string | null>;
   version: number;
   current_run_id: number | null;
   cloned_from: string | null;
@@ -228,6 +230,10 @@ export interface MessageTable {
   updated_at: string;
   /** Micro-units reserved while sending and kept once sent; 0 otherwise (store/balance.ts). */
   cost: Generated<number>;
+  /** The fallback channel it goes out on; null: the run's own channel (store/ledger/fall-back.ts). */
+  channel: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The channels it failed on before this one, e.g. "sms: TWILIO_21610 …"; null when none. */
+  fallback_trail: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RunCounterTable {

@@ -84,3 +84,23 @@ export function twilioCredentials(config: TwilioConfig, sender: SenderIdentity):
   if (config.accountSid && config.authToken) return { accountSid: config.accountSid, authToken: config.authToken };
   return null;
 }
+
+/**
+ * The failover Twilio account (engine/failover-adapter.ts): TWILIO_FAILOVER_ACCOUNT_SID,
+ * TWILIO_FAILOVER_AUTH_TOKEN and TWILIO_FAILOVER_API_URL, read as the TWILIO_* ones are (the
+ * concurrency and timeout are shared). Null when none of the three is set.
+ */
+export function twilioFailoverConfigFromEnv(env: NodeJS.ProcessEnv): TwilioConfig | null {
+  const { TWILIO_FAILOVER_ACCOUNT_SID, TWILIO_FAILOVER_AUTH_TOKEN, TWILIO_FAILOVER_API_URL } = env;
+  if (!TWILIO_FAILOVER_ACCOUNT_SID?.trim() && !TWILIO_FAILOVER_AUTH_TOKEN?.trim() && !TWILIO_FAILOVER_API_URL?.trim()) return null;
+  try {
+    return twilioConfigFromEnv({
+      ...env,
+      TWILIO_ACCOUNT_SID: TWILIO_FAILOVER_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: TWILIO_FAILOVER_AUTH_TOKEN,
+      TWILIO_API_URL: TWILIO_FAILOVER_API_URL?.trim() || twilioApiUrl,
+    });
+  } catch (err) {
+    throw new Error((err as Error).message.replace(/TWILIO_/g, 'TWILIO_FAILOVER_'), { cause: err });
+  }
+}

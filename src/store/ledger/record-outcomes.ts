@@ -2,7 +2,9 @@ import { type Kysely, sql } from 'kysely';
 import { refundUnsent } from '../balance.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
+import type { Channel } from '../../domain/lifecycle.js';
 import { bumpCounters, tally } from './counters.js';
+import { fallBack } from './fall-back.js';
 
 /** What happened to one leased message. */
 export type Outcome =
@@ -43,6 +45,11 @@ export async function recordOutcomes(
     now: Date;
     /** The batch's cost was reserved (store/balance.ts): give back what did not go out, in this transaction. */
     charged?: boolean;
+    /**
+     * A campaign with fallback channels: these messages failed permanently on `from`, and move
+     * on to the first of `next` their contact has an address on (store/ledger/fall-back.ts).
+     */
+    fallBack?: { readonly ids: readonly number[]; readonly from: Channel; readonly next: readonly Channel[] };
   },
 ): Promise<number> {
   if (args.outcomes.length === 0) return 0;
@@ -96,6 +103,11 @@ export async function recordOutcomes(
       });
     const deltas = tally(changed.rows);
     const n = changed.rows.length;
+    if (args.fallBack && args.fallBack.ids.length > 0) {
+      const moved = await fallBack(trx, { runId: args.runId, campaignId: args.campaignId, now: args.now, ...args.fallBack });
+      deltas.failed = (deltas.failed ?? 0) - moved.length;
+      deltas.pending = (deltas.pending ?? 0) + moved.length;
+    }
     await bumpCounters(trx, args.runId, { ...deltas, sending: -n });
     const sent = deltas.sent ?? 0;
     const failed = deltas.failed ?? 0;
