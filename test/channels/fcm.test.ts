@@ -16,6 +16,7 @@ import { type FcmSandboxOptions, type FcmSandboxServer, messageProblem, startSan
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
 import { fatalOf } from './provider-fatal.js';
 import { startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 function push(id: number, to = `device-${id}`, over: Partial<OutgoingPush> = {}): OutgoingPush {
   return {
@@ -511,7 +512,7 @@ describe('configuration', () => {
 });
 
 describe('contract with the FCM v1 discovery document', () => {
-  const discovery = JSON.parse(readFileSync('/work/shared/specs/fcm_v1.discovery.json', 'utf8'));
+  const discovery = JSON.parse(readFileSync(specPath('fcm_v1.discovery.json'), 'utf8'));
   const method = discovery.resources.projects.resources.messages.methods.send;
 
   it('posts to the path of fcm.projects.messages.send, with a body whose every field the schemas define', async () => {

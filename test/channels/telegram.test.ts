@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OutgoingTelegram, type SendResult } from '../../src/channels/channel.js';
 import type { SenderIdentity } from '../../src/channels/provider.js';
@@ -17,6 +16,7 @@ import {
 } from '../../src/channels/telegram/sandbox.js';
 import { fatalOf } from './provider-fatal.js';
 import { type ReceiptSink, startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 function tg(id: number, to = String(5_550_000 + id), overrides: Partial<OutgoingTelegram> = {}): OutgoingTelegram {
   return {
@@ -466,8 +466,7 @@ describe('the Bot API description (telegram_bot_api.paulsonoflars.json)', () => 
     readonly types: readonly string[];
     readonly required: boolean;
   }
-  const specPath = fileURLToPath(new URL('../../../shared/specs/telegram_bot_api.paulsonoflars.json', import.meta.url));
-  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+  const spec = JSON.parse(readFileSync(specPath('telegram_bot_api.paulsonoflars.json'), 'utf8')) as {
     methods: Record<string, { fields: SpecField[] }>;
     types: Record<string, { fields?: SpecField[] }>;
   };

@@ -19,6 +19,7 @@ import { type TwilioSandboxServer, startTwilioSandbox } from '../../src/channels
 import { twilioSignature, verifyTwilioSignature } from '../../src/channels/twilio/signature.js';
 import { fatalOf } from './provider-fatal.js';
 import { startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 const envSender: SenderIdentity = { id: null, name: null, address: '+15557654321', credentials: {} };
 
@@ -502,7 +503,7 @@ describe('the twilio-sms provider module', () => {
 });
 
 describe('contract with Twilio’s OpenAPI description (twilio_api_v2010.json)', () => {
-  const spec = JSON.parse(readFileSync('/work/shared/specs/twilio_api_v2010.json', 'utf8'));
+  const spec = JSON.parse(readFileSync(specPath('twilio_api_v2010.json'), 'utf8'));
   const path = '/2010-04-01/Accounts/{AccountSid}/Messages.json';
 
   it('posts only form fields the create-Message operation defines, including every required one', () => {

@@ -14,6 +14,7 @@ import {
 } from '../../src/channels/twilio/config.js';
 import { type TwilioSandboxServer, startTwilioSandbox } from '../../src/channels/twilio/sandbox.js';
 import { startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 const envSender: SenderIdentity = { id: null, name: null, address: '+15557654321', credentials: {} };
 
@@ -259,7 +260,7 @@ describe('the twilio-voice provider module', () => {
 });
 
 describe('contract with Twilio’s OpenAPI description (twilio_api_v2010.json)', () => {
-  const spec = JSON.parse(readFileSync('/work/shared/specs/twilio_api_v2010.json', 'utf8'));
+  const spec = JSON.parse(readFileSync(specPath('twilio_api_v2010.json'), 'utf8'));
   const path = '/2010-04-01/Accounts/{AccountSid}/Calls.json';
 
   it('posts only form fields the create-Call operation defines, including every required one', () => {
