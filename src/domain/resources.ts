@@ -128,6 +128,7 @@ export const Contact = Type.Object({
   viberId: nullableText(),
   tags: Type.Array(Type.String(), { description: 'Sorted, unique' }),
   attributes: Type.Record(Type.String(), Type.Unknown()),
+  devices: Type.Optional(Type.Array(Device, { description: 'GET /v1/contacts/{id} only: the push devices, oldest first' })),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
