@@ -61,6 +61,7 @@ export function insufficientBalance(cost: CostEstimate): InsufficientBalance | n
 
 export const preflightCodes = [
   'TEMPLATE_MISSING',
+  'TEMPLATE_INVALID',
   'SENDER_MISSING',
   'SENDER_PAUSED',
   'SENDER_DELETED',
@@ -79,7 +80,12 @@ export const preflightCodes = [
 export interface ChannelFacts {
   readonly channel: Channel;
   readonly templateId: string | null;
-  readonly template: { readonly deleted: boolean; readonly channel: string } | null;
+  readonly template: {
+    readonly deleted: boolean;
+    readonly channel: string;
+    /** Parts whose Liquid does not parse, as "field: message" naming Liquid's line. */
+    readonly invalid?: readonly string[];
+  } | null;
   readonly senderId: string | null;
   readonly sender: { readonly deleted: boolean; readonly status: string; readonly channel: string } | null;
   readonly providerConfigured: boolean;
@@ -94,6 +100,8 @@ function channelReasons(f: ChannelFacts, fallback: number | null): FailureReason
   else if (!f.template || f.template.deleted) push('TEMPLATE_MISSING', `Template ${f.templateId} was deleted or does not exist.`);
   else if (f.template.channel !== f.channel)
     push('TEMPLATE_MISSING', `Template ${f.templateId} is for ${f.template.channel}, not ${f.channel}.`);
+  else if (f.template.invalid?.length)
+    push('TEMPLATE_INVALID', `Template ${f.templateId} does not parse: ${f.template.invalid.join('; ')}.`);
 
   if (!f.senderId) push('SENDER_MISSING', 'The campaign has no sender.');
   else if (!f.sender || f.sender.deleted) push('SENDER_DELETED', `Sender ${f.senderId} was deleted or does not exist.`);

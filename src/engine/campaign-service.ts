@@ -54,9 +54,10 @@ import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
 import type { Page } from '../store/pagination.js';
 import type { CampaignRow, CampaignUpdate, SenderRow } from '../store/schema.js';
+import { liquidParts } from '../domain/template-content.js';
 import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
 import type { Clock } from './clock.js';
-import { liquid } from './render.js';
+import { checkTemplate, liquid } from './render.js';
 import { liquidScope } from './render-channels.js';
 
 export interface ActionParams {
@@ -390,7 +391,7 @@ export class CampaignService {
     const template = row.template_id
       ? await db
           .selectFrom('templates')
-          .select(['deleted_at', 'channel'])
+          .select(['deleted_at', 'channel', 'subject', 'html', 'text', 'content'])
           .where('workspace_id', '=', row.workspace_id)
           .where('id', '=', row.template_id)
           .executeTakeFirst()
@@ -436,7 +437,7 @@ export class CampaignService {
       fallback,
       channel: row.channel as Channel,
       templateId: row.template_id,
-      template: template ? { deleted: template.deleted_at !== null, channel: template.channel } : null,
+      template: template ? { deleted: template.deleted_at !== null, channel: template.channel, invalid: liquidProblems(template) } : null,
       senderId: row.sender_id,
       sender: sender ? { deleted: sender.deleted_at !== null, status: sender.status, channel: sender.channel } : null,
       lists: audience.listIds.map((id) => ({ id, found: byId.has(id), deleted: byId.get(id)?.deleted_at != null })),
@@ -939,4 +940,14 @@ export class CampaignService {
     }));
     return { data, nextCursor: more ? String(data.at(-1)!.id) : null };
   }
+}
+
+/**
+ * Where a stored template's Liquid no longer parses (templates are checked when saved, so
+ * this catches what changed since: a Liquid upgrade, a row written by hand), as
+ * "field: message" with Liquid's line.
+ */
+function liquidProblems(t: { subject: string | null; html: string | null; text: string | null; content: string | null }): string[] {
+  const parts = t.content ? liquidParts(JSON.parse(t.content) as unknown) : { subject: t.subject, html: t.html, text: t.text };
+  return checkTemplate(parts).map((p) => `${p.field}: ${p.message}`);
 }

@@ -433,11 +433,9 @@ export class Engine {
     const adapter = loaded ? this.#deps.adapterFor(c.channel as Channel, loaded.sender) : null;
     if (!adapter || !loaded) {
       const reasons = [
-        !adapter
-          ? loaded
-            ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
-            : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' }
-          : { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` },
+        loaded
+          ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
+          : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' },
       ];
       await service.system(c, 'fail', { reasons }).catch((err: unknown) => this.#conflict(err));
       return 0;

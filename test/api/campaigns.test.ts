@@ -152,6 +152,18 @@ describe.each(dialects)('campaign actions through the API (%s)', (dialect) => {
     expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ status: 'failed', version: res.body.version });
   });
 
+  it('a template whose Liquid no longer parses fails the launch with TEMPLATE_INVALID, naming the part and line', async () => {
+    t = await startTestHerald({ dialect });
+    const { campaign, templateId } = await seedCampaign(t.api, { contacts: 2 });
+    // Saving refuses broken Liquid, so break the stored row itself (a Liquid upgrade could do the same).
+    await t.herald.db.updateTable('templates').set({ subject: 'Hi {{ contact.firstName ' }).where('id', '=', templateId).execute();
+    const res = await act(t.api, campaign.id, 'launch');
+    expect(res.body.status).toBe('failed');
+    expect(res.body.failureReasons).toEqual([
+      { code: 'TEMPLATE_INVALID', detail: expect.stringMatching(/^Template tpl_\w+ does not parse: body\/subject: .*line:1/) },
+    ]);
+  });
+
   it('without sandbox and without a provider, a launch fails with PROVIDER_NOT_CONFIGURED', async () => {
     t = await startTestHerald({ dialect, env: { HERALD_SANDBOX: 'off' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 3 });
