@@ -145,6 +145,10 @@ export interface CampaignTable {
   updated_at: string;
   launched_at: string | null;
   finished_at: string | null;
+  /** JSON of a Recurrence (cron, timeZone, endAt, maxRuns) for recurring campaigns, else null. */
+  recurrence: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON of a Delivery (localTime, quietHours), or null to send at once. */
+  delivery: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface CampaignEventTable {
@@ -173,6 +177,8 @@ export interface RunTable {
   created_at: string;
   finished_at: string | null;
   outcome: string | null;
+  /** The scheduled instant this run was started for (unique per campaign), or when it was started by hand. */
+  occurrence_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessageTable {

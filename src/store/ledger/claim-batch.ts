@@ -16,6 +16,8 @@ export interface ClaimedMessage {
     readonly firstName: string | null;
     readonly lastName: string | null;
     readonly attributes: Record<string, unknown>;
+    /** The contact's own time zone, for quiet hours (null: the workspace's). */
+    readonly timeZone: string | null;
   } | null;
 }
 
@@ -62,7 +64,7 @@ export async function claimBatch(
 
     const contacts = await trx
       .selectFrom('contacts')
-      .select(['id', 'email', 'phone', 'first_name', 'last_name', 'attributes'])
+      .select(['id', 'email', 'phone', 'first_name', 'last_name', 'attributes', 'time_zone'])
       .where(
         'id',
         'in',
@@ -87,6 +89,7 @@ export async function claimBatch(
                 firstName: c.first_name,
                 lastName: c.last_name,
                 attributes: JSON.parse(c.attributes) as Record<string, unknown>,
+                timeZone: c.time_zone,
               }
             : null,
         };
