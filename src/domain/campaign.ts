@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Result, fail, ok } from './errors.js';
 import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGroups, outcomes, userActions } from './lifecycle.js';
+import { Delivery, Recurrence } from './schedule.js';
 
 /**
  * The campaign's shapes, declared once (STYLE habit 4): the API validates and documents
@@ -10,7 +11,7 @@ import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGr
 const StringEnum = <T extends readonly string[]>(values: T, description?: string) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
-export const launchTypes = ['now', 'manual', 'scheduled'] as const;
+export const launchTypes = ['now', 'manual', 'scheduled', 'recurring'] as const;
 export type LaunchType = (typeof launchTypes)[number];
 
 /**
@@ -91,12 +92,29 @@ export const FailureReason = Type.Object({
 });
 export type FailureReason = Static<typeof FailureReason>;
 
+/**
+ * A send time: an instant with an offset, or a wall time without one
+ * (`2026-03-29T10:00`), read in the workspace's time zone.
+ */
+export const SendTime = Type.Union([
+  Type.String({ format: 'date-time' }),
+  Type.String({
+    pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?$',
+    description: 'A wall time in the workspace’s zone',
+  }),
+]);
+
 const editable = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   description: Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]),
   tags: Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 50 }),
-  launchType: StringEnum(launchTypes, 'now: launch starts sending; manual: finalize to ready, launch by hand; scheduled: send at sendAt'),
-  sendAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  launchType: StringEnum(
+    launchTypes,
+    'now: launch starts sending; manual: finalize to ready, launch by hand; scheduled: send at sendAt; recurring: every occurrence of `recurrence`',
+  ),
+  sendAt: Type.Union([SendTime, Type.Null()]),
+  recurrence: Type.Union([Recurrence, Type.Null()], { description: 'Recurring campaigns: the cron rule, its zone and its end' }),
+  delivery: Type.Union([Delivery, Type.Null()], { description: 'Each recipient’s local send time and quiet hours' }),
   templateId: Type.Union([Type.String(), Type.Null()]),
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
@@ -110,7 +128,9 @@ export const CampaignCreate = Type.Object(
   {
     ...optionalEditable,
     name: editable.name,
-    kind: Type.Optional(StringEnum(['broadcast'] as const, 'Only one-time broadcasts so far')),
+    kind: Type.Optional(
+      StringEnum(['broadcast', 'recurring'] as const, 'broadcast: one-time; recurring: one run per occurrence of `recurrence`'),
+    ),
     channel: Type.Optional(StringEnum(['email'] as const, 'Only email so far')),
   },
   { additionalProperties: false },
@@ -137,6 +157,8 @@ export const fieldGroups: Readonly<Record<EditableField, EditGroup>> = {
   audience: 'audience',
   launchType: 'schedule',
   sendAt: 'schedule',
+  recurrence: 'schedule',
+  delivery: 'schedule',
   pacing: 'pacing',
 };
 
@@ -160,7 +182,26 @@ export const CampaignCounts = Type.Object({
   cancelled: Type.Integer(),
   expired: Type.Integer(),
   processed: Type.Integer(),
+  waiting: Type.Integer({
+    description:
+      'Of pending: waiting for the recipient’s local send time or the end of their quiet hours (campaigns with `delivery` rules)',
+  }),
 });
+
+/** One run of a campaign: a launch, or one occurrence of a recurring campaign, with its own audience snapshot and counts. */
+export const Run = Type.Object({
+  id: Type.Integer(),
+  number: Type.Integer({ description: '1 for the first run of the campaign' }),
+  occurrenceAt: Type.Union([Type.String(), Type.Null()], {
+    description: 'The scheduled instant the run is for (unique per campaign), or when it was started by hand',
+  }),
+  createdAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([StringEnum(outcomes), Type.Null()]),
+  snapshotDone: Type.Boolean(),
+  counts: CampaignCounts,
+});
+export type Run = Static<typeof Run>;
 
 export const Campaign = Type.Object({
   id: Type.String(),
@@ -172,7 +213,11 @@ export const Campaign = Type.Object({
   outcome: Type.Union([StringEnum(outcomes), Type.Null()]),
   archived: Type.Boolean(),
   launchType: StringEnum(launchTypes),
-  sendAt: Type.Union([Type.String(), Type.Null()]),
+  sendAt: Type.Union([Type.String(), Type.Null()], { description: 'The next send time (recurring: the next occurrence), UTC' }),
+  sendAtLocal: Type.Union([Type.String(), Type.Null()], { description: 'sendAt on the workspace’s wall clock, with its offset' }),
+  timeZone: Type.String({ description: 'The workspace’s time zone, in which wall times are read and shown' }),
+  recurrence: Type.Union([Recurrence, Type.Null()]),
+  delivery: Type.Union([Delivery, Type.Null()]),
   templateId: Type.Union([Type.String(), Type.Null()]),
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
@@ -199,12 +244,14 @@ export function missingFields(c: {
   templateId: string | null;
   senderId: string | null;
   audience: Audience;
+  recurrence?: Recurrence | null;
 }): string[] {
   const missing: string[] = [];
   if (!c.templateId) missing.push('templateId');
   if (!c.senderId) missing.push('senderId');
   if (c.audience.listIds.length === 0) missing.push('audience.listIds');
   if (c.launchType === 'scheduled' && !c.sendAt) missing.push('sendAt');
+  if (c.launchType === 'recurring' && !c.recurrence) missing.push('recurrence');
   return missing;
 }
 

@@ -17,6 +17,7 @@ import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js
 import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
 import { suppressClaimed } from '../store/ledger/suppress-claimed.js';
 import { withScheduleLock } from '../store/schedule-lock.js';
+import { holdQuietHours } from './quiet-hours.js';
 import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
@@ -189,7 +190,7 @@ export class Engine {
         .limit(20)
         .execute();
       for (const campaign of due) {
-        const r = await service.system(campaign, 'start').catch((err: unknown) => this.#conflict(err));
+        const r = await service.fireDue(campaign).catch((err: unknown) => this.#conflict(err));
         if (r && !r.ok) this.#deps.log.warn({ campaign: campaign.id, error: r.error }, 'could not start a due campaign');
         busy = true;
       }
@@ -467,13 +468,14 @@ export class Engine {
     // Suppression is checked again before every send (DESIGN §4): messages whose address was
     // suppressed after the snapshot are recorded `suppressed` (and released) by suppressClaimed
     // and dropped here; only the rest is rendered and sent.
-    const claimed = await suppressClaimed(db, {
+    const unsuppressed = await suppressClaimed(db, {
       runId: run.runId,
       channel: c.channel as Channel,
       owner,
       messages: leased,
       now: clock.now(),
     });
+    const claimed = await holdQuietHours(db, { campaign: c, runId: run.runId, owner, messages: unsuppressed, now: clock.now() });
     if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { channels } from '../../domain/lifecycle.js';
 import { HeraldError } from '../../domain/errors.js';
+import { defaultGraceMinutes, isTimeZone } from '../../domain/schedule.js';
 import { getWorkspace, workspaceSettings } from '../../store/workspaces.js';
 import type { AppDeps } from '../app.js';
 
@@ -27,18 +28,27 @@ const WorkspacePatch = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. Europe/Paris' })),
     policies: Type.Optional(Policies),
+    scheduleGraceMinutes: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10_080,
+        description:
+          'How late a schedule missed while Herald was not running may still start; past it a one-time send fails with SCHEDULE_PASSED and a recurring one skips to its next occurrence (default 60)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const Workspace = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  timeZone: Type.String({ description: 'IANA zone in which send times without an offset are read and shown' }),
+  policies: Policies,
+  scheduleGraceMinutes: Type.Integer(),
+  sandbox: Type.Boolean(),
+  createdAt: Type.String(),
+});
 
 /** The caller's workspace: its name, time zone and channel policy overrides. */
 export const workspaceRoutes =
@@ -52,20 +62,30 @@ export const workspaceRoutes =
         name: ws.name,
         timeZone: ws.time_zone,
         policies: workspaceSettings(ws).policies ?? {},
+        scheduleGraceMinutes: workspaceSettings(ws).scheduleGraceMinutes ?? defaultGraceMinutes,
         sandbox: deps.sandbox !== null,
         createdAt: ws.created_at,
       };
     };
 
-    app.get('/workspace', { schema: { tags: ['workspace'], summary: 'The workspace of the API key' } }, async (request) =>
-      view(request.workspaceId),
+    app.get(
+      '/workspace',
+      { schema: { tags: ['workspace'], summary: 'The workspace of the API key', response: { 200: Workspace } } },
+      async (request) => view(request.workspaceId),
     );
 
     app.patch(
       '/workspace',
-      { schema: { tags: ['workspace'], summary: 'Rename, set the time zone, override channel policies', body: WorkspacePatch } },
+      {
+        schema: {
+          tags: ['workspace'],
+          summary: 'Rename, set the time zone and the schedule grace window, override channel policies',
+          body: WorkspacePatch,
+          response: { 200: Workspace },
+        },
+      },
       async (request) => {
-        const { name, timeZone, policies } = request.body;
+        const { name, timeZone, policies, scheduleGraceMinutes } = request.body;
         if (timeZone !== undefined && !isTimeZone(timeZone)) {
           throw HeraldError.of('VALIDATION_FAILED', `body/timeZone "${timeZone}" is not an IANA time zone`, {
             errors: [{ field: 'body/timeZone', message: 'is not an IANA time zone' }],
@@ -80,7 +100,15 @@ export const workspaceRoutes =
             .set({
               ...(name !== undefined ? { name } : {}),
               ...(timeZone !== undefined ? { time_zone: timeZone } : {}),
-              ...(policies !== undefined ? { settings: JSON.stringify({ ...settings, policies }) } : {}),
+              ...(policies !== undefined || scheduleGraceMinutes !== undefined
+                ? {
+                    settings: JSON.stringify({
+                      ...settings,
+                      ...(policies !== undefined ? { policies } : {}),
+                      ...(scheduleGraceMinutes !== undefined ? { scheduleGraceMinutes } : {}),
+                    }),
+                  }
+                : {}),
             })
             .where('id', '=', request.workspaceId)
             .execute();
