@@ -715,7 +715,9 @@ export class CampaignService {
       if (action === 'schedule') patch.launch_type = 'scheduled';
     }
     if (action === 'fail' || action === 'auto_pause') patch.failure_reasons = JSON.stringify(reasons ?? []);
-    if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.failure_reasons = '[]';
+    // A new time answers SCHEDULE_PASSED too: the alert (or a skipped occurrence's warning) goes.
+    if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume', 'schedule', 'reschedule'].includes(action))
+      patch.failure_reasons = '[]';
     if (['complete', 'stop', 'fail'].includes(action)) patch.finished_at = iso;
     if (action === 'complete' && next.status === 'scheduled') {
       patch.send_at = nextRunAt!.toISOString();
