@@ -6,6 +6,7 @@ import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Clock } from '../engine/clock.js';
 import type { CampaignService } from '../engine/campaign-service.js';
+import type { Automations } from '../engine/automations.js';
 import type { Db } from '../store/database.js';
 import { workspaceForKey } from '../store/workspaces.js';
 import { registerIdempotency } from './idempotency.js';
@@ -23,12 +24,16 @@ import { senderRoutes } from './routes/senders.js';
 import { suppressionRoutes } from './routes/suppressions.js';
 import { templateRoutes } from './routes/templates.js';
 import { workspaceRoutes } from './routes/workspace.js';
+import { calendarRoutes } from './routes/calendar.js';
+import { eventRoutes } from './routes/events.js';
 import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
 
 export interface AppDeps {
   readonly db: Db;
   readonly clock: Clock;
   readonly campaigns: CampaignService;
+  /** Automations: API events and the calendar's expected sends (absent: neither). */
+  readonly automations?: Automations;
   /** The sandbox's mailbox when Herald runs in sandbox mode (messages reach no real person). */
   readonly sandbox: {
     /** Null when the sandbox runs as its own process (`herald sandbox`), which has the mailbox. */
@@ -128,5 +133,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(campaignAudienceRoutes(deps), { prefix: '/v1' });
   await app.register(sandboxRoutes(deps), { prefix: '/v1' });
   await app.register(workspaceRoutes(deps), { prefix: '/v1' });
+  await app.register(calendarRoutes(deps), { prefix: '/v1' });
+  await app.register(eventRoutes(deps), { prefix: '/v1' });
   return app;
 }

@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { type Result, fail, ok } from './errors.js';
 import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGroups, outcomes, userActions } from './lifecycle.js';
 import { Delivery, Recurrence } from './schedule.js';
+import { Trigger } from './automation.js';
 
 /**
  * The campaign's shapes, declared once (STYLE habit 4): the API validates and documents
@@ -11,7 +12,7 @@ import { Delivery, Recurrence } from './schedule.js';
 const StringEnum = <T extends readonly string[]>(values: T, description?: string) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
-export const launchTypes = ['now', 'manual', 'scheduled', 'recurring'] as const;
+export const launchTypes = ['now', 'manual', 'scheduled', 'recurring', 'triggered'] as const;
 export type LaunchType = (typeof launchTypes)[number];
 
 /**
@@ -80,6 +81,9 @@ export const Pacing = Type.Object(
       Type.Integer({ minimum: 1, maximum: 525_600, description: 'Messages not sent this long after launch expire (seed 003 TTL)' }),
     ),
     autoPause: Type.Optional(Type.Partial(AutoPause, { additionalProperties: false })),
+    frequencyCapDays: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 3660, description: 'Automations: at most one message per contact in this many days' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -115,6 +119,9 @@ const editable = {
   sendAt: Type.Union([SendTime, Type.Null()]),
   recurrence: Type.Union([Recurrence, Type.Null()], { description: 'Recurring campaigns: the cron rule, its zone and its end' }),
   delivery: Type.Union([Delivery, Type.Null()], { description: 'Each recipient’s local send time and quiet hours' }),
+  trigger: Type.Union([Trigger, Type.Null()], {
+    description: 'Automations: what lets a contact in (date anniversary, date offset, event)',
+  }),
   templateId: Type.Union([Type.String(), Type.Null()]),
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
@@ -129,7 +136,10 @@ export const CampaignCreate = Type.Object(
     ...optionalEditable,
     name: editable.name,
     kind: Type.Optional(
-      StringEnum(['broadcast', 'recurring'] as const, 'broadcast: one-time; recurring: one run per occurrence of `recurrence`'),
+      StringEnum(
+        ['broadcast', 'recurring', 'automation'] as const,
+        'broadcast: one-time; recurring: one run per occurrence of `recurrence`; automation: per-contact sends on `trigger`',
+      ),
     ),
     channel: Type.Optional(StringEnum(['email'] as const, 'Only email so far')),
   },
@@ -159,6 +169,7 @@ export const fieldGroups: Readonly<Record<EditableField, EditGroup>> = {
   sendAt: 'schedule',
   recurrence: 'schedule',
   delivery: 'schedule',
+  trigger: 'schedule',
   pacing: 'pacing',
 };
 
@@ -218,6 +229,7 @@ export const Campaign = Type.Object({
   timeZone: Type.String({ description: 'The workspace’s time zone, in which wall times are read and shown' }),
   recurrence: Type.Union([Recurrence, Type.Null()]),
   delivery: Type.Union([Delivery, Type.Null()]),
+  trigger: Type.Union([Trigger, Type.Null()]),
   templateId: Type.Union([Type.String(), Type.Null()]),
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
@@ -245,6 +257,7 @@ export function missingFields(c: {
   senderId: string | null;
   audience: Audience;
   recurrence?: Recurrence | null;
+  trigger?: Trigger | null;
 }): string[] {
   const missing: string[] = [];
   if (!c.templateId) missing.push('templateId');
@@ -252,6 +265,7 @@ export function missingFields(c: {
   if (c.audience.listIds.length === 0) missing.push('audience.listIds');
   if (c.launchType === 'scheduled' && !c.sendAt) missing.push('sendAt');
   if (c.launchType === 'recurring' && !c.recurrence) missing.push('recurrence');
+  if (c.launchType === 'triggered' && !c.trigger) missing.push('trigger');
   return missing;
 }
 

@@ -61,6 +61,7 @@ import type { Page } from '../store/pagination.js';
 import type { CampaignRow, CampaignUpdate } from '../store/schema.js';
 import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
 import { countWaiting } from '../store/ledger/waiting.js';
+import type { Trigger } from '../domain/automation.js';
 import type { Clock } from './clock.js';
 
 export interface ActionParams {
@@ -146,6 +147,7 @@ export class CampaignService {
       senderId: row.sender_id,
       audience: parseJson<Audience>(row.audience),
       recurrence: parseJson<Recurrence | null>(row.recurrence ?? 'null'),
+      trigger: parseJson<Trigger | null>(row.trigger ?? 'null'),
     };
     const ctx: LifecycleContext = {
       now: this.#deps.clock.now(),
@@ -199,6 +201,7 @@ export class CampaignService {
       timeZone,
       recurrence: parseJson<Recurrence | null>(row.recurrence ?? 'null'),
       delivery: parseJson<Delivery | null>(row.delivery ?? 'null'),
+      trigger: parseJson<Trigger | null>(row.trigger ?? 'null'),
       templateId: row.template_id,
       senderId: row.sender_id,
       audience: parseJson<Audience>(row.audience),
@@ -289,10 +292,18 @@ export class CampaignService {
     const zone = await this.#zoneOf(workspaceId);
     const sendAt = input.sendAt ? unwrap(parseSendTime(input.sendAt, zone)).toISOString() : null;
     if (input.recurrence) unwrap(validateRecurrence(input.recurrence, zone));
-    const kind = input.kind ?? (input.recurrence ? 'recurring' : 'broadcast');
-    if (kind === 'recurring' && input.launchType && input.launchType !== 'recurring') {
-      throw HeraldError.of('VALIDATION_FAILED', 'A recurring campaign launches by its recurrence: launchType is `recurring`.', {
-        errors: [{ field: 'body/launchType', message: 'must be recurring for a recurring campaign' }],
+    const kind = input.kind ?? (input.trigger ? 'automation' : input.recurrence ? 'recurring' : 'broadcast');
+    if (input.trigger && kind !== 'automation') {
+      throw HeraldError.of('VALIDATION_FAILED', 'A trigger belongs to automations (kind `automation`), and only to them.', {
+        errors: [{ field: 'body/trigger', message: `cannot be set on a ${kind} campaign` }],
+      });
+    }
+    // Recurring campaigns launch by their rule and automations by their trigger; broadcasts by neither.
+    const ownLaunchType = kind === 'recurring' ? 'recurring' : kind === 'automation' ? 'triggered' : null;
+    const fits = ownLaunchType ? input.launchType === ownLaunchType : !['recurring', 'triggered'].includes(input.launchType ?? '');
+    if (input.launchType && !fits) {
+      throw HeraldError.of('VALIDATION_FAILED', `launchType ${input.launchType} does not fit a ${kind} campaign.`, {
+        errors: [{ field: 'body/launchType', message: `cannot be ${input.launchType} for a ${kind} campaign` }],
       });
     }
     await this.#checkReferences(workspaceId, input);
@@ -311,10 +322,16 @@ export class CampaignService {
         status: 'draft',
         outcome: null,
         archived: 0,
-        launch_type: kind === 'recurring' ? 'recurring' : (input.launchType ?? (input.sendAt ? 'scheduled' : 'now')),
+        launch_type:
+          kind === 'recurring'
+            ? 'recurring'
+            : kind === 'automation'
+              ? 'triggered'
+              : (input.launchType ?? (input.sendAt ? 'scheduled' : 'now')),
         send_at: sendAt,
         recurrence: input.recurrence ? JSON.stringify(input.recurrence) : null,
         delivery: input.delivery ? JSON.stringify(input.delivery) : null,
+        trigger: input.trigger ? JSON.stringify(input.trigger) : null,
         template_id: input.templateId ?? null,
         sender_id: input.senderId ?? null,
         audience: JSON.stringify(input.audience ?? { listIds: [] }),
@@ -363,7 +380,16 @@ export class CampaignService {
     const zone = await this.#zoneOf(workspaceId);
     const sendAt = changes.sendAt ? unwrap(parseSendTime(changes.sendAt, zone)).toISOString() : null;
     if (changes.recurrence) unwrap(validateRecurrence(changes.recurrence, zone));
-    if (changes.launchType !== undefined && (changes.launchType === 'recurring') !== (row.kind === 'recurring')) {
+    const ownLaunchType = row.kind === 'recurring' ? 'recurring' : row.kind === 'automation' ? 'triggered' : null;
+    if (changes.trigger && row.kind !== 'automation') {
+      throw HeraldError.of('VALIDATION_FAILED', 'A trigger belongs to automations only.', {
+        errors: [{ field: 'body/trigger', message: `cannot be set on a ${row.kind} campaign` }],
+      });
+    }
+    const launchTypeFits = ownLaunchType
+      ? changes.launchType === ownLaunchType
+      : !['recurring', 'triggered'].includes(changes.launchType ?? '');
+    if (changes.launchType !== undefined && !launchTypeFits) {
       throw HeraldError.of('VALIDATION_FAILED', 'launchType `recurring` belongs to recurring campaigns, and only it.', {
         errors: [{ field: 'body/launchType', message: `cannot be ${changes.launchType} for a ${row.kind} campaign` }],
       });
@@ -377,6 +403,7 @@ export class CampaignService {
     if (changes.launchType !== undefined) update.launch_type = changes.launchType;
     if (changes.sendAt !== undefined) update.send_at = sendAt;
     if (changes.delivery !== undefined) update.delivery = changes.delivery ? JSON.stringify(changes.delivery) : null;
+    if (changes.trigger !== undefined) update.trigger = changes.trigger ? JSON.stringify(changes.trigger) : null;
     if (changes.recurrence !== undefined) {
       update.recurrence = changes.recurrence ? JSON.stringify(changes.recurrence) : null;
       // A waiting recurring campaign whose rule changed waits for the new rule's next occurrence.
@@ -725,6 +752,8 @@ export class CampaignService {
     }
     // A retry or restart sends again from now: the TTL (pacing.ttlMinutes) counts from here.
     if (['retry', 'retry_failed', 'restart'].includes(action)) patch.launched_at = iso;
+    // An automation lets in contacts whose hour comes after it was (last) published.
+    if (action === 'publish') patch.launched_at = iso;
     if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.finished_at = null;
 
     let cloneId: string | undefined;

@@ -18,6 +18,8 @@ import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
 import { suppressClaimed } from '../store/ledger/suppress-claimed.js';
 import { withScheduleLock } from '../store/schedule-lock.js';
 import { holdQuietHours } from './quiet-hours.js';
+import type { Automations } from './automations.js';
+import { automationRunsWithWork } from '../store/ledger/automation-entries.js';
 import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
@@ -73,6 +75,8 @@ export interface EngineDeps {
   readonly workerId?: string;
   /** Where an adapter's batches are rendered and sent: its send threads, or (by default) this thread. */
   readonly renderSendFor?: (adapter: ChannelAdapter<OutgoingEmail>) => RenderSend | null;
+  /** Live automations: date triggers evaluated with the schedules; their runs sent like any other. */
+  readonly automations?: Automations;
 }
 
 interface ActiveRun {
@@ -194,6 +198,7 @@ export class Engine {
         if (r && !r.ok) this.#deps.log.warn({ campaign: campaign.id, error: r.error }, 'could not start a due campaign');
         busy = true;
       }
+      if (this.#deps.automations && (await this.#deps.automations.tick([...this.#busyOwners])) > 0) busy = true;
     });
 
     const active = await db
@@ -299,7 +304,7 @@ export class Engine {
    * such time when every run is held back.
    */
   async #nextRun(): Promise<{ run?: ActiveRun; wakeAt?: number }> {
-    const rows = await this.#deps.db
+    const sending = await this.#deps.db
       .selectFrom('campaigns')
       .innerJoin('runs', 'runs.id', 'campaigns.current_run_id')
       .selectAll('campaigns')
@@ -307,16 +312,17 @@ export class Engine {
       .where('runs.snapshot_done', '=', 1)
       .orderBy('campaigns.id')
       .execute();
+    const rows: ActiveRun[] = sending.map((campaign) => ({ campaign, runId: campaign.current_run_id! }));
+    // Live automations send from each period run with pending messages.
+    if (this.#deps.automations)
+      rows.push(...(await automationRunsWithWork(this.#deps.db)).map(({ run_id, ...campaign }) => ({ campaign, runId: run_id })));
     const now = this.#deps.clock.now().getTime();
     let wakeAt: number | undefined;
     for (let i = 0; i < rows.length; i++) {
-      const campaign = rows[this.#round++ % rows.length]!;
+      const { campaign, runId } = rows[this.#round++ % rows.length]!;
       const adapter = this.#deps.adapterFor(campaign.channel as Channel);
-      const notBefore = Math.max(
-        this.#runNotBefore.get(campaign.current_run_id!) ?? 0,
-        this.#providerNotBefore.get(adapter?.name ?? '') ?? 0,
-      );
-      if (notBefore <= now) return { run: { campaign, runId: campaign.current_run_id! } };
+      const notBefore = Math.max(this.#runNotBefore.get(runId) ?? 0, this.#providerNotBefore.get(adapter?.name ?? '') ?? 0);
+      if (notBefore <= now) return { run: { campaign, runId } };
       wakeAt = Math.min(wakeAt ?? Infinity, notBefore);
     }
     return wakeAt === undefined ? {} : { wakeAt };

@@ -149,6 +149,8 @@ export interface CampaignTable {
   recurrence: ColumnType<string | null, string | null | undefined, string | null>;
   /** JSON of a Delivery (localTime, quietHours), or null to send at once. */
   delivery: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON of an automation's Trigger, else null. */
+  trigger: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface CampaignEventTable {

@@ -41,7 +41,9 @@ export async function claimBatch(
     let read = trx.selectFrom('campaigns').select(['status', 'current_run_id']).where('id', '=', args.campaignId);
     if (pg) read = read.forShare();
     const campaign = await read.executeTakeFirst();
-    if (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId) return [];
+    // A live automation sends from any of its period runs; everything else from its current run while sending.
+    const live = campaign?.status === 'live';
+    if (!live && (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId)) return [];
 
     // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
     const lock = pg ? sql`for update skip locked` : sql``;
