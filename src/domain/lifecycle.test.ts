@@ -440,6 +440,21 @@ describe('time (issue 6)', () => {
   });
 });
 
+describe('automations (seed 000)', () => {
+  it('unpublishing stops a live automation and cancels what it queued but has not sent; publishing again resumes', () => {
+    const live: CampaignState = { kind: 'automation', channel: 'email', status: 'live', archived: false, outcome: null };
+    expect(apply(live, 'unpublish', context('email', { hasRun: true }))).toEqual({
+      ok: true,
+      value: { status: 'unpublished', archived: false, outcome: null, effect: 'cancel_unsent' },
+    });
+    const unpublished: CampaignState = { ...live, status: 'unpublished' };
+    expect(apply(unpublished, 'publish', context('email', { hasRun: true }))).toMatchObject({
+      ok: true,
+      value: { status: 'live', effect: 'none' },
+    });
+  });
+});
+
 describe('engine moves outside broadcasts', () => {
   it('unpublishes a live automation the engine cannot run, so that a person publishes it again', () => {
     const live: CampaignState = { kind: 'automation', channel: 'email', status: 'live', archived: false, outcome: null };

@@ -282,12 +282,14 @@ const broadcastTable: readonly Row[] = [
 const automationTable: readonly Row[] = [
   { from: ['draft', 'unpublished'], action: 'edit', to: 'same', effect: 'none', guard: needsEditable },
   { from: ['draft', 'unpublished'], action: 'publish', to: 'live', effect: 'none', guard: needsComplete },
-  { from: ['live'], action: 'unpublish', to: 'unpublished', effect: 'none' },
+  // Unpublishing stops new entries, and the messages queued but not yet sent are cancelled, so that
+  // nothing goes out while unpublished nor days late when it is published again (seed 000).
+  { from: ['live'], action: 'unpublish', to: 'unpublished', effect: 'cancel_unsent' },
   { from: automationStatuses, action: 'clone', to: 'same', effect: 'clone' },
   { from: ['draft', 'unpublished'], action: 'delete', to: 'same', effect: 'delete', guard: needsNothingSent },
   { from: ['draft', 'unpublished'], action: 'archive', to: 'same', effect: 'set_archived' },
   { from: ['live', 'unpublished'], action: 'report', to: 'same', effect: 'none' },
-  { from: ['live'], action: 'fail', to: 'unpublished', effect: 'none' },
+  { from: ['live'], action: 'fail', to: 'unpublished', effect: 'cancel_unsent' },
 ];
 
 const alwaysOnTable: readonly Row[] = [

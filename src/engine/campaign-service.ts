@@ -836,8 +836,15 @@ export class CampaignService {
         requeue_failed: ['failed', 'pending'],
       };
       const move = moves[next.effect];
-      if (move && runId !== null) {
-        const moved = await moveMessages(trx, { runId, from: move[0], to: move[1], now });
+      // An automation's unsent messages may sit in any of its period runs (two around New Year).
+      const runIds =
+        row.kind === 'automation'
+          ? (await trx.selectFrom('runs').select('id').where('campaign_id', '=', row.id).where('finished_at', 'is', null).execute()).map((r) => r.id)
+          : runId !== null
+            ? [runId]
+            : [];
+      for (const runId of move ? runIds : []) {
+        const moved = await moveMessages(trx, { runId, from: move![0], to: move![1], now });
         if (next.effect !== 'cancel_unsent')
           await trx.updateTable('runs').set({ finished_at: null, outcome: null }).where('id', '=', runId).execute();
         if (moved > 0)
@@ -849,7 +856,7 @@ export class CampaignService {
             action: `${action}:messages`,
             from: next.status,
             to: next.status,
-            data: { from: move[0], to: move[1], count: moved },
+            data: { from: move![0], to: move![1], count: moved },
           });
       }
       if (next.effect === 'clone') cloneId = await this.#insertClone(trx, row, now, actor);
