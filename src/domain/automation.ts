@@ -12,6 +12,10 @@ import { type Segment, addDays } from './segment.js';
  * - `date_offset`: `days` before or after a date attribute (a membership renewal), at
  *   `hour` local; once per contact per year.
  * - `event`: `POST /v1/events` with this `name` for a contact; at most once per contact per day.
+ * - `segment_entry`: a contact who starts matching the segment (and did not at the last
+ *   evaluation, a minute or so before); those already in it when the automation is
+ *   published do not enter. At most once per contact per day; leaving and entering
+ *   again another day enters again.
  *
  * Each automation's ledger is a run per period (the contact's local year for date
  * triggers, the UTC day for events), and the ledger's (run_id, contact_id) key is what
@@ -37,6 +41,13 @@ export const Trigger = Type.Union([
   ),
   Type.Object(
     { type: Type.Literal('event'), name: Type.String({ minLength: 1, maxLength: 100, description: 'The event name to react to' }) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('segment_entry'),
+      segmentId: Type.String({ minLength: 1, maxLength: 100, description: 'Contacts who newly match this segment enter' }),
+    },
     { additionalProperties: false },
   ),
 ]);

@@ -17,7 +17,7 @@ import type { Audience, LaunchType, Pacing } from '../domain/campaign.js';
 import { HeraldError } from '../domain/errors.js';
 import type { CampaignStatus, Channel } from '../domain/lifecycle.js';
 import { inZone, wallTime } from '../domain/schedule.js';
-import { addDays, effectiveZone, isKnownZone } from '../domain/segment.js';
+import { type Segment, addDays, effectiveZone, isKnownZone } from '../domain/segment.js';
 import { addressOf } from '../store/addresses.js';
 import { audienceParts, audienceWhere } from '../store/audience.js';
 import type { Db } from '../store/database.js';
@@ -69,12 +69,15 @@ export class Automations {
       await this.#recoverLeases(campaign, now, keepOwners);
       if (campaign.status !== 'live' || !campaign.trigger) continue;
       const trigger = JSON.parse(campaign.trigger) as Trigger;
-      if (!isDateTrigger(trigger)) continue;
+      if (trigger.type === 'event') continue;
       const last = this.#lastEvaluated.get(campaign.id);
       if (last !== undefined && now.getTime() - last < evaluateEveryMs && now.getTime() >= last) continue;
       this.#lastEvaluated.set(campaign.id, now.getTime());
       try {
-        queued += await this.#evaluateDate(campaign, trigger, now);
+        queued +=
+          trigger.type === 'segment_entry'
+            ? await this.#evaluateSegment(campaign, trigger, now)
+            : await this.#evaluateDate(campaign, trigger, now);
       } catch (err) {
         this.#log.error({ err, campaign: campaign.id }, 'could not evaluate an automation; will try again');
         this.#lastEvaluated.delete(campaign.id);
@@ -165,6 +168,80 @@ export class Automations {
         now,
       });
     }
+    return queued;
+  }
+
+  /**
+   * Segment entry: contacts in the segment now who were not at the last evaluation enter
+   * (one INSERT … SELECT into today's run, under the entry conditions and the cap); then
+   * the membership is taken again (new members in, leavers out) in the same transaction
+   * order. The first evaluation after a publish only takes the membership: those already
+   * in the segment then do not enter.
+   */
+  async #evaluateSegment(campaign: CampaignRow, trigger: Extract<Trigger, { type: 'segment_entry' }>, now: Date): Promise<number> {
+    const db = this.#db;
+    const workspaceZone = await this.#zoneOf(campaign.workspace_id);
+    const segment = await db
+      .selectFrom('segments')
+      .select('rule')
+      .where('workspace_id', '=', campaign.workspace_id)
+      .where('id', '=', trigger.segmentId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    const scope = { workspaceId: campaign.workspace_id, now, defaultTimeZone: workspaceZone };
+    // A deleted segment lets nobody in, and everybody leaves.
+    const inSegment = segment ? await compileSegment(db, JSON.parse(segment.rule) as Segment, scope) : sql<boolean>`1 = 0`;
+    const notMember = sql<boolean>`not exists (select 1 from automation_members am where am.campaign_id = ${campaign.id} and am.contact_id = c.id)`;
+    const state = await db.selectFrom('automation_state').select('evaluated_at').where('campaign_id', '=', campaign.id).executeTakeFirst();
+    const baseline = !state || (campaign.launched_at !== null && state.evaluated_at < campaign.launched_at);
+    let queued = 0;
+    if (!baseline) {
+      const audience = await this.#audience(campaign, now, workspaceZone);
+      const entering = sql<boolean>`${inSegment} and ${notMember} and ${audience}`;
+      const any = await db
+        .selectFrom('contacts as c')
+        .select('c.id')
+        .where('c.workspace_id', '=', campaign.workspace_id)
+        .where(entering)
+        .limit(1)
+        .executeTakeFirst();
+      if (any) {
+        const runId = await ensurePeriodRun(db, {
+          workspaceId: campaign.workspace_id,
+          campaignId: campaign.id,
+          channel: campaign.channel,
+          period: eventPeriod(now),
+          now,
+        });
+        queued = await enterContacts(db, {
+          runId,
+          workspaceId: campaign.workspace_id,
+          campaignId: campaign.id,
+          channel: campaign.channel as Channel,
+          where: entering,
+          capDays: (JSON.parse(campaign.pacing) as Pacing).frequencyCapDays ?? null,
+          now,
+        });
+      }
+    }
+    await db.transaction().execute(async (trx) => {
+      await sql`
+        insert into automation_members (campaign_id, contact_id, entered_at)
+        select ${campaign.id}, c.id, ${now.toISOString()} from contacts c
+        where c.workspace_id = ${campaign.workspace_id} and ${inSegment} and ${notMember}
+      `.execute(trx);
+      await sql`
+        delete from automation_members
+        where campaign_id = ${campaign.id} and not exists (
+          select 1 from contacts c where c.id = automation_members.contact_id and c.workspace_id = ${campaign.workspace_id} and ${inSegment}
+        )
+      `.execute(trx);
+      await trx
+        .insertInto('automation_state')
+        .values({ campaign_id: campaign.id, evaluated_at: now.toISOString() })
+        .onConflict((oc) => oc.column('campaign_id').doUpdateSet({ evaluated_at: now.toISOString() }))
+        .execute();
+    });
     return queued;
   }
 

@@ -286,6 +286,16 @@ export class CampaignService {
         throw HeraldError.of('NOT_FOUND', `No segment ${unknown.join(', ')} in this workspace.`, { field: 'audience.segmentIds' });
     }
     if (input.audience?.rule !== undefined) unwrap(validateSegment(input.audience.rule, 'body/audience/rule'));
+    if (input.trigger?.type === 'segment_entry') {
+      const s = await db
+        .selectFrom('segments')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', input.trigger.segmentId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (!s) throw HeraldError.of('NOT_FOUND', `No segment ${input.trigger.segmentId} in this workspace.`, { field: 'trigger.segmentId' });
+    }
   }
 
   async create(workspaceId: string, input: CampaignCreate, actor: string): Promise<Campaign> {
@@ -839,7 +849,9 @@ export class CampaignService {
       // An automation's unsent messages may sit in any of its period runs (two around New Year).
       const runIds =
         row.kind === 'automation'
-          ? (await trx.selectFrom('runs').select('id').where('campaign_id', '=', row.id).where('finished_at', 'is', null).execute()).map((r) => r.id)
+          ? (await trx.selectFrom('runs').select('id').where('campaign_id', '=', row.id).where('finished_at', 'is', null).execute()).map(
+              (r) => r.id,
+            )
           : runId !== null
             ? [runId]
             : [];

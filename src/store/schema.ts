@@ -28,6 +28,21 @@ export interface Database {
   suppressions: SuppressionTable;
   imports: ImportTable;
   import_errors: ImportErrorTable;
+  automation_members: AutomationMemberTable;
+  automation_state: AutomationStateTable;
+}
+
+/** A segment-entry automation's view of its segment at the last evaluation. */
+export interface AutomationMemberTable {
+  campaign_id: string;
+  contact_id: number;
+  entered_at: string;
+}
+
+export interface AutomationStateTable {
+  campaign_id: string;
+  /** When the membership was last taken; before the latest publish means "take it, send nothing". */
+  evaluated_at: string;
 }
 
 export interface WorkspaceTable {

@@ -120,6 +120,62 @@ describe.each(dialects)('calendar and events (%s)', (dialect) => {
     expect(t.herald.mailbox!.summary({ campaignId: automation.id })).toEqual({ received: 2, unique: 2, duplicates: 0 });
   });
 
+  it('a segment-entry automation lets in contacts who newly match, not those already in at publish, once a day', async () => {
+    const clock = new ManualClock('2026-05-01T10:00:00Z');
+    t = await startTestHerald({ dialect, clock });
+    const { listId, templateId, senderId } = await seedCampaign(t.api, { contacts: 4 });
+    const ids = ((await t.api('GET', '/v1/contacts?limit=10')).body.data as { id: number }[]).map((c) => c.id);
+    const [a, b, c, d] = ids as [number, number, number, number];
+    const tag = (add: number[], remove: number[] = []) =>
+      t!.api('POST', '/v1/contacts/tags', {
+        contactIds: [...add, ...remove],
+        add: add.length ? ['vip'] : [],
+        remove: remove.length ? ['vip'] : [],
+      });
+    await t.api('POST', '/v1/contacts/tags', { contactIds: [a, b], add: ['vip'] });
+    const segment = (await t.api('POST', '/v1/segments', { name: 'VIP', rule: { tag: 'vip' } })).body;
+    const automation = (
+      await t.api('POST', '/v1/campaigns', {
+        name: 'Welcome to VIP',
+        kind: 'automation',
+        templateId,
+        senderId,
+        audience: { listIds: [listId] },
+        trigger: { type: 'segment_entry', segmentId: segment.id },
+      })
+    ).body;
+    await act(t.api, automation.id, 'publish');
+    const step = async () => {
+      clock.advance(2 * 60_000);
+      const queued = await t!.herald.automations.tick();
+      t!.herald.engine.notify();
+      await waitFor(t!.api, automation.id, (x) => x.counts.pending === 0 && x.counts.inFlight === 0);
+      return queued;
+    };
+    expect(await step()).toBe(0); // a and b were in the segment at publish
+    await tag([c]);
+    expect(await step()).toBe(1);
+    expect(await step()).toBe(0);
+    // Leaving and entering again: a enters (a first message), c enters again the same day (not a second one).
+    await tag([], [a, c]);
+    expect(await step()).toBe(0);
+    await tag([a, c]);
+    expect(await step()).toBe(1);
+    const sent = await t.herald.db.selectFrom('messages').select(['contact_id', 'state']).orderBy('contact_id').execute();
+    expect(sent).toEqual([
+      { contact_id: a, state: 'sent' },
+      { contact_id: c, state: 'sent' },
+    ]);
+    // While unpublished nobody enters; published again, those who came meanwhile are already in.
+    await act(t.api, automation.id, 'unpublish');
+    await tag([d]);
+    expect(await step()).toBe(0);
+    await act(t.api, automation.id, 'publish');
+    expect(await step()).toBe(0);
+    expect(await step()).toBe(0);
+    expect(t.herald.mailbox!.summary({ campaignId: automation.id })).toEqual({ received: 2, unique: 2, duplicates: 0 });
+  });
+
   it('refuses a trigger on a broadcast and a launch type that does not fit the kind', async () => {
     t = await startTestHerald({ dialect });
     const bad = await t.api('POST', '/v1/campaigns', { name: 'x', kind: 'broadcast', trigger: { type: 'event', name: 'e' } });
