@@ -227,6 +227,29 @@ describe.each(dialects)('time (%s)', (dialect) => {
     }
   }, 120_000);
 
+  it('a recurring campaign completes after its last run (maxRuns), each run keeping its own outcome', async () => {
+    const clock = new ManualClock('2026-06-01T00:00:00Z');
+    t = await startTestHerald({ dialect, clock });
+    const { campaign } = await seedCampaign(t.api, {
+      contacts: 4,
+      campaign: { kind: 'recurring', recurrence: { cron: '30 6 * * *', timeZone: 'UTC', maxRuns: 2 } },
+    });
+    expect((await act(t.api, campaign.id, 'schedule')).body).toMatchObject({ status: 'scheduled', sendAt: '2026-06-01T06:30:00.000Z' });
+    clock.set('2026-06-01T06:30:01Z');
+    await tick(t.herald);
+    const waiting = await waitFor(t.api, campaign.id, (c) => c.status === 'scheduled' && c.sendAt === '2026-06-02T06:30:00.000Z');
+    expect(waiting).toMatchObject({ outcome: null, counts: { sent: 4 } });
+    clock.set('2026-06-02T06:30:01Z');
+    await tick(t.herald);
+    const done = await waitFor(t.api, campaign.id, (c) => c.status === 'completed');
+    expect(done).toMatchObject({ outcome: 'fully_sent', counts: { sent: 8 } });
+    const runs = (await t.api('GET', `/v1/campaigns/${campaign.id}/runs`)).body.data;
+    expect(runs.map((r: { occurrenceAt: string; outcome: string }) => [r.occurrenceAt, r.outcome])).toEqual([
+      ['2026-06-02T06:30:00.000Z', 'fully_sent'],
+      ['2026-06-01T06:30:00.000Z', 'fully_sent'],
+    ]);
+  });
+
   it('sends at 10:00 in each contact’s zone (the workspace’s without one), across the US DST change', async () => {
     const clock = new ManualClock('2026-03-07T00:00:00Z');
     t = await startTestHerald({ dialect, clock, env: { HERALD_BATCH_SIZE: '10' } });
