@@ -3,6 +3,7 @@ import { type SmtpConfig, smtpConfigFromEnv } from './channels/email-smtp/config
 import { unwrap } from './domain/errors.js';
 import { type RateRule, validateRateRule } from './domain/pacing.js';
 import { type DatabaseLocation, parseDatabaseUrl } from './store/database.js';
+import { SecretBox } from './store/secrets.js';
 
 /** Everything Herald reads from its environment, validated once at start (STYLE habit 6). */
 export interface Config {
@@ -21,6 +22,16 @@ export interface Config {
   readonly emailHttp: HttpEmailConfig | null;
   /** The email provider's own limit, shared by every workspace and worker (e.g. "100/s,5000/h"). */
   readonly emailRateLimit: RateRule | null;
+  /** Seals sender credentials (HERALD_SECRET_KEY); null when unset (sandbox mode then uses a key of its own per start). */
+  readonly secrets: SecretBox | null;
+  /**
+   * Herald's public base URL, for providers' receipt callbacks (HERALD_PUBLIC_URL, e.g.
+   * https://herald.example.com); null: the address it listens on, which only loopback
+   * sandboxes can reach.
+   */
+  readonly publicUrl: string | null;
+  /** The environment, for the channel providers: each reads and checks its own variables at start (src/channels/<provider>/config.ts). */
+  readonly env: NodeJS.ProcessEnv;
   /** A fixed API key for the first workspace (otherwise one is generated and printed once). */
   readonly apiKey: string | null;
   readonly logLevel: string;
@@ -68,6 +79,18 @@ export function parseRateLimit(name: string, raw: string | undefined): RateRule 
   return unwrap(checked);
 }
 
+function publicUrlOf(raw: string | undefined): string | null {
+  if (!raw?.trim()) return null;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(`HERALD_PUBLIC_URL must be a URL such as https://herald.example.com, not "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`HERALD_PUBLIC_URL must be http(s), not "${raw}"`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
 /** Reads and checks the configuration; throws one clear message for the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const sandboxRaw = (env.HERALD_SANDBOX ?? 'on').toLowerCase();
@@ -90,6 +113,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     emailTransport: transport,
     emailHttp,
     emailRateLimit: parseRateLimit('HERALD_EMAIL_RATE_LIMIT', env.HERALD_EMAIL_RATE_LIMIT),
+    secrets: env.HERALD_SECRET_KEY?.trim() ? SecretBox.fromText('HERALD_SECRET_KEY', env.HERALD_SECRET_KEY) : null,
+    publicUrl: publicUrlOf(env.HERALD_PUBLIC_URL),
+    env,
     apiKey: env.HERALD_API_KEY?.trim() || null,
     logLevel: env.LOG_LEVEL ?? 'info',
     engine: {

@@ -1,6 +1,10 @@
 import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import type { ChannelAdapter, OutgoingEmail } from './channels/channel.js';
+import { channelProviders } from './channels/catalogue.js';
+import type { SandboxFaults } from './channels/provider.js';
+import { Providers } from './engine/providers.js';
+import { SecretBox } from './store/secrets.js';
 import { type AdapterSpec, SendThreads, adapterFromSpec } from './engine/send-threads.js';
 import { sandboxHttpEmailConfig } from './channels/email-http/config.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from './channels/email-http/sandbox.js';
@@ -14,8 +18,10 @@ import { Engine } from './engine/dispatcher.js';
 import { Automations } from './engine/automations.js';
 import { RateLimiter } from './engine/rate-limiter.js';
 import { abandonedAfterMs, failAbandonedImports } from './import/imports-store.js';
+import { retryEarlyReceipts } from './store/ledger/early-receipts.js';
 import { type Db, migrate, openDatabase } from './store/database.js';
 import { createApiKey, createWorkspace, firstWorkspace } from './store/workspaces.js';
+import type { SenderRow } from './store/schema.js';
 
 export interface Herald {
   readonly config: Config;
@@ -28,6 +34,8 @@ export interface Herald {
   /** The in-process sandbox SMTP server, when Herald started one. */
   readonly sandboxSmtp: SandboxSmtpServer | null;
   readonly mailbox: SandboxMailbox | null;
+  /** The providers of the channels other than email, and their sandboxes in sandbox mode. */
+  readonly providers: Providers;
   /** The first workspace, and its API key when it was created by this start. */
   readonly workspace: { id: string | null; newKey: string | null };
   close(): Promise<void>;
@@ -50,6 +58,8 @@ export async function startHerald(
     onQuery?: (sql: string) => void;
     /** worker: the engine alone, for scale-out; it creates no workspace and serves nothing. */
     role?: 'serve' | 'worker';
+    /** Faults the channel sandboxes inject (the demo and the tests). */
+    sandboxFaults?: SandboxFaults;
   } = {},
 ): Promise<Herald> {
   const log =
@@ -68,6 +78,11 @@ export async function startHerald(
     abandonedAfterMs,
   );
   sweepAgain.unref();
+  // Receipts that arrived before the record of their send are tried again every few seconds.
+  const earlyReceipts = setInterval(() => {
+    retryEarlyReceipts(db, clock.now()).catch((err: unknown) => log.error({ err }, 'retrying early receipts failed'));
+  }, 2_000);
+  earlyReceipts.unref();
 
   let sandboxSmtp: SandboxSmtpServer | null = null;
   let sandboxHttp: SandboxHttpEmailServer | null = null;
@@ -91,13 +106,26 @@ export async function startHerald(
   const email: ChannelAdapter<OutgoingEmail> | null = emailSpec && adapterFromSpec(emailSpec);
   // Rendering and provider calls in threads of their own, each with its own adapter from the same spec.
   const emailThreads = emailSpec && config.engine.sendThreads > 0 ? new SendThreads(emailSpec, config.engine.sendThreads) : null;
-  const adapterFor = (channel: Channel) => (channel === 'email' ? email : null);
+  // Without HERALD_SECRET_KEY, sandbox mode seals credentials under a key of this start only:
+  // the sandbox never uses a sender's own credentials, and real sending requires the key.
+  const secrets = config.secrets ?? (config.sandbox ? SecretBox.random() : null);
+  const listening: { url: string | null } = { url: null };
+  const providers = await Providers.start({
+    modules: channelProviders,
+    env: config.env,
+    sandbox: config.sandbox,
+    ...(opts.sandboxFaults ? { sandboxFaults: opts.sandboxFaults } : {}),
+    secrets,
+    publicUrl: () => config.publicUrl ?? listening.url,
+    log,
+  });
+  const adapterFor = (channel: Channel, sender: SenderRow | null) => (channel === 'email' ? email : providers.adapterFor(channel, sender));
 
   const engineRef: { current?: Engine } = {};
   const service = new CampaignService({
     db,
     clock,
-    providerConfigured: (channel) => adapterFor(channel) !== null,
+    providerConfigured: (channel, sender) => (channel === 'email' ? email !== null : providers.configured(channel, sender)),
     notify: () => engineRef.current?.notify(),
   });
   const limiter = new RateLimiter({ db, clock });
@@ -122,7 +150,17 @@ export async function startHerald(
     campaigns: service,
     automations,
     sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null,
+    secrets,
+    providers,
     log,
+  });
+  // Receipt callbacks need Herald's own address: known once the app listens (herald serve, the demo).
+  app.server.on('listening', () => {
+    const address = app.server.address();
+    if (address && typeof address === 'object') {
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      listening.url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+    }
   });
 
   let workspace = await firstWorkspace(db);
@@ -152,16 +190,19 @@ export async function startHerald(
     app,
     sandboxSmtp,
     mailbox,
+    providers,
     workspace: { id: workspace?.id ?? null, newKey },
     async close() {
       // The engine first: its in-flight batches finish and are recorded before anything closes.
       clearTimeout(sweepAgain);
+      clearInterval(earlyReceipts);
       await engine.stop();
       await app.close();
       await email?.close();
       await emailThreads?.close();
       await sandboxSmtp?.close();
       await sandboxHttp?.close();
+      await providers.close();
       await db.destroy();
     },
   };

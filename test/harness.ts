@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import type { Campaign } from '../src/domain/campaign.js';
+import type { SandboxFaults } from '../src/channels/provider.js';
 import type { Clock } from '../src/engine/clock.js';
 import { type Herald, startHerald } from '../src/runtime.js';
 import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
@@ -46,7 +47,7 @@ export function apiFor(herald: Herald, key: string): Api {
  * loopback port, and a fresh workspace; engine timings shortened for tests.
  */
 export async function startTestHerald(
-  opts: { env?: Record<string, string>; clock?: Clock; startEngine?: boolean; dialect?: TestDialect } = {},
+  opts: { env?: Record<string, string>; clock?: Clock; startEngine?: boolean; dialect?: TestDialect; sandboxFaults?: SandboxFaults } = {},
 ): Promise<TestHerald> {
   const fresh = await freshDatabase(opts.dialect ?? 'sqlite');
   const config = loadConfig({
@@ -64,6 +65,7 @@ export async function startTestHerald(
       onQuery: (sql) => queries.push(sql),
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.startEngine === false ? { startEngine: false } : {}),
+      ...(opts.sandboxFaults ? { sandboxFaults: opts.sandboxFaults } : {}),
     },
   );
   const now = new Date();

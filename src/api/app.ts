@@ -4,6 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify';
+import type { SecretBox } from '../store/secrets.js';
+import type { Providers } from '../engine/providers.js';
 import type { Clock } from '../engine/clock.js';
 import type { CampaignService } from '../engine/campaign-service.js';
 import type { Automations } from '../engine/automations.js';
@@ -18,6 +20,7 @@ import { contactRoutes } from './routes/contacts.js';
 import { exportRoutes } from './routes/exports.js';
 import { importRoutes } from './routes/imports.js';
 import { listRoutes } from './routes/lists.js';
+import { receiptRoutes } from './routes/receipts.js';
 import { sandboxRoutes } from './routes/sandbox.js';
 import { segmentRoutes } from './routes/segments.js';
 import { senderRoutes } from './routes/senders.js';
@@ -40,6 +43,10 @@ export interface AppDeps {
     readonly mailbox: SandboxMailbox | null;
     readonly external?: { readonly host: string; readonly port: number } | null;
   } | null;
+  /** Seals sender credentials at rest; null when HERALD_SECRET_KEY is unset (credentials are then refused). */
+  readonly secrets?: SecretBox | null;
+  /** The channel providers, for receipt webhooks and the sandbox inboxes; absent in tests that send no receipts. */
+  readonly providers?: Providers;
   /** Where unexpected errors are logged (requests themselves are not logged). */
   readonly log?: FastifyBaseLogger;
 }
@@ -98,7 +105,8 @@ export async function buildApp(deps: AppDeps) {
     if (deps.sandbox) reply.header('x-herald-sandbox', sandboxBanner);
   });
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/')) return;
+    // Receipt webhooks come from providers, who sign them instead of holding an API key.
+    if (!request.url.startsWith('/v1/') || request.url.startsWith('/v1/receipts/')) return;
     const header = request.headers.authorization;
     const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : request.headers['x-api-key'];
     const found = typeof key === 'string' && key !== '' ? await workspaceForKey(deps.db, key) : undefined;
@@ -132,6 +140,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(suppressionRoutes(deps), { prefix: '/v1' });
   await app.register(campaignAudienceRoutes(deps), { prefix: '/v1' });
   await app.register(sandboxRoutes(deps), { prefix: '/v1' });
+  await app.register(receiptRoutes(deps), { prefix: '/v1' });
   await app.register(workspaceRoutes(deps), { prefix: '/v1' });
   await app.register(calendarRoutes(deps), { prefix: '/v1' });
   await app.register(eventRoutes(deps), { prefix: '/v1' });

@@ -142,6 +142,11 @@ export interface ChannelCapabilities {
   /** The provider drops a repeated idempotency key (so crash re-sends never reach a person). */
   readonly idempotent: boolean;
   readonly costUnit: 'message' | 'segment' | 'call';
+  /**
+   * The provider's acceptance is the delivery (Telegram's Bot API answers once the message is
+   * in the chat and sends no receipts): the engine records an accepted message as delivered.
+   */
+  readonly acceptedIsDelivered?: boolean;
 }
 
 /**

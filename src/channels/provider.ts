@@ -40,6 +40,8 @@ export interface SandboxFaults {
   readonly undeliveredRate?: number;
   /** Of the delivered ones, the fraction that is later read/opened where the channel has it. */
   readonly readRate?: number;
+  /** Retry-After, in seconds, on the 429s it answers (default 1; 0 lets a load test retry at once). */
+  readonly retryAfterSeconds?: number;
 }
 
 export interface SandboxOptions extends SandboxFaults {
@@ -76,6 +78,11 @@ export interface SandboxServer {
   readonly duplicates: number;
   /** The latest accepted messages, newest last (bounded). */
   messages(): readonly SandboxMessage[];
+  /**
+   * A fresh address this sandbox delivers to, where an address cannot be made up (a web push
+   * subscription carries keys the push service must know); absent where any address works.
+   */
+  mintAddress?(): string;
   /** Changes the injected faults while running. */
   setFaults(faults: SandboxFaults): void;
   /** Resolves once every receipt it scheduled has been posted (or failed to post). */
@@ -113,6 +120,12 @@ export interface ProviderModule<C = unknown, M extends Outgoing = Outgoing> {
   readonly channel: Channel;
   /** Reads the provider's environment variables (validated once, STYLE habit 6); null when unset. */
   configFromEnv(env: NodeJS.ProcessEnv): C | null;
+  /**
+   * The configuration for the provider's public API when the environment names no account,
+   * so senders that carry their own credentials can still send; absent when the provider
+   * cannot work without environment settings.
+   */
+  defaultConfig?(env: NodeJS.ProcessEnv): C;
   /** Starts the loopback sandbox; `config` reaches it and `credentials` are what it accepts. */
   startSandbox(options: SandboxOptions): Promise<{
     readonly server: SandboxServer;

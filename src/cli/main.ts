@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Channel, channels } from '../domain/lifecycle.js';
 import { runDemo } from './demo.js';
 import { runExportCommand, runImportCommand } from './import.js';
 import { runMigrate } from './migrate.js';
@@ -51,8 +52,11 @@ program
   .option('--contacts <n>', 'how many contacts', positiveInt, 1000)
   .option('--json', 'print one JSON object (the report) on the last line')
   .option('--database <path>', 'database file for the demo (default: DATABASE_URL, else ./data/demo.db)')
-  .action(async (opts: { contacts: number; json?: boolean; database?: string }) => {
-    process.exitCode = await runDemo({ contacts: opts.contacts, json: opts.json === true, database: opts.database });
+  .addOption(
+    new Option('--channel <channel>', 'the channel to send on, through its sandbox provider').choices([...channels]).default('email'),
+  )
+  .action(async (opts: { contacts: number; json?: boolean; database?: string; channel: Channel }) => {
+    process.exitCode = await runDemo({ contacts: opts.contacts, json: opts.json === true, database: opts.database, channel: opts.channel });
   });
 
 const collect = (value: string, previous: string[]) => [...previous, value];

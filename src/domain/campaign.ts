@@ -3,14 +3,12 @@ import { type Result, fail, ok } from './errors.js';
 import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGroups, outcomes, userActions } from './lifecycle.js';
 import { Delivery, Recurrence } from './schedule.js';
 import { Trigger } from './automation.js';
+import { StringEnum } from './string-enum.js';
 
 /**
  * The campaign's shapes, declared once (STYLE habit 4): the API validates and documents
  * with them, the CLI and the UI read the same types.
  */
-
-const StringEnum = <T extends readonly string[]>(values: T, description?: string) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
 export const launchTypes = ['now', 'manual', 'scheduled', 'recurring', 'triggered'] as const;
 export type LaunchType = (typeof launchTypes)[number];
@@ -141,7 +139,9 @@ export const CampaignCreate = Type.Object(
         'broadcast: one-time; recurring: one run per occurrence of `recurrence`; automation: per-contact sends on `trigger`',
       ),
     ),
-    channel: Type.Optional(StringEnum(['email'] as const, 'Only email so far')),
+    channel: Type.Optional(
+      StringEnum(channels, 'The channel it sends on (default email); its template and sender must be for the same channel'),
+    ),
   },
   { additionalProperties: false },
 );
@@ -182,7 +182,8 @@ export const CampaignCounts = Type.Object({
   pending: Type.Integer(),
   inFlight: Type.Integer({ description: 'Claimed and not yet recorded: after a pause, the drain still under way' }),
   sent: Type.Integer(),
-  delivered: Type.Integer(),
+  delivered: Type.Integer({ description: 'Delivered, including those read, opened or clicked since' }),
+  read: Type.Integer({ description: 'Seen on a messenger (Viber, Telegram) or a push notification opened' }),
   opened: Type.Integer(),
   clicked: Type.Integer(),
   failed: Type.Integer(),

@@ -488,7 +488,7 @@ export function normaliseDevice(item: unknown, field: string, bad: (field: strin
     let ok = true;
     const endpoint = d.endpoint;
     if (typeof endpoint !== 'string' || endpoint.length > contactLimits.deviceToken || !isHttpsUrl(endpoint)) {
-      bad(`${field}.endpoint`, 'must be the https URL of a push service');
+      bad(`${field}.endpoint`, 'must be the https URL of a push service (or http to loopback, for the sandbox)');
       ok = false;
     }
     const keys = d.keys as Record<string, unknown> | null | undefined;
@@ -532,10 +532,11 @@ export function normaliseDevice(item: unknown, field: string, bad: (field: strin
   return undefined;
 }
 
+/** An https URL, or plain http to loopback (the sandbox push service; no browser hands out such an endpoint). */
 function isHttpsUrl(text: string): boolean {
-  if (!text.startsWith('https://')) return false;
   try {
-    return new URL(text).protocol === 'https:';
+    const url = new URL(text);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
   } catch {
     return false;
   }

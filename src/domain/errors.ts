@@ -22,6 +22,7 @@ export const errorCatalogue = {
   IDEMPOTENCY_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is still being handled' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'This Idempotency-Key was used for a different request' },
   PREFLIGHT_FAILED: { status: 422, title: 'The campaign cannot be sent until these problems are fixed' },
+  SECRETS_UNAVAILABLE: { status: 409, title: 'Credentials cannot be stored without a secret key' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request is too large' },
   INTERNAL: { status: 500, title: 'Something went wrong on our side' },
 } as const satisfies Record<string, { status: number; title: string }>;

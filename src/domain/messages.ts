@@ -2,13 +2,15 @@ import type { Outcome } from './lifecycle.js';
 
 /**
  * Per-recipient message states (DESIGN §3). `pending → sending (leased) → sent →
- * delivered → opened → clicked`, and the terminal failure states.
+ * delivered → read/opened → clicked`, and the terminal failure states. `read` is seen on
+ * a messenger or a push notification opened; `opened` is an email open.
  */
 export const messageStates = [
   'pending',
   'sending',
   'sent',
   'delivered',
+  'read',
   'opened',
   'clicked',
   'failed',
@@ -25,6 +27,7 @@ export type MessageState = (typeof messageStates)[number];
 export const handedOverStates: readonly MessageState[] = [
   'sent',
   'delivered',
+  'read',
   'opened',
   'clicked',
   'bounced',
@@ -47,6 +50,8 @@ export interface CampaignCounts {
   readonly inFlight: number;
   readonly sent: number;
   readonly delivered: number;
+  /** Seen on a messenger, or a push notification opened (channels without email opens). */
+  readonly read: number;
   readonly opened: number;
   readonly clicked: number;
   readonly failed: number;
@@ -71,7 +76,8 @@ export function campaignCounts(states: StateCounts, waiting = 0): CampaignCounts
     pending: states.pending,
     inFlight: states.sending,
     sent,
-    delivered: states.delivered + states.opened + states.clicked,
+    delivered: states.delivered + states.read + states.opened + states.clicked,
+    read: states.read,
     opened: states.opened + states.clicked,
     clicked: states.clicked,
     failed: states.failed,

@@ -13,6 +13,20 @@ const ready: PreflightFacts = {
 };
 const codes = (f: Partial<PreflightFacts>) => preflight({ ...ready, ...f }).map((r) => r.code);
 
+describe('preflight sender reasons', () => {
+  it('refuses a sender of another channel, a paused one and one whose bot was blocked', () => {
+    expect(codes({ sender: { deleted: false, status: 'active', channel: 'sms' } })).toEqual(['SENDER_MISSING']);
+    expect(codes({ sender: { deleted: false, status: 'paused', channel: 'email' } })).toEqual(['SENDER_PAUSED']);
+    expect(codes({ sender: { deleted: false, status: 'blocked', channel: 'email' } })).toEqual(['BOT_BLOCKED']);
+    expect(codes({ sender: { deleted: true, status: 'active', channel: 'email' } })).toEqual(['SENDER_DELETED']);
+  });
+
+  it('names the channel and what to set when no provider is configured', () => {
+    const [reason] = preflight({ ...ready, providerConfigured: false });
+    expect(reason).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED', detail: expect.stringContaining('SMTP_HOST') });
+  });
+});
+
 describe('preflight audience reasons', () => {
   it('passes a campaign with someone to send to', () => {
     expect(codes({})).toEqual([]);
@@ -25,6 +39,7 @@ describe('preflight audience reasons', () => {
       ...ready,
       channel: 'sms',
       template: { deleted: false, channel: 'sms' },
+      sender: { deleted: false, status: 'active', channel: 'sms' },
       audience: { selected: 7, addressed: 0, deliverable: 0 },
     });
     expect(reasons).toEqual([{ code: 'NO_ADDRESS_FOR_CHANNEL', detail: expect.stringContaining('sms'), count: 7 }]);
@@ -81,5 +96,47 @@ describe('audienceConflicts', () => {
   it('finds nothing in rules that do not cancel out', () => {
     expect(audienceConflicts({ segmentIds: ['pros'], excludeSegmentIds: ['vips'], rule: { tag: 'new' } }, rules)).toEqual([]);
     expect(audienceConflicts({}, rules)).toEqual([]);
+  });
+});
+
+describe('preflight money', () => {
+  const cost = {
+    currency: 'USD',
+    unit: 'segment' as const,
+    price: 7_900,
+    unitsPerMessage: 2,
+    messages: 10,
+    estimate: 158_000,
+    balance: 100_000,
+    shortfall: 58_000,
+    method: 'm',
+  };
+
+  it('refuses a campaign that costs more than the balance, saying the estimate, the balance and by how much', () => {
+    const reasons = preflight({
+      ...ready,
+      channel: 'sms',
+      template: { deleted: false, channel: 'sms' },
+      sender: { deleted: false, status: 'active', channel: 'sms' },
+      cost,
+    });
+    expect(reasons).toEqual([
+      {
+        code: 'INSUFFICIENT_BALANCE',
+        detail:
+          'Sending would cost about 0.158 USD (10 message(s) × 2 segment(s) at 0.0079 USD per segment) but the balance is 0.10 USD: top up at least 0.058 USD.',
+        count: 10,
+        estimate: 158_000,
+        balance: 100_000,
+        shortfall: 58_000,
+        currency: 'USD',
+      },
+    ]);
+  });
+
+  it('passes when the balance covers the estimate, and for free channels', () => {
+    expect(codes({ cost: { ...cost, balance: 158_000, shortfall: 0 } })).toEqual([]);
+    expect(codes({ cost: { ...cost, price: 0, estimate: 0, balance: 0, shortfall: 0 } })).toEqual([]);
+    expect(codes({ cost: null })).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type { FailureReason } from './campaign.js';
 import type { Channel } from './lifecycle.js';
+import { type CostEstimate, formatMoney } from './money.js';
 
 /**
  * Preflight (DESIGN §5, seed 003's failure reasons): everything that would stop a campaign
@@ -31,6 +32,35 @@ export interface PreflightFacts {
     readonly deliverable: number;
   } | null;
   readonly providerConfigured: boolean;
+  /** What sending would cost against the balance; null or absent when the channel is free or nothing is counted. */
+  readonly cost?: CostEstimate | null;
+}
+
+/** INSUFFICIENT_BALANCE carries the figures, in micro-units, beside its sentence ("says by how much"). */
+export interface InsufficientBalance extends FailureReason {
+  readonly code: 'INSUFFICIENT_BALANCE';
+  readonly estimate: number;
+  readonly balance: number;
+  readonly shortfall: number;
+  readonly currency: string;
+}
+
+/** The INSUFFICIENT_BALANCE reason of a cost estimate the balance does not cover, or null. */
+export function insufficientBalance(cost: CostEstimate): InsufficientBalance | null {
+  if (cost.shortfall <= 0) return null;
+  const money = (n: number) => formatMoney(n, cost.currency);
+  const per = cost.unit === 'segment' ? ` × ${cost.unitsPerMessage} segment(s)` : '';
+  return {
+    code: 'INSUFFICIENT_BALANCE',
+    detail:
+      `Sending would cost about ${money(cost.estimate)} (${cost.messages} message(s)${per} at ${money(cost.price)} per ${cost.unit}) ` +
+      `but the balance is ${money(cost.balance)}: top up at least ${money(cost.shortfall)}.`,
+    count: cost.messages,
+    estimate: cost.estimate,
+    balance: cost.balance,
+    shortfall: cost.shortfall,
+    currency: cost.currency,
+  };
 }
 
 export const preflightCodes = [
@@ -38,6 +68,7 @@ export const preflightCodes = [
   'SENDER_MISSING',
   'SENDER_PAUSED',
   'SENDER_DELETED',
+  'BOT_BLOCKED',
   'LIST_DELETED',
   'SEGMENT_DELETED',
   'SEGMENT_EMPTY',
@@ -45,6 +76,7 @@ export const preflightCodes = [
   'AUDIENCE_EMPTY',
   'NO_ADDRESS_FOR_CHANNEL',
   'PROVIDER_NOT_CONFIGURED',
+  'INSUFFICIENT_BALANCE',
 ] as const;
 
 export function preflight(f: PreflightFacts): FailureReason[] {
@@ -58,7 +90,14 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   if (!f.senderId) reasons.push({ code: 'SENDER_MISSING', detail: 'The campaign has no sender.' });
   else if (!f.sender || f.sender.deleted)
     reasons.push({ code: 'SENDER_DELETED', detail: `Sender ${f.senderId} was deleted or does not exist.` });
+  else if (f.sender.channel !== f.channel)
+    reasons.push({ code: 'SENDER_MISSING', detail: `Sender ${f.senderId} sends ${f.sender.channel}, not ${f.channel}.` });
   else if (f.sender.status === 'paused') reasons.push({ code: 'SENDER_PAUSED', detail: `Sender ${f.senderId} is paused.` });
+  else if (f.sender.status === 'blocked')
+    reasons.push({
+      code: 'BOT_BLOCKED',
+      detail: `The provider refused sender ${f.senderId}'s credentials (a revoked or blocked bot); store new credentials to unblock it.`,
+    });
 
   for (const list of f.lists) {
     if (!list.found || list.deleted) reasons.push({ code: 'LIST_DELETED', detail: `List ${list.id} was deleted or does not exist.` });
@@ -93,8 +132,13 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   if (!f.providerConfigured)
     reasons.push({
       code: 'PROVIDER_NOT_CONFIGURED',
-      detail: `No ${f.channel} provider is configured and sandbox mode is off (set SMTP_HOST, or HERALD_SANDBOX=on).`,
+      detail:
+        f.channel === 'email'
+          ? 'No email provider is configured and sandbox mode is off (set SMTP_HOST or EMAIL_HTTP_URL, or HERALD_SANDBOX=on).'
+          : `No ${f.channel} provider is configured and sandbox mode is off: give the sender its credentials, configure the provider in the environment, or set HERALD_SANDBOX=on.`,
     });
+  const short = f.cost ? insufficientBalance(f.cost) : null;
+  if (short) reasons.push(short);
   return reasons;
 }
 

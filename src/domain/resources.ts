@@ -1,5 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { channels } from './lifecycle.js';
 import { RateRule } from './pacing.js';
+import { StringEnum } from './string-enum.js';
+import { AnyContent } from './template-content.js';
 
 /**
  * Shapes of the audience and content resources, declared once for the API, CLI and UI.
@@ -227,10 +230,23 @@ export type MembersResult = Static<typeof MembersResult>;
 export const TemplateInput = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    channel: Type.Optional(Type.Literal('email')),
-    subject: Type.String({ minLength: 1, maxLength: 998, description: 'Liquid, e.g. "Hello {{ contact.firstName }}"' }),
+    channel: Type.Optional(StringEnum(channels, 'The channel it is written for (default email)')),
+    subject: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 998,
+        description: 'Email only, and required there: Liquid, e.g. "Hello {{ contact.firstName }}"',
+      }),
+    ),
     html: Type.Optional(Nullable(Type.String({ maxLength: 1_000_000 }))),
     text: Type.Optional(Nullable(Type.String({ maxLength: 1_000_000 }))),
+    // Checked against its channel by checkContent (domain/template-content.ts), which names the
+    // bad field; a union here would answer with every member's complaints at once.
+    content: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: `Required for channels other than email. ${AnyContent.description ?? ''}`,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -246,21 +262,39 @@ export const Template = Type.Object({
   subject: Type.Union([Type.String(), Type.Null()]),
   html: Type.Union([Type.String(), Type.Null()]),
   text: Type.Union([Type.String(), Type.Null()]),
+  content: Type.Union([AnyContent, Type.Null()], { description: 'The content of a template for a channel other than email' }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
 export type Template = Static<typeof Template>;
 
-export const SenderStatus = Type.Union([Type.Literal('active'), Type.Literal('paused')], { description: 'A paused sender sends nothing' });
+export const SenderStatus = Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('blocked')], {
+  description: 'A paused sender sends nothing; blocked: the provider refused its credentials (a revoked bot token) until they change',
+});
 export type SenderStatus = Static<typeof SenderStatus>;
+
+const SenderAddress = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'SMS/voice: an E.164 number or an alphanumeric sender id (≤ 11); Telegram: the bot username',
+});
+const Credentials = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 20_000 }), {
+  description:
+    'Write-only secrets, stored encrypted: sms/voice {accountSid, authToken}; telegram {botToken}; viber {authToken}; webpush {vapidPublicKey, vapidPrivateKey, subject}; push {serviceAccount}; webhook {url, secret}',
+});
 
 export const SenderInput = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    channel: Type.Optional(Type.Literal('email')),
-    fromEmail: Email,
-    fromName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    channel: Type.Optional(StringEnum(channels, 'The channel it sends on (default email)')),
+    fromEmail: Type.Optional(Email),
+    fromName: Type.Optional(
+      Nullable(Type.String({ maxLength: 200, description: 'The name people see: email From name, Viber sender name (≤ 28)' })),
+    ),
     replyTo: Type.Optional(Nullable(Email)),
+    address: Type.Optional(Nullable(SenderAddress)),
+    avatarUrl: Type.Optional(Nullable(Type.String({ maxLength: 2048, description: 'Viber sender avatar' }))),
+    credentials: Type.Optional(Type.Union([Credentials, Type.Null()])),
     rateLimit: Type.Optional(Type.Union([RateRule, Type.Null()], { description: 'This sender’s own limit and warm-up ramp' })),
   },
   { additionalProperties: false },
@@ -273,6 +307,9 @@ export const SenderPatch = Type.Partial(
     fromEmail: Email,
     fromName: Nullable(Type.String({ maxLength: 200 })),
     replyTo: Nullable(Email),
+    address: Nullable(SenderAddress),
+    avatarUrl: Nullable(Type.String({ maxLength: 2048 })),
+    credentials: Type.Union([Credentials, Type.Null()]),
     status: SenderStatus,
     rateLimit: Type.Union([RateRule, Type.Null()]),
   }),
@@ -287,6 +324,9 @@ export const Sender = Type.Object({
   fromEmail: Type.Union([Type.String(), Type.Null()]),
   fromName: Type.Union([Type.String(), Type.Null()]),
   replyTo: Type.Union([Type.String(), Type.Null()]),
+  address: Type.Union([Type.String(), Type.Null()]),
+  avatarUrl: Type.Union([Type.String(), Type.Null()]),
+  hasCredentials: Type.Boolean({ description: 'Credentials are stored (encrypted); they are never returned' }),
   status: SenderStatus,
   rateLimit: Type.Union([RateRule, Type.Null()]),
   createdAt: Type.String(),

@@ -21,7 +21,7 @@ import { type Segment, addDays, effectiveZone, isKnownZone } from '../domain/seg
 import { addressOf } from '../store/addresses.js';
 import { audienceParts, audienceWhere } from '../store/audience.js';
 import type { Db } from '../store/database.js';
-import { inList } from '../store/dialect.js';
+import { dialectOf, inList } from '../store/dialect.js';
 import { ensurePeriodRun, enterContacts, underCap } from '../store/ledger/automation-entries.js';
 import { recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
 import type { CampaignRow } from '../store/schema.js';
@@ -329,7 +329,7 @@ export class Automations {
       .selectFrom('contacts as c')
       .select([
         sql<number>`case when ${audience} then 1 else 0 end`.as('inside'),
-        sql<string | null>`${addressOf(campaign.channel as Channel)}`.as('address'),
+        sql<string | null>`${addressOf(campaign.channel as Channel, dialectOf(this.#db))}`.as('address'),
         sql<number>`case when ${underCap(campaign.id, capDays, now)} then 1 else 0 end`.as('under'),
       ])
       .where('c.id', '=', contactId)

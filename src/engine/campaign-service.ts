@@ -58,7 +58,7 @@ import { audienceFacts, sampleAudience } from '../store/audience-estimate.js';
 import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
 import type { Page } from '../store/pagination.js';
-import type { CampaignRow, CampaignUpdate } from '../store/schema.js';
+import type { CampaignRow, CampaignUpdate, SenderRow } from '../store/schema.js';
 import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
 import { countWaiting } from '../store/ledger/waiting.js';
 import type { Trigger } from '../domain/automation.js';
@@ -89,7 +89,8 @@ export interface ServiceDeps {
   readonly db: Db;
   readonly clock: Clock;
   /** Whether a provider can carry this channel (a real one, or the sandbox). */
-  readonly providerConfigured: (channel: Channel) => boolean;
+  /** Whether a provider can send `channel` for this sender (the environment's, its own credentials, or the sandbox). */
+  readonly providerConfigured: (channel: Channel, sender: Pick<SenderRow, 'credentials'> | null) => boolean;
   /** Wakes the engine after a change it should act on (launch, resume, restart…). */
   readonly notify: () => void;
 }
@@ -470,7 +471,7 @@ export class CampaignService {
     const sender = row.sender_id
       ? await db
           .selectFrom('senders')
-          .select(['deleted_at', 'status', 'channel'])
+          .select(['deleted_at', 'status', 'channel', 'credentials'])
           .where('workspace_id', '=', row.workspace_id)
           .where('id', '=', row.sender_id)
           .executeTakeFirst()
@@ -489,7 +490,7 @@ export class CampaignService {
       conflicts: facts.conflicts,
       beforeExclusions: facts.beforeExclusions,
       audience: facts.counts,
-      providerConfigured: this.#deps.providerConfigured(row.channel as Channel),
+      providerConfigured: this.#deps.providerConfigured(row.channel as Channel, sender ?? null),
     });
   }
 

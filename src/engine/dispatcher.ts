@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
-import type { ChannelAdapter, OutgoingEmail, SendResult } from '../channels/channel.js';
+import type { SendResult } from '../channels/channel.js';
+import type { ReceiptEvent } from '../channels/receipts.js';
+import { applyReceipts } from '../store/ledger/apply-receipts.js';
 import type { Pacing } from '../domain/campaign.js';
 import { autoPauseReason, autoPauseRule } from '../domain/auto-pause.js';
 import { HeraldError } from '../domain/errors.js';
@@ -17,14 +19,14 @@ import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js
 import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
 import { suppressClaimed } from '../store/ledger/suppress-claimed.js';
 import { withScheduleLock } from '../store/schedule-lock.js';
+import type { CampaignRow, SenderRow } from '../store/schema.js';
+import { applyRecipientVerdicts } from '../store/recipient-verdicts.js';
 import { holdQuietHours } from './quiet-hours.js';
 import type { Automations } from './automations.js';
 import { automationRunsWithWork } from '../store/ledger/automation-entries.js';
-import type { CampaignRow } from '../store/schema.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
-import type { EmailContent } from './render.js';
-import { type RenderSend, inlineRenderSend } from './render-send.js';
+import { type AnyAdapter, type RenderSend, type RunContent, inlineRenderSend } from './render-send.js';
 import type { RateLimitGrant, RateLimiter } from './rate-limiter.js';
 
 export interface EngineOptions {
@@ -65,7 +67,8 @@ export interface EngineDeps {
   readonly db: Db;
   readonly clock: Clock;
   readonly service: CampaignService;
-  readonly adapterFor: (channel: Channel) => ChannelAdapter<OutgoingEmail> | null;
+  /** The adapter that sends a campaign's channel for its sender; null when no provider is configured for it. */
+  readonly adapterFor: (channel: Channel, sender: SenderRow | null) => AnyAdapter | null;
   readonly log: Logger;
   readonly options?: Partial<EngineOptions>;
   /** Shared rate limits; without it (or without rules) nothing is paced. */
@@ -74,7 +77,7 @@ export interface EngineDeps {
   readonly providerRule?: (channel: Channel) => RateRule | null;
   readonly workerId?: string;
   /** Where an adapter's batches are rendered and sent: its send threads, or (by default) this thread. */
-  readonly renderSendFor?: (adapter: ChannelAdapter<OutgoingEmail>) => RenderSend | null;
+  readonly renderSendFor?: (adapter: AnyAdapter) => RenderSend | null;
   /** Live automations: date triggers evaluated with the schedules; their runs sent like any other. */
   readonly automations?: Automations;
 }
@@ -104,7 +107,7 @@ export class Engine {
   readonly #sendWaiters = new Set<() => void>();
   /** Runs held back by a rate limit until this time (epoch ms): paced or refused. */
   readonly #runNotBefore = new Map<number, number>();
-  /** Providers that asked to wait (Retry-After) until this time, by adapter name. */
+  /** Providers that asked to wait (Retry-After) until this time, by channel (one provider serves a channel). */
   readonly #providerNotBefore = new Map<string, number>();
   #loops: Promise<void>[] = [];
   #lastRecovery = 0;
@@ -320,8 +323,7 @@ export class Engine {
     let wakeAt: number | undefined;
     for (let i = 0; i < rows.length; i++) {
       const { campaign, runId } = rows[this.#round++ % rows.length]!;
-      const adapter = this.#deps.adapterFor(campaign.channel as Channel);
-      const notBefore = Math.max(this.#runNotBefore.get(runId) ?? 0, this.#providerNotBefore.get(adapter?.name ?? '') ?? 0);
+      const notBefore = Math.max(this.#runNotBefore.get(runId) ?? 0, this.#providerNotBefore.get(campaign.channel) ?? 0);
       if (notBefore <= now) return { run: { campaign, runId } };
       wakeAt = Math.min(wakeAt ?? Infinity, notBefore);
     }
@@ -351,9 +353,9 @@ export class Engine {
     }
   }
 
-  readonly #inline = new WeakMap<ChannelAdapter<OutgoingEmail>, RenderSend>();
+  readonly #inline = new WeakMap<AnyAdapter, RenderSend>();
 
-  #renderSendOf(adapter: ChannelAdapter<OutgoingEmail>): RenderSend {
+  #renderSendOf(adapter: AnyAdapter): RenderSend {
     const threaded = this.#deps.renderSendFor?.(adapter);
     if (threaded) return threaded;
     let inline = this.#inline.get(adapter);
@@ -361,7 +363,7 @@ export class Engine {
     return inline;
   }
 
-  async #content(c: CampaignRow): Promise<{ content: EmailContent; senderRule: RateRule | null } | undefined> {
+  async #content(c: CampaignRow): Promise<{ content: RunContent; senderRule: RateRule | null; sender: SenderRow } | undefined> {
     const db = this.#deps.db;
     const [template, sender] = await Promise.all([
       db
@@ -375,33 +377,50 @@ export class Engine {
         .where('id', '=', c.sender_id ?? '')
         .executeTakeFirst(),
     ]);
-    if (!template || !sender?.from_email) return undefined;
+    if (!template || !sender) return undefined;
     const senderRule = sender.rate_limit ? (JSON.parse(sender.rate_limit) as RateRule) : null;
-    const content: EmailContent = {
+    const channel = c.channel as Channel;
+    const common = {
       workspaceId: c.workspace_id,
       campaignId: c.id,
       campaignName: c.name,
       templateKey: `${template.id}:${template.updated_at}`,
-      subject: template.subject ?? '',
-      html: template.html,
-      text: template.text,
-      from: { name: sender.from_name, address: sender.from_email },
-      replyTo: sender.reply_to,
     };
-    return { content, senderRule };
+    if (channel === 'email') {
+      if (!sender.from_email) return undefined;
+      const content: RunContent = {
+        ...common,
+        subject: template.subject ?? '',
+        html: template.html,
+        text: template.text,
+        from: { name: sender.from_name, address: sender.from_email },
+        replyTo: sender.reply_to,
+      };
+      return { content, senderRule, sender };
+    }
+    if (!template.content) return undefined;
+    const content: RunContent = {
+      ...common,
+      channel,
+      content: JSON.parse(template.content) as unknown,
+      sender: { name: sender.from_name, address: sender.address, avatarUrl: sender.avatar_url },
+    };
+    return { content, senderRule, sender };
   }
 
   /** Claims one batch of a run, sends it, records it. Returns how many messages were claimed. */
   async #sendBatch(run: ActiveRun, owner: string): Promise<number> {
     const { service, limiter } = this.#deps;
     const c = run.campaign;
-    const adapter = this.#deps.adapterFor(c.channel as Channel);
     const loaded = await this.#content(c);
+    const adapter = loaded ? this.#deps.adapterFor(c.channel as Channel, loaded.sender) : null;
     if (!adapter || !loaded) {
       const reasons = [
         !adapter
-          ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
-          : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' },
+          ? loaded
+            ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
+            : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' }
+          : { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` },
       ];
       await service.system(c, 'fail', { reasons }).catch((err: unknown) => this.#conflict(err));
       return 0;
@@ -462,8 +481,8 @@ export class Engine {
   async #sendClaimed(
     run: ActiveRun,
     owner: string,
-    adapter: ChannelAdapter<OutgoingEmail>,
-    content: EmailContent,
+    adapter: AnyAdapter,
+    content: RunContent,
     limit: number,
   ): Promise<{ claimed: number; handed: number }> {
     const { db, clock, service, log } = this.#deps;
@@ -507,7 +526,7 @@ export class Engine {
         if (r.ok || !r.retryAfterMs) continue;
         throttled.add(r.messageId);
         const until = now.getTime() + r.retryAfterMs;
-        if (until > (this.#providerNotBefore.get(adapter.name) ?? 0)) this.#providerNotBefore.set(adapter.name, until);
+        if (until > (this.#providerNotBefore.get(c.channel) ?? 0)) this.#providerNotBefore.set(c.channel, until);
       }
       for (const r of results) {
         // After a provider-wide refusal, what it accepted is sent; the rest waits for a retry untouched.
@@ -528,6 +547,23 @@ export class Engine {
           });
       }
       await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
+      if (adapter.capabilities.acceptedIsDelivered) {
+        const delivered: ReceiptEvent[] = results.flatMap((r) =>
+          r.ok ? [{ message: { runId: run.runId, messageId: r.messageId }, providerId: null, type: 'delivered' as const, at: now }] : [],
+        );
+        if (delivered.length > 0)
+          await applyReceipts(db, { workspaceId: c.workspace_id, channel: c.channel as Channel, events: delivered, now });
+      }
+      // What the provider said about addresses themselves (a web push subscription gone, an FCM
+      // token unregistered, a blocked bot): the device or chat is not used again.
+      const addressOfId = new Map(claimed.map((m) => [m.id, m.address]));
+      const verdicts = results.flatMap((r) =>
+        !r.ok && r.recipient && addressOfId.has(r.messageId) ? [{ address: addressOfId.get(r.messageId)!, verdict: r.recipient }] : [],
+      );
+      if (verdicts.length > 0)
+        await applyRecipientVerdicts(db, { workspaceId: c.workspace_id, channel: c.channel as Channel, verdicts, now }).catch(
+          (err: unknown) => log.error({ err, campaign: c.id }, 'could not record what the provider said about recipients'),
+        );
       this.#handedOver += outcomes.filter((o) => o.state === 'sent').length;
       if (!fatal)
         await this.#watchFailureRate(
@@ -537,6 +573,14 @@ export class Engine {
         );
       if (fatal) {
         log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
+        // A revoked bot token blocks its sender until new credentials are stored (preflight BOT_BLOCKED).
+        if (fatal.code === 'BOT_BLOCKED' && c.sender_id)
+          await db
+            .updateTable('senders')
+            .set({ status: 'blocked', updated_at: now.toISOString() })
+            .where('id', '=', c.sender_id)
+            .where('status', '=', 'active')
+            .execute();
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
         await service
           .system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] })
@@ -609,7 +653,7 @@ const spacingMargin = 1.01;
  * claim keeps every request lane busy and its claim, check and record statements are
  * shared by enough messages (at 16 a claim, SQLite commits were a third of the database time).
  */
-function defaultClaim(adapter: ChannelAdapter<OutgoingEmail>): number {
+function defaultClaim(adapter: AnyAdapter): number {
   const { batchSize, concurrency } = adapter.capabilities;
   return batchSize === 1 ? concurrency * 4 : batchSize;
 }

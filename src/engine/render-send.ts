@@ -1,6 +1,13 @@
-import { type ChannelAdapter, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
+import { type ChannelAdapter, type Outgoing, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channels/channel.js';
 import type { ClaimedMessage } from '../store/ledger/claim-batch.js';
+import { type ChannelRunContent, renderForChannel } from './render-channels.js';
 import { type EmailContent, isRenderLimit, renderEmail } from './render.js';
+
+/** What a run sends: email's subject/html/text, or another channel's content. */
+export type RunContent = EmailContent | ChannelRunContent;
+
+/** Any adapter the engine drives: email's (SMTP, HTTP) or another channel's. */
+export type AnyAdapter = ChannelAdapter<OutgoingEmail> | ChannelAdapter<Outgoing>;
 
 /** A message the engine records without sending it: skipped or failed before the provider. */
 export interface Unsent {
@@ -22,7 +29,7 @@ export interface BatchResult {
 
 /** Renders a claimed batch and sends it: in the engine's thread, or in send threads (send-threads.ts). */
 export interface RenderSend {
-  renderAndSend(content: EmailContent, messages: readonly ClaimedMessage[]): Promise<BatchResult>;
+  renderAndSend(content: RunContent, messages: readonly ClaimedMessage[]): Promise<BatchResult>;
   close(): Promise<void>;
 }
 
@@ -32,13 +39,9 @@ export interface RenderSend {
  * a template error fails that recipient, a template past its render bounds or a provider's
  * refusal of the whole campaign is `fatal` (with the results of what went out before it).
  */
-export async function renderAndSend(
-  adapter: ChannelAdapter<OutgoingEmail>,
-  content: EmailContent,
-  messages: readonly ClaimedMessage[],
-): Promise<BatchResult> {
+export async function renderAndSend(adapter: AnyAdapter, content: RunContent, messages: readonly ClaimedMessage[]): Promise<BatchResult> {
   const unsent: Unsent[] = [];
-  const ready: OutgoingEmail[] = [];
+  const ready: (OutgoingEmail | Outgoing)[] = [];
   for (const m of messages) {
     if (!m.contact) {
       unsent.push({
@@ -50,7 +53,7 @@ export async function renderAndSend(
       continue;
     }
     try {
-      ready.push(renderEmail(content, m, m.contact));
+      ready.push('channel' in content ? renderForChannel(content, m, m.contact) : renderEmail(content, m, m.contact));
     } catch (err) {
       // A template past its time or memory bounds is the campaign's problem, not this
       // recipient's: stop before sending anything and fail the campaign (retry resumes).
@@ -66,7 +69,8 @@ export async function renderAndSend(
   }
   if (ready.length === 0) return { handed: 0, unsent, results: [] };
   try {
-    return { handed: ready.length, unsent, results: await adapter.send(ready) };
+    // The engine pairs each run with its channel's adapter, so `ready` is of the adapter's shape.
+    return { handed: ready.length, unsent, results: await (adapter as ChannelAdapter<OutgoingEmail | Outgoing>).send(ready) };
   } catch (err) {
     if (!(err instanceof ProviderFatalError)) throw err;
     return { handed: ready.length, unsent, results: err.results, fatal: { code: err.code, message: err.message } };
@@ -74,7 +78,7 @@ export async function renderAndSend(
 }
 
 /** Rendering and sending in the engine's own thread. */
-export function inlineRenderSend(adapter: ChannelAdapter<OutgoingEmail>): RenderSend {
+export function inlineRenderSend(adapter: AnyAdapter): RenderSend {
   return {
     renderAndSend: (content, messages) => renderAndSend(adapter, content, messages),
     close: async () => undefined,

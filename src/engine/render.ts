@@ -18,7 +18,7 @@ export interface EmailContent {
 // Templates are data from users: no file system or includes (liquidjs renders only what it is
 // given), and bounds on parse size, render time and output so one template cannot stall
 // the process that sends for every workspace (a 10-million-step loop took 7 s a message unbounded).
-const liquid = new Liquid({
+export const liquid = new Liquid({
   strictFilters: true,
   ownPropertyOnly: true,
   cache: false,

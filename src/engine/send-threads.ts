@@ -6,7 +6,7 @@ import { SmtpEmailAdapter } from '../channels/email-smtp/adapter.js';
 import type { SmtpConfig } from '../channels/email-smtp/config.js';
 import type { ClaimedMessage } from '../store/ledger/claim-batch.js';
 import { startWorker } from '../threads.js';
-import type { EmailContent } from './render.js';
+import type { RunContent } from './render-send.js';
 import type { BatchResult, RenderSend } from './render-send.js';
 
 /** How to build an adapter in another thread: plain data, as a worker's startup data must be. */
@@ -19,7 +19,7 @@ export function adapterFromSpec(spec: AdapterSpec): ChannelAdapter<OutgoingEmail
 
 /** A request to a send thread, and its answer. */
 export type ThreadRequest =
-  { readonly id: number; readonly content: EmailContent; readonly messages: readonly ClaimedMessage[] } | { readonly close: true };
+  { readonly id: number; readonly content: RunContent; readonly messages: readonly ClaimedMessage[] } | { readonly close: true };
 export type ThreadReply =
   { readonly id: number; readonly result: BatchResult } | { readonly id: number; readonly error: string } | { readonly closed: true };
 
@@ -67,7 +67,7 @@ export class SendThreads implements RenderSend {
     }
   }
 
-  renderAndSend(content: EmailContent, messages: readonly ClaimedMessage[]): Promise<BatchResult> {
+  renderAndSend(content: RunContent, messages: readonly ClaimedMessage[]): Promise<BatchResult> {
     const thread = this.#threads.reduce((a, b) => (b.load < a.load ? b : a));
     const id = this.#nextId++;
     thread.load++;

@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { assertUnreachable } from '../domain/errors.js';
 import type { Channel } from '../domain/lifecycle.js';
 import type { SuppressionKind } from '../domain/suppression.js';
+import type { SqlDialect } from './dialect.js';
 
 /**
  * The one place that says where a channel reaches a contact (DESIGN §5), as an SQL
@@ -10,11 +11,14 @@ import type { SuppressionKind } from '../domain/suppression.js';
  *
  * - email → `c.email`; sms and voice → `c.phone` (E.164); telegram → `c.telegram_chat_id`;
  *   viber → `c.viber_id`;
- * - webpush / push → the token of the contact's newest `active` device of that kind
- *   (a subscription a provider answered 404/410 for is `gone` and never used);
+ * - webpush → the contact's newest `active` subscription as the PushSubscription JSON
+ *   `{"endpoint": …, "keys": {"p256dh": …, "auth": …}}` the web push adapter encrypts to
+ *   (built per dialect; a subscription a push service answered 404/410 for is `gone` and
+ *   never used);
+ * - push → the FCM token of the contact's newest `active` mobile device;
  * - webhook → the contact id: the workspace's endpoint receives every contact.
  */
-export function addressOf(channel: Channel): RawBuilder<string | null> {
+export function addressOf(channel: Channel, dialect: SqlDialect): RawBuilder<string | null> {
   switch (channel) {
     case 'email':
       return sql`c.email`;
@@ -26,13 +30,14 @@ export function addressOf(channel: Channel): RawBuilder<string | null> {
     case 'viber':
       return sql`c.viber_id`;
     case 'webpush':
+      return newestDevice(
+        'webpush',
+        dialect === 'postgres'
+          ? sql`json_build_object('endpoint', d.token, 'keys', cast(d.keys as json))::text`
+          : sql`json_object('endpoint', d.token, 'keys', json(d.keys))`,
+      );
     case 'push':
-      return sql`(
-        select d.token from contact_devices d
-        where d.contact_id = c.id and d.kind = ${channel === 'push' ? 'mobilepush' : 'webpush'} and d.status = 'active'
-        order by d.id desc
-        limit 1
-      )`;
+      return newestDevice('mobilepush', sql`d.token`);
     case 'webhook':
       return sql`cast(c.id as text)`;
     default:
@@ -40,7 +45,20 @@ export function addressOf(channel: Channel): RawBuilder<string | null> {
   }
 }
 
-/** Which kind of suppressed address stops a channel; null where the suppression list does not apply. */
+/** The address of a contact's newest active device of a kind, by the (contact_id) index. */
+function newestDevice(kind: 'webpush' | 'mobilepush', address: RawBuilder<string>): RawBuilder<string | null> {
+  return sql`(
+    select ${address} from contact_devices d
+    where d.contact_id = c.id and d.kind = ${kind} and d.status = 'active'
+    order by d.id desc
+    limit 1
+  )`;
+}
+
+/**
+ * Which kind of suppressed address stops a channel; null where the suppression list does
+ * not apply (a push device that stopped working is marked on the device instead).
+ */
 export function suppressionKindOf(channel: Channel): SuppressionKind | null {
   switch (channel) {
     case 'email':
@@ -48,10 +66,12 @@ export function suppressionKindOf(channel: Channel): SuppressionKind | null {
     case 'sms':
     case 'voice':
       return 'phone';
+    case 'telegram':
+      return 'telegram';
+    case 'viber':
+      return 'viber';
     case 'webpush':
     case 'push':
-    case 'telegram':
-    case 'viber':
     case 'webhook':
       return null;
     default:
@@ -60,16 +80,30 @@ export function suppressionKindOf(channel: Channel): SuppressionKind | null {
 }
 
 /**
+ * How the suppression list spells a channel address: emails and phones as the contact
+ * holds them, a Telegram chat as `telegram:<chat id>`, a Viber user as `viber:<user id>`
+ * (a chat id alone could be mistaken for another channel's). Null for channels the list
+ * does not cover.
+ */
+export function suppressionAddressOf(channel: Channel, address: string): string | null {
+  const kind = suppressionKindOf(channel);
+  return kind === 'telegram' || kind === 'viber' ? `${kind}:${address}` : kind === null ? null : address;
+}
+
+/**
  * Whether `address` (an expression holding a channel address of the workspace) is on the
  * suppression list: one probe of the (workspace_id, address) primary key per row, so it
- * stays cheap inside a million-row `INSERT … SELECT`. Constant false for channels the list
- * does not cover.
+ * stays cheap inside a million-row `INSERT … SELECT`; Telegram and Viber addresses are
+ * probed with their prefix (see `suppressionAddressOf`). Constant false for channels the
+ * list does not cover.
  */
 export function suppressedAddress(
   channel: Channel,
   workspaceId: string | RawBuilder<string>,
   address: RawBuilder<unknown>,
 ): RawBuilder<boolean> {
-  if (suppressionKindOf(channel) === null) return sql<boolean>`1 = 0`;
-  return sql<boolean>`exists (select 1 from suppressions s where s.workspace_id = ${workspaceId} and s.address = ${address})`;
+  const kind = suppressionKindOf(channel);
+  if (kind === null) return sql<boolean>`1 = 0`;
+  const spelled = kind === 'telegram' || kind === 'viber' ? sql`${sql.lit(`${kind}:`)} || ${address}` : address;
+  return sql<boolean>`exists (select 1 from suppressions s where s.workspace_id = ${workspaceId} and s.address = ${spelled})`;
 }

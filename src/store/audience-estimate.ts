@@ -4,6 +4,7 @@ import type { Channel } from '../domain/lifecycle.js';
 import { audienceConflicts } from '../domain/preflight.js';
 import { addressOf, suppressedAddress } from './addresses.js';
 import { type AudienceParts, audienceParts, audienceWhere } from './audience.js';
+import { dialectOf } from './dialect.js';
 import type { Database } from './schema.js';
 
 /** What a campaign's audience holds for its channel, counted before launch. */
@@ -17,9 +18,9 @@ export interface AudienceCounts {
 }
 
 /** The audience's contacts with their channel address, as a derived table `a (id, email, phone, address)`. */
-function addressed(workspaceId: string, channel: Channel, where: RawBuilder<boolean>) {
+function addressed(db: Kysely<Database>, workspaceId: string, channel: Channel, where: RawBuilder<boolean>) {
   return sql`(
-    select c.id, c.email, c.phone, ${addressOf(channel)} as address
+    select c.id, c.email, c.phone, ${addressOf(channel, dialectOf(db))} as address
     from contacts c
     where c.workspace_id = ${workspaceId} and ${where}
   ) a`;
@@ -39,7 +40,7 @@ export async function countAudience(
   const { rows } = await sql<{ selected: number; addressed: number; deliverable: number | null }>`
     select count(*) as selected, count(a.address) as addressed,
            sum(case when a.address is not null and not ${suppressed} then 1 else 0 end) as deliverable
-    from ${addressed(args.workspaceId, args.channel, args.where)}
+    from ${addressed(db, args.workspaceId, args.channel, args.where)}
   `.execute(db);
   const row = rows[0];
   return { selected: Number(row?.selected ?? 0), addressed: Number(row?.addressed ?? 0), deliverable: Number(row?.deliverable ?? 0) };
@@ -54,7 +55,7 @@ export async function sampleAudience(
   const suppressed = suppressedAddress(args.channel, args.workspaceId, sql.ref('a.address'));
   const { rows } = await sql<{ id: number; email: string | null; phone: string | null; address: string }>`
     select a.id, a.email, a.phone, a.address
-    from ${addressed(args.workspaceId, args.channel, args.where)}
+    from ${addressed(db, args.workspaceId, args.channel, args.where)}
     where a.address is not null and not ${suppressed}
     order by a.id
     limit ${args.limit}

@@ -9,6 +9,7 @@ import * as m0003 from './migrations/0003_rate_limits.js';
 import * as m0004 from './migrations/0004_sender_rate_limits.js';
 import * as m0005 from './migrations/0005_segments.js';
 import * as m0006 from './migrations/0006_audience_model.js';
+import * as m0007 from './migrations/0007_channels.js';
 import * as m0008 from './migrations/0008_time.js';
 import type { Database } from './schema.js';
 
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0004_sender_rate_limits': m0004,
   '0005_segments': m0005,
   '0006_audience_model': m0006,
+  '0007_channels': m0007,
   '0008_time': m0008,
 };
 

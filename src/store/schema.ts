@@ -1,3 +1,4 @@
+import type { SuppressionKind } from '../domain/suppression.js';
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { RateLimitTable } from './rate-limits.js';
 
@@ -26,6 +27,7 @@ export interface Database {
   contact_devices: ContactDeviceTable;
   attribute_definitions: AttributeDefinitionTable;
   suppressions: SuppressionTable;
+  early_receipts: EarlyReceiptTable;
   imports: ImportTable;
   import_errors: ImportErrorTable;
   automation_members: AutomationMemberTable;
@@ -110,6 +112,8 @@ export interface TemplateTable {
   subject: string | null;
   html: string | null;
   text: string | null;
+  /** JSON of the channel's content (domain/template-content.ts); null for email, which uses the columns above. */
+  content: string | null;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
@@ -126,6 +130,11 @@ export interface SenderTable {
   status: string;
   /** JSON of a RateRule (per second/minute/hour, warm-up), or null for no limit of its own. */
   rate_limit: string | null;
+  /** An E.164 number or alphanumeric sender id (SMS, voice), a bot username (Telegram), … */
+  address: string | null;
+  avatar_url: string | null;
+  /** Encrypted JSON of the channel's credentials (store/secrets.ts); never returned. */
+  credentials: string | null;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
@@ -223,6 +232,7 @@ export interface RunCounterTable {
   sending: number;
   sent: number;
   delivered: number;
+  read: number;
   opened: number;
   clicked: number;
   failed: number;
@@ -288,11 +298,20 @@ export interface AttributeDefinitionTable {
   created_at: string;
 }
 
+export interface EarlyReceiptTable {
+  id: Generated<number>;
+  workspace_id: string | null;
+  channel: string;
+  /** JSON of a ReceiptEvent whose message was not found yet. */
+  event: string;
+  received_at: string;
+}
+
 export interface SuppressionTable {
   workspace_id: string;
-  /** A lower-cased email or an E.164 phone number. */
+  /** A lower-cased email, an E.164 phone number, or `telegram:<chat id>` / `viber:<user id>`. */
   address: string;
-  kind: 'email' | 'phone';
+  kind: SuppressionKind;
   reason: 'unsubscribe' | 'hard_bounce' | 'complaint' | 'manual';
   source: string | null;
   note: string | null;

@@ -1,7 +1,8 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Sender, SenderInput, SenderPatch, SenderStatus } from '../domain/resources.js';
 import type { RateRule } from '../domain/pacing.js';
 import { newId } from './ids.js';
+import type { SecretBox } from './secrets.js';
 import { type Page, pageByCreation, softDelete } from './pagination.js';
 import type { Database, SenderRow } from './schema.js';
 
@@ -14,6 +15,9 @@ export function senderOf(row: SenderRow): Sender {
     fromEmail: row.from_email,
     fromName: row.from_name,
     replyTo: row.reply_to,
+    address: row.address,
+    avatarUrl: row.avatar_url,
+    hasCredentials: row.credentials !== null,
     status: row.status as SenderStatus,
     rateLimit: row.rate_limit ? (JSON.parse(row.rate_limit) as RateRule) : null,
     createdAt: row.created_at,
@@ -21,17 +25,26 @@ export function senderOf(row: SenderRow): Sender {
   };
 }
 
-/** Creates an active sender. */
-export async function createSender(db: Kysely<Database>, workspaceId: string, input: SenderInput, now: Date): Promise<SenderRow> {
+/** Creates an active sender; its credentials are sealed with `secrets` (the route refuses them when there is no key). */
+export async function createSender(
+  db: Kysely<Database>,
+  workspaceId: string,
+  input: SenderInput,
+  now: Date,
+  secrets: SecretBox | null = null,
+): Promise<SenderRow> {
   const at = now.toISOString();
   const row: SenderRow = {
     id: newId('snd', now.getTime()),
     workspace_id: workspaceId,
     channel: input.channel ?? 'email',
     name: input.name,
-    from_email: input.fromEmail,
+    from_email: input.fromEmail ?? null,
     from_name: input.fromName ?? null,
     reply_to: input.replyTo ?? null,
+    address: input.address ?? null,
+    avatar_url: input.avatarUrl ?? null,
+    credentials: sealed(input.credentials, secrets),
     status: 'active' satisfies SenderStatus,
     rate_limit: input.rateLimit ? JSON.stringify(input.rateLimit) : null,
     deleted_at: null,
@@ -71,6 +84,7 @@ export async function updateSender(
   id: string,
   patch: SenderPatch,
   now: Date,
+  secrets: SecretBox | null = null,
 ): Promise<SenderRow | undefined> {
   return db
     .updateTable('senders')
@@ -79,7 +93,11 @@ export async function updateSender(
       from_email: patch.fromEmail,
       from_name: patch.fromName,
       reply_to: patch.replyTo,
-      status: patch.status,
+      address: patch.address,
+      avatar_url: patch.avatarUrl,
+      credentials: patch.credentials === undefined ? undefined : sealed(patch.credentials, secrets),
+      // New credentials lift a block the provider put on the old ones (a revoked bot token).
+      status: patch.status ?? (patch.credentials ? sql<string>`case when status = 'blocked' then 'active' else status end` : undefined),
       rate_limit: patch.rateLimit === undefined ? undefined : patch.rateLimit === null ? null : JSON.stringify(patch.rateLimit),
       updated_at: now.toISOString(),
     })
@@ -88,6 +106,19 @@ export async function updateSender(
     .where('deleted_at', 'is', null)
     .returningAll()
     .executeTakeFirst();
+}
+
+function sealed(credentials: Readonly<Record<string, string>> | null | undefined, secrets: SecretBox | null): string | null {
+  if (!credentials) return null;
+  if (!secrets) throw new Error('No secret key to seal sender credentials with');
+  return secrets.seal(credentials);
+}
+
+/** A sender's credentials, decrypted; empty when it has none. */
+export function openCredentials(row: Pick<SenderRow, 'credentials'>, secrets: SecretBox | null): Record<string, string> {
+  if (!row.credentials) return {};
+  if (!secrets) throw new Error('Sender credentials are stored but HERALD_SECRET_KEY is not set');
+  return secrets.open(row.credentials);
 }
 
 /** Marks a sender deleted; false when there was no live one. */

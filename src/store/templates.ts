@@ -13,6 +13,7 @@ export function templateOf(row: TemplateRow): Template {
     subject: row.subject,
     html: row.html,
     text: row.text,
+    content: row.content ? (JSON.parse(row.content) as Template['content']) : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -25,9 +26,10 @@ export async function createTemplate(db: Kysely<Database>, workspaceId: string, 
     workspace_id: workspaceId,
     name: input.name,
     channel: input.channel ?? 'email',
-    subject: input.subject,
+    subject: input.subject ?? null,
     html: input.html ?? null,
     text: input.text ?? null,
+    content: input.content ? JSON.stringify(input.content) : null,
     deleted_at: null,
     created_at: at,
     updated_at: at,
@@ -68,7 +70,14 @@ export async function updateTemplate(
 ): Promise<TemplateRow | undefined> {
   return db
     .updateTable('templates')
-    .set({ name: patch.name, subject: patch.subject, html: patch.html, text: patch.text, updated_at: now.toISOString() })
+    .set({
+      name: patch.name,
+      subject: patch.subject,
+      html: patch.html,
+      text: patch.text,
+      content: patch.content === undefined ? undefined : JSON.stringify(patch.content),
+      updated_at: now.toISOString(),
+    })
     .where('workspace_id', '=', workspaceId)
     .where('id', '=', id)
     .where('deleted_at', 'is', null)

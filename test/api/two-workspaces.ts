@@ -1,6 +1,7 @@
 import { buildApp } from '../../src/api/app.js';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { Db } from '../../src/store/database.js';
+import type { SecretBox } from '../../src/store/secrets.js';
 import { createApiKey, createWorkspace } from '../../src/store/workspaces.js';
 import { type TestDialect, migratedDatabase } from '../dialects.js';
 
@@ -22,7 +23,7 @@ export interface TwoWorkspaces {
  * The API over a fresh database with two workspaces, A and B, for tests of the resource
  * routes (which do not use the campaign service) and of isolation between workspaces.
  */
-export async function twoWorkspaces(dialect: TestDialect, at: string): Promise<TwoWorkspaces> {
+export async function twoWorkspaces(dialect: TestDialect, at: string, opts: { secrets?: SecretBox } = {}): Promise<TwoWorkspaces> {
   const database = await migratedDatabase(dialect);
   const db = database.db;
   const clock = new ManualClock(at);
@@ -31,7 +32,7 @@ export async function twoWorkspaces(dialect: TestDialect, at: string): Promise<T
   const b = await createWorkspace(db, { name: 'B', now });
   const keyA = await createApiKey(db, { workspaceId: a.id, name: 'a', now });
   const keyB = await createApiKey(db, { workspaceId: b.id, name: 'b', now });
-  const app = await buildApp({ db, clock, campaigns: {} as never, sandbox: null });
+  const app = await buildApp({ db, clock, campaigns: {} as never, sandbox: null, secrets: opts.secrets ?? null });
   return {
     app,
     db,

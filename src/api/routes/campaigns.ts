@@ -6,8 +6,7 @@ import { campaignStatuses, channels, isUserAction, userActions } from '../../dom
 import { messageStates } from '../../domain/messages.js';
 import type { AppDeps } from '../app.js';
 import { IdParams, Page, PageQuery, pageOf } from '../envelope.js';
-
-const StringEnum = <T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
+import { StringEnum } from '../../domain/string-enum.js';
 
 const ListQuery = Type.Object(
   {

@@ -14,8 +14,7 @@ import {
 import { addSuppressions, getSuppression, listSuppressions, removeSuppression, suppressionOf } from '../../store/suppressions.js';
 import type { AppDeps } from '../app.js';
 import { Page, PageQuery, badCursor, notFound, pageOf } from '../envelope.js';
-
-const StringEnum = <T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
+import { StringEnum } from '../../domain/string-enum.js';
 
 const ListQuery = Type.Object(
   {
@@ -27,7 +26,9 @@ const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const AddressParams = Type.Object({ address: Type.String({ minLength: 1, maxLength: 320, description: 'An email or an E.164 phone' }) });
+const AddressParams = Type.Object({
+  address: Type.String({ minLength: 1, maxLength: 320, description: 'An email, an E.164 phone, telegram:<chat id> or viber:<user id>' }),
+});
 
 /** A path address that cannot be an email or an E.164 phone is a 400, not a 404. */
 function pathAddress(raw: string): string {

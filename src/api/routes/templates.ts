@@ -4,6 +4,8 @@ import { Template, TemplateInput, TemplatePatch } from '../../domain/resources.j
 import { createTemplate, getTemplate, listTemplates, softDeleteTemplate, templateOf, updateTemplate } from '../../store/templates.js';
 import { HeraldError } from '../../domain/errors.js';
 import { checkTemplate } from '../../engine/render.js';
+import type { Channel } from '../../domain/lifecycle.js';
+import { checkContent, liquidParts } from '../../domain/template-content.js';
 import type { AppDeps } from '../app.js';
 import { IdParams, Page, PageQuery, badCursor, notFound, pageOf } from '../envelope.js';
 
@@ -11,6 +13,29 @@ import { IdParams, Page, PageQuery, badCursor, notFound, pageOf } from '../envel
 function assertParses(parts: Record<string, string | null | undefined>): void {
   const errors = checkTemplate(parts);
   if (errors.length > 0) throw HeraldError.of('TEMPLATE_INVALID', errors.map((e) => `${e.field}: ${e.message}`).join('; '), { errors });
+}
+
+/**
+ * Holds a template to its channel: email has a subject and html or text and no content;
+ * every other channel has the content its schema describes (domain/template-content.ts)
+ * and none of email's fields. Then its Liquid must parse.
+ */
+function assertFitsChannel(
+  channel: Channel,
+  t: { subject?: string | null | undefined; html?: string | null | undefined; text?: string | null | undefined; content?: unknown },
+): void {
+  const errors: { field: string; message: string }[] = [];
+  if (channel === 'email') {
+    if (!t.subject) errors.push({ field: 'body/subject', message: 'an email template needs a subject' });
+    if (t.content !== undefined && t.content !== null)
+      errors.push({ field: 'body/content', message: 'email uses subject, html and text, not content' });
+  } else {
+    for (const f of ['subject', 'html', 'text'] as const)
+      if (t[f] !== undefined && t[f] !== null) errors.push({ field: `body/${f}`, message: `a ${channel} template has content, not ${f}` });
+    errors.push(...checkContent(channel, t.content));
+  }
+  if (errors.length > 0) throw HeraldError.of('VALIDATION_FAILED', errors.map((e) => `${e.field} ${e.message}`).join('; '), { errors });
+  assertParses(channel === 'email' ? { subject: t.subject, html: t.html, text: t.text } : liquidParts(t.content));
 }
 
 /** Templates: CRUD; delete is soft, so campaigns that used one keep their history. */
@@ -23,7 +48,7 @@ export const templateRoutes =
       '/templates',
       { schema: { tags, summary: 'Create a template', body: TemplateInput, response: { 201: Template } } },
       async (request, reply) => {
-        assertParses({ subject: request.body.subject, html: request.body.html, text: request.body.text });
+        assertFitsChannel(request.body.channel ?? 'email', request.body);
         const row = await createTemplate(deps.db, request.workspaceId, request.body, deps.clock.now());
         return reply.code(201).send(templateOf(row));
       },
@@ -61,7 +86,15 @@ export const templateRoutes =
       '/templates/:id',
       { schema: { tags, summary: 'Change a template', params: IdParams, body: TemplatePatch, response: { 200: Template } } },
       async (request) => {
-        assertParses({ subject: request.body.subject, html: request.body.html, text: request.body.text });
+        const current = await getTemplate(deps.db, request.workspaceId, request.params.id);
+        if (!current) throw notFound('template', request.params.id);
+        const b = request.body;
+        assertFitsChannel(current.channel as Channel, {
+          subject: b.subject === undefined ? current.subject : b.subject,
+          html: b.html === undefined ? current.html : b.html,
+          text: b.text === undefined ? current.text : b.text,
+          content: b.content === undefined ? (current.content ? (JSON.parse(current.content) as unknown) : undefined) : b.content,
+        });
         // One run sends one version of its content: a template in use by a campaign that is
         // waiting or under way is locked (DESIGN §2); clone it to change it.
         const busy = await deps.db

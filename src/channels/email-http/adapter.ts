@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channel.js';
 import type { HttpEmailConfig } from './config.js';
+import { Slots } from '../slots.js';
 
 /** One message as the provider's batch endpoint takes it (Postmark's field names). */
 export interface WireEmail {
@@ -148,27 +149,6 @@ export function toWireEmail(m: OutgoingEmail, messageStream: string): WireEmail 
   if (m.html !== null) wire.HtmlBody = m.html;
   if (m.replyTo !== null) wire.ReplyTo = m.replyTo;
   return wire;
-}
-
-/** A counting semaphore: at most `size` requests in flight across every send() of one adapter. */
-class Slots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-  constructor(size: number) {
-    this.#free = size;
-  }
-  async take(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  give(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
 }
 
 type ChunkOutcome =

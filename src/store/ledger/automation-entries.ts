@@ -1,7 +1,7 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Channel } from '../../domain/lifecycle.js';
 import { addressOf, suppressedAddress } from '../addresses.js';
-import { isWriteRace } from '../dialect.js';
+import { dialectOf, isWriteRace } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters, tally } from './counters.js';
 
@@ -92,7 +92,7 @@ export async function enterContacts(
              case when ${suppressedAddress(args.channel, args.workspaceId, sql.ref('a.address'))} then 'suppressed' else 'pending' end,
              a.address, 0, 0, cast(${nowIso} as text)
       from (
-        select c.workspace_id, c.id, ${addressOf(args.channel)} as address
+        select c.workspace_id, c.id, ${addressOf(args.channel, dialectOf(trx))} as address
         from contacts c
         where c.workspace_id = ${args.workspaceId} and ${args.where} and ${cap}
       ) a

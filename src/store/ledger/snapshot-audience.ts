@@ -94,7 +94,7 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
                   else cast(${state} as text) end,
              a.address, 0, a.due, cast(${now.toISOString()} as text)
       from (
-        select c.workspace_id, c.id, ${addressOf(channel)} as address, ${due} as due
+        select c.workspace_id, c.id, ${addressOf(channel, dialectOf(trx))} as address, ${due} as due
         from ${listContactsFrom(trx, audience.listIds, run.snapshot_cursor, upto)}
         where c.workspace_id = ${run.workspace_id}
           and ${rulesWhere(parts)}
