@@ -176,8 +176,14 @@ describe.each(dialects)('calendar and events (%s)', (dialect) => {
     expect(t.herald.mailbox!.summary({ campaignId: automation.id })).toEqual({ received: 2, unique: 2, duplicates: 0 });
   });
 
-  it('refuses a trigger on a broadcast and a launch type that does not fit the kind', async () => {
+  it('refuses a trigger on a broadcast and a launch type that does not fit the kind; the OpenAPI document shows the time routes', async () => {
     t = await startTestHerald({ dialect });
+    const doc = (await t.herald.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/calendar', '/v1/events', '/v1/campaigns/{id}/runs']));
+    const created = JSON.stringify(doc.paths['/v1/campaigns'].post);
+    for (const field of ['recurrence', 'delivery', 'trigger', 'segment_entry', 'quietHours', 'frequencyCapDays'])
+      expect(created).toContain(field);
+    expect(JSON.stringify(doc.paths['/v1/workspace'].patch)).toContain('scheduleGraceMinutes');
     const bad = await t.api('POST', '/v1/campaigns', { name: 'x', kind: 'broadcast', trigger: { type: 'event', name: 'e' } });
     expect(bad).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED' } });
     const wrong = await t.api('POST', '/v1/campaigns', { name: 'x', launchType: 'recurring' });
