@@ -16,6 +16,7 @@ import type { Channel } from './domain/lifecycle.js';
 import { CampaignService } from './engine/campaign-service.js';
 import { type Clock, systemClock } from './engine/clock.js';
 import { Engine } from './engine/dispatcher.js';
+import { Automations } from './engine/automations.js';
 import { RateLimiter } from './engine/rate-limiter.js';
 import { abandonedAfterMs, failAbandonedImports } from './import/imports-store.js';
 import { retryEarlyReceipts } from './store/ledger/early-receipts.js';
@@ -29,6 +30,7 @@ export interface Herald {
   readonly log: Logger;
   readonly service: CampaignService;
   readonly engine: Engine;
+  readonly automations: Automations;
   readonly app: Awaited<ReturnType<typeof buildApp>>;
   /** The in-process sandbox SMTP server, when Herald started one. */
   readonly sandboxSmtp: SandboxSmtpServer | null;
@@ -142,6 +144,7 @@ export async function startHerald(
     notify: () => engineRef.current?.notify(),
   });
   const limiter = new RateLimiter({ db, clock });
+  const automations = new Automations({ db, clock, log });
   const engine = (engineRef.current = new Engine({
     db,
     clock,
@@ -153,6 +156,7 @@ export async function startHerald(
     providerRule: (channel) => (channel === 'email' ? config.emailRateLimit : null),
     renderSendFor: (adapter) => (adapter === email ? emailThreads : null),
     emailLinks: () => ({ baseUrl: tracking.baseUrl(), key: tracking.key }),
+    automations,
   }));
 
   const mailbox = sandboxSmtp?.mailbox ?? sandboxHttp?.mailbox ?? null;
@@ -160,6 +164,7 @@ export async function startHerald(
     db,
     clock,
     campaigns: service,
+    automations,
     sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null,
     secrets,
     providers,
@@ -199,6 +204,7 @@ export async function startHerald(
     log,
     service,
     engine,
+    automations,
     app,
     sandboxSmtp,
     mailbox,

@@ -8,6 +8,7 @@ import type { SecretBox } from '../store/secrets.js';
 import type { Providers } from '../engine/providers.js';
 import type { Clock } from '../engine/clock.js';
 import type { CampaignService } from '../engine/campaign-service.js';
+import type { Automations } from '../engine/automations.js';
 import type { Db } from '../store/database.js';
 import { workspaceForKey } from '../store/workspaces.js';
 import { registerIdempotency } from './idempotency.js';
@@ -26,6 +27,8 @@ import { senderRoutes } from './routes/senders.js';
 import { suppressionRoutes } from './routes/suppressions.js';
 import { templateRoutes } from './routes/templates.js';
 import { workspaceRoutes } from './routes/workspace.js';
+import { calendarRoutes } from './routes/calendar.js';
+import { eventRoutes } from './routes/events.js';
 import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
 import type { ChannelAdapter, OutgoingEmail } from '../channels/channel.js';
 import { trackingRoutes } from './routes/tracking.js';
@@ -34,6 +37,8 @@ export interface AppDeps {
   readonly db: Db;
   readonly clock: Clock;
   readonly campaigns: CampaignService;
+  /** Automations: API events and the calendar's expected sends (absent: neither). */
+  readonly automations?: Automations;
   /** The sandbox's mailbox when Herald runs in sandbox mode (messages reach no real person). */
   readonly sandbox: {
     /** Null when the sandbox runs as its own process (`herald sandbox`), which has the mailbox. */
@@ -145,5 +150,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(workspaceRoutes(deps), { prefix: '/v1' });
   // Outside /v1, so without an API key: the links in people's emails (signed tokens).
   await app.register(trackingRoutes(deps));
+  await app.register(calendarRoutes(deps), { prefix: '/v1' });
+  await app.register(eventRoutes(deps), { prefix: '/v1' });
   return app;
 }

@@ -10,6 +10,8 @@ import {
   outcomes,
   userActions,
 } from './lifecycle.js';
+import { Delivery, Recurrence } from './schedule.js';
+import { Trigger } from './automation.js';
 import { StringEnum } from './string-enum.js';
 
 /**
@@ -17,7 +19,7 @@ import { StringEnum } from './string-enum.js';
  * with them, the CLI and the UI read the same types.
  */
 
-export const launchTypes = ['now', 'manual', 'scheduled'] as const;
+export const launchTypes = ['now', 'manual', 'scheduled', 'recurring', 'triggered'] as const;
 export type LaunchType = (typeof launchTypes)[number];
 
 /**
@@ -88,6 +90,9 @@ export const Pacing = Type.Object(
       Type.Integer({ minimum: 1, maximum: 525_600, description: 'Messages not sent this long after launch expire (seed 003 TTL)' }),
     ),
     autoPause: Type.Optional(Type.Partial(AutoPause, { additionalProperties: false })),
+    frequencyCapDays: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 3660, description: 'Automations: at most one message per contact in this many days' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -120,12 +125,32 @@ export const CampaignFallback = Type.Object(
 );
 export type CampaignFallback = Static<typeof CampaignFallback>;
 
+/**
+ * A send time: an instant with an offset, or a wall time without one
+ * (`2026-03-29T10:00`), read in the workspace's time zone.
+ */
+export const SendTime = Type.Union([
+  Type.String({ format: 'date-time' }),
+  Type.String({
+    pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?$',
+    description: 'A wall time in the workspace’s zone',
+  }),
+]);
+
 const editable = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   description: Type.Union([Type.String({ maxLength: 2000 }), Type.Null()]),
   tags: Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { maxItems: 50 }),
-  launchType: StringEnum(launchTypes, 'now: launch starts sending; manual: finalize to ready, launch by hand; scheduled: send at sendAt'),
-  sendAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  launchType: StringEnum(
+    launchTypes,
+    'now: launch starts sending; manual: finalize to ready, launch by hand; scheduled: send at sendAt; recurring: every occurrence of `recurrence`',
+  ),
+  sendAt: Type.Union([SendTime, Type.Null()]),
+  recurrence: Type.Union([Recurrence, Type.Null()], { description: 'Recurring campaigns: the cron rule, its zone and its end' }),
+  delivery: Type.Union([Delivery, Type.Null()], { description: 'Each recipient’s local send time and quiet hours' }),
+  trigger: Type.Union([Trigger, Type.Null()], {
+    description: 'Automations: what lets a contact in (date anniversary, date offset, event)',
+  }),
   templateId: Type.Union([Type.String(), Type.Null()]),
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
@@ -146,7 +171,12 @@ export const CampaignCreate = Type.Object(
   {
     ...optionalEditable,
     name: editable.name,
-    kind: Type.Optional(StringEnum(['broadcast'] as const, 'Only one-time broadcasts so far')),
+    kind: Type.Optional(
+      StringEnum(
+        ['broadcast', 'recurring', 'automation'] as const,
+        'broadcast: one-time; recurring: one run per occurrence of `recurrence`; automation: per-contact sends on `trigger`',
+      ),
+    ),
     channel: Type.Optional(
       StringEnum(channels, 'The channel it sends on (default email); its template and sender must be for the same channel'),
     ),
@@ -176,6 +206,9 @@ export const fieldGroups: Readonly<Record<EditableField, EditGroup>> = {
   audience: 'audience',
   launchType: 'schedule',
   sendAt: 'schedule',
+  recurrence: 'schedule',
+  delivery: 'schedule',
+  trigger: 'schedule',
   pacing: 'pacing',
 };
 
@@ -200,7 +233,26 @@ export const CampaignCounts = Type.Object({
   cancelled: Type.Integer(),
   expired: Type.Integer(),
   processed: Type.Integer(),
+  waiting: Type.Integer({
+    description:
+      'Of pending: waiting for the recipient’s local send time or the end of their quiet hours (campaigns with `delivery` rules)',
+  }),
 });
+
+/** One run of a campaign: a launch, or one occurrence of a recurring campaign, with its own audience snapshot and counts. */
+export const Run = Type.Object({
+  id: Type.Integer(),
+  number: Type.Integer({ description: '1 for the first run of the campaign' }),
+  occurrenceAt: Type.Union([Type.String(), Type.Null()], {
+    description: 'The scheduled instant the run is for (unique per campaign), or when it was started by hand',
+  }),
+  createdAt: Type.String(),
+  finishedAt: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([StringEnum(outcomes), Type.Null()]),
+  snapshotDone: Type.Boolean(),
+  counts: CampaignCounts,
+});
+export type Run = Static<typeof Run>;
 
 export const Campaign = Type.Object({
   id: Type.String(),
@@ -212,7 +264,12 @@ export const Campaign = Type.Object({
   outcome: Type.Union([StringEnum(outcomes), Type.Null()]),
   archived: Type.Boolean(),
   launchType: StringEnum(launchTypes),
-  sendAt: Type.Union([Type.String(), Type.Null()]),
+  sendAt: Type.Union([Type.String(), Type.Null()], { description: 'The next send time (recurring: the next occurrence), UTC' }),
+  sendAtLocal: Type.Union([Type.String(), Type.Null()], { description: 'sendAt on the workspace’s wall clock, with its offset' }),
+  timeZone: Type.String({ description: 'The workspace’s time zone, in which wall times are read and shown' }),
+  recurrence: Type.Union([Recurrence, Type.Null()]),
+  delivery: Type.Union([Delivery, Type.Null()]),
+  trigger: Type.Union([Trigger, Type.Null()]),
   templateId: Type.Union([Type.String(), Type.Null()]),
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
@@ -240,12 +297,16 @@ export function missingFields(c: {
   templateId: string | null;
   senderId: string | null;
   audience: Audience;
+  recurrence?: Recurrence | null;
+  trigger?: Trigger | null;
 }): string[] {
   const missing: string[] = [];
   if (!c.templateId) missing.push('templateId');
   if (!c.senderId) missing.push('senderId');
   if (c.audience.listIds.length === 0) missing.push('audience.listIds');
   if (c.launchType === 'scheduled' && !c.sendAt) missing.push('sendAt');
+  if (c.launchType === 'recurring' && !c.recurrence) missing.push('recurrence');
+  if (c.launchType === 'triggered' && !c.trigger) missing.push('trigger');
   return missing;
 }
 

@@ -94,6 +94,7 @@ const factsArb = fc.record({
   sendAt: fc.option(timeArb, { nil: null }),
   params: paramsArb,
   outcome: fc.option(fc.constantFrom(...outcomes), { nil: undefined }),
+  nextOccurrence: fc.option(timeArb, { nil: null }),
 });
 
 // Most steps pick an action (a person's or the engine's) that moves the campaign, so that walks go deep;
@@ -378,6 +379,79 @@ describe('apply', () => {
     const state: CampaignState = { kind: 'broadcast', channel: 'email', status, archived: false, outcome: null };
     const result = apply(state, action, context('email', facts));
     expect(result).toMatchObject({ ok: true, value: { status: to, effect } });
+  });
+});
+
+describe('time (issue 6)', () => {
+  const recurring = (status: CampaignStatus): CampaignState => ({
+    kind: 'recurring',
+    channel: 'email',
+    status,
+    archived: false,
+    outcome: null,
+  });
+
+  it('sends a recurring campaign back to scheduled after a run while its rule has occurrences left, and keeps no outcome', () => {
+    const ctx = context('email', { hasRun: true, sentAny: true, outcome: 'fully_sent', nextOccurrence: at(168) });
+    expect(apply(recurring('sending'), 'complete', ctx)).toEqual({
+      ok: true,
+      value: { status: 'scheduled', archived: false, outcome: null, effect: 'none' },
+    });
+    expect(apply(recurring('sending'), 'complete', { ...ctx, nextOccurrence: null })).toMatchObject({
+      ok: true,
+      value: { status: 'completed', outcome: 'fully_sent' },
+    });
+    // A one-time broadcast completes whatever the context says about occurrences.
+    const broadcast: CampaignState = { ...recurring('sending'), kind: 'broadcast' };
+    expect(apply(broadcast, 'complete', ctx)).toMatchObject({ ok: true, value: { status: 'completed' } });
+  });
+
+  it('lets a campaign that failed before any run (a missed schedule) be scheduled again, and not one that ran', () => {
+    const failed: CampaignState = { kind: 'broadcast', channel: 'email', status: 'failed', archived: false, outcome: null };
+    expect(apply(failed, 'schedule', context('email', { params: { sendAt: at(2) } }))).toMatchObject({
+      ok: true,
+      value: { status: 'scheduled' },
+    });
+    expect(apply(failed, 'schedule', context('email', { sendAt: at(-2) }))).toMatchObject({
+      ok: false,
+      error: { code: 'SCHEDULE_PASSED' },
+    });
+    expect(apply(failed, 'schedule', context('email', { hasRun: true }))).toMatchObject({
+      ok: false,
+      error: { code: 'ACTION_NOT_ALLOWED' },
+    });
+    expect(allowedActions(failed, context('email'))).toEqual(expect.arrayContaining(['retry', 'schedule', 'edit']));
+  });
+
+  it('restarts a recurring campaign stopped between runs at its next occurrence, or raises SCHEDULE_PASSED once it passed', () => {
+    const stopped = recurring('stopped');
+    expect(apply(stopped, 'restart', context('email', { sendAt: at(5) }))).toMatchObject({
+      ok: true,
+      value: { status: 'scheduled', effect: 'none' },
+    });
+    expect(apply(stopped, 'restart', context('email', { sendAt: at(-5) }))).toMatchObject({
+      ok: false,
+      error: { code: 'SCHEDULE_PASSED' },
+    });
+    expect(apply(stopped, 'restart', context('email', { sendAt: at(-5), params: { sendNow: true } }))).toMatchObject({
+      ok: true,
+      value: { status: 'queued', effect: 'snapshot' },
+    });
+  });
+});
+
+describe('automations (seed 000)', () => {
+  it('unpublishing stops a live automation and cancels what it queued but has not sent; publishing again resumes', () => {
+    const live: CampaignState = { kind: 'automation', channel: 'email', status: 'live', archived: false, outcome: null };
+    expect(apply(live, 'unpublish', context('email', { hasRun: true }))).toEqual({
+      ok: true,
+      value: { status: 'unpublished', archived: false, outcome: null, effect: 'cancel_unsent' },
+    });
+    const unpublished: CampaignState = { ...live, status: 'unpublished' };
+    expect(apply(unpublished, 'publish', context('email', { hasRun: true }))).toMatchObject({
+      ok: true,
+      value: { status: 'live', effect: 'none' },
+    });
   });
 });
 

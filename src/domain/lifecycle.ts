@@ -135,6 +135,8 @@ export interface LifecycleContext {
   readonly params?: { readonly sendAt?: Date; readonly sendNow?: boolean };
   /** For `complete`: how the run ended. */
   readonly outcome?: Outcome;
+  /** For `complete` of a recurring campaign: its next occurrence, or null when the rule has ended. */
+  readonly nextOccurrence?: Date | null;
 }
 
 export interface Transition {
@@ -213,7 +215,18 @@ const broadcastTable: readonly Row[] = [
     keepsOutcome: true,
   },
   { from: ['draft'], action: 'finalize', to: 'ready', effect: 'none', guard: needsComplete },
-  { from: ['draft', 'ready'], action: 'schedule', to: futureSendTime, effect: 'none', guard: needsComplete },
+  {
+    // From failed too, before any run: a schedule missed past its grace window fails with
+    // SCHEDULE_PASSED, and picking a new time is one of its two answers (retry sends now).
+    from: ['draft', 'ready', 'failed'],
+    action: 'schedule',
+    to: futureSendTime,
+    effect: 'none',
+    guard: (s, ctx) =>
+      s.status === 'failed' && ctx.hasRun
+        ? { code: 'ACTION_NOT_ALLOWED', detail: 'A failed campaign that already ran is retried, not scheduled again.' }
+        : needsComplete(s, ctx),
+  },
   { from: ['scheduled'], action: 'reschedule', to: futureSendTime, effect: 'none' },
   { from: ['draft', 'ready'], action: 'launch', to: 'queued', effect: 'snapshot', guard: needsComplete },
   { from: ['queued', 'sending'], action: 'pause', to: 'paused', effect: 'none' },
@@ -257,7 +270,8 @@ const broadcastTable: readonly Row[] = [
   {
     from: ['sending'],
     action: 'complete',
-    to: 'completed',
+    // A recurring campaign waits for its next occurrence (seed 003's Waiting between runs) until its rule ends.
+    to: (s, ctx) => ok(s.kind === 'recurring' && ctx.nextOccurrence ? 'scheduled' : 'completed'),
     effect: 'none',
     guard: (_s, ctx) => (ctx.outcome ? null : { code: 'VALIDATION_FAILED', detail: 'complete needs an outcome' }),
   },
@@ -270,12 +284,14 @@ const broadcastTable: readonly Row[] = [
 const automationTable: readonly Row[] = [
   { from: ['draft', 'unpublished'], action: 'edit', to: 'same', effect: 'none', guard: needsEditable },
   { from: ['draft', 'unpublished'], action: 'publish', to: 'live', effect: 'none', guard: needsComplete },
-  { from: ['live'], action: 'unpublish', to: 'unpublished', effect: 'none' },
+  // Unpublishing stops new entries, and the messages queued but not yet sent are cancelled, so that
+  // nothing goes out while unpublished nor days late when it is published again (seed 000).
+  { from: ['live'], action: 'unpublish', to: 'unpublished', effect: 'cancel_unsent' },
   { from: automationStatuses, action: 'clone', to: 'same', effect: 'clone' },
   { from: ['draft', 'unpublished'], action: 'delete', to: 'same', effect: 'delete', guard: needsNothingSent },
   { from: ['draft', 'unpublished'], action: 'archive', to: 'same', effect: 'set_archived' },
   { from: ['live', 'unpublished'], action: 'report', to: 'same', effect: 'none' },
-  { from: ['live'], action: 'fail', to: 'unpublished', effect: 'none' },
+  { from: ['live'], action: 'fail', to: 'unpublished', effect: 'cancel_unsent' },
 ];
 
 const alwaysOnTable: readonly Row[] = [
@@ -358,7 +374,8 @@ export function apply(state: CampaignState, action: Action, ctx: LifecycleContex
     status = row.to;
   }
   const effect = typeof row.effect === 'function' ? row.effect(state, ctx) : row.effect;
-  const outcome = action === 'complete' ? (ctx.outcome ?? null) : row.keepsOutcome ? state.outcome : null;
+  // The outcome belongs to a completed campaign; a recurring run's own outcome is kept on its run.
+  const outcome = action === 'complete' ? (status === 'completed' ? (ctx.outcome ?? null) : null) : row.keepsOutcome ? state.outcome : null;
   return ok({ status, archived: effect === 'set_archived' ? true : state.archived, outcome, effect });
 }
 

@@ -63,10 +63,12 @@ export interface CampaignCounts {
   readonly expired: number;
   /** Messages that reached a final state for this run (everything but pending and in flight). */
   readonly processed: number;
+  /** Of pending: waiting for the recipient's local send time or the end of their quiet hours. */
+  readonly waiting: number;
 }
 
 /** Reads the per-state counters into the figures of a report; `sent` counts everything handed over. */
-export function campaignCounts(states: StateCounts): CampaignCounts {
+export function campaignCounts(states: StateCounts, waiting = 0): CampaignCounts {
   const total = Object.values(states).reduce((a, b) => a + b, 0);
   const sent = handedOverStates.reduce((a, s) => a + states[s], 0);
   return {
@@ -86,6 +88,7 @@ export function campaignCounts(states: StateCounts): CampaignCounts {
     cancelled: states.cancelled,
     expired: states.expired,
     processed: total - states.pending - states.sending,
+    waiting: Math.min(waiting, states.pending),
   };
 }
 

@@ -9,14 +9,24 @@ import {
   type FailureReason,
   type LaunchType,
   type Pacing,
+  type Run,
   checkFallback,
   fieldGroups,
   fieldsOf,
   missingFields,
   parseFallback,
-  parseSendAt,
 } from '../domain/campaign.js';
-import { HeraldError, fail, ok, type Result, unwrap } from '../domain/errors.js';
+import {
+  type Delivery,
+  type Recurrence,
+  defaultGraceMinutes,
+  dueDecision,
+  inZone,
+  nextOccurrence,
+  parseSendTime,
+  validateRecurrence,
+} from '../domain/schedule.js';
+import { type Failure, HeraldError, assertUnreachable, fail, ok, type Result, unwrap } from '../domain/errors.js';
 import {
   type Action,
   type CampaignKind,
@@ -31,7 +41,7 @@ import {
   channelPolicy,
   editableGroups,
 } from '../domain/lifecycle.js';
-import { type MessageState, campaignCounts } from '../domain/messages.js';
+import { type MessageState, campaignCounts, messageStates, zeroCounts } from '../domain/messages.js';
 import { type CostEstimate, estimateCost, smsSegmentsEstimate, withoutLiquid } from '../domain/money.js';
 import { preflight } from '../domain/preflight.js';
 import type { SmsContent } from '../domain/template-content.js';
@@ -56,6 +66,8 @@ import type { Page } from '../store/pagination.js';
 import type { CampaignRow, CampaignUpdate, SenderRow } from '../store/schema.js';
 import { liquidParts } from '../domain/template-content.js';
 import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
+import { countWaiting } from '../store/ledger/waiting.js';
+import type { Trigger } from '../domain/automation.js';
 import type { Clock } from './clock.js';
 import { checkTemplate, liquid } from './render.js';
 import { liquidScope } from './render-channels.js';
@@ -65,6 +77,20 @@ export interface ActionParams {
   readonly sendNow?: boolean;
   readonly version?: number;
   readonly reason?: string;
+}
+
+/** What the engine passes with its own moves. */
+export interface SystemExtra {
+  readonly outcome?: Outcome;
+  readonly reasons?: FailureReason[];
+  readonly reason?: string;
+  /** For `start`: the scheduled instant the run is for. */
+  readonly occurrence?: Date;
+}
+
+/** The workspace's grace window for schedules missed while Herald was down. */
+function graceOf(workspace: Parameters<typeof workspaceSettings>[0] | undefined): number {
+  return (workspace ? workspaceSettings(workspace).scheduleGraceMinutes : undefined) ?? defaultGraceMinutes;
 }
 
 export interface ServiceDeps {
@@ -125,7 +151,9 @@ export class CampaignService {
     const workspace = await getWorkspace(db, row.workspace_id);
     const policies = workspace ? workspaceSettings(workspace).policies : undefined;
     const states = await readCampaignCounters(db, row.workspace_id, row.id);
-    const counts = campaignCounts(states);
+    const delivery = parseJson<Delivery | null>(row.delivery ?? 'null');
+    const waiting = delivery && row.current_run_id !== null ? await countWaiting(db, row.current_run_id, this.#deps.clock.now()) : 0;
+    const counts = campaignCounts(states, waiting);
     const fields = {
       name: row.name,
       launchType: row.launch_type as LaunchType,
@@ -133,11 +161,13 @@ export class CampaignService {
       templateId: row.template_id,
       senderId: row.sender_id,
       audience: parseJson<Audience>(row.audience),
+      recurrence: parseJson<Recurrence | null>(row.recurrence ?? 'null'),
+      trigger: parseJson<Trigger | null>(row.trigger ?? 'null'),
     };
     const ctx: LifecycleContext = {
       now: this.#deps.clock.now(),
       complete: missingFields(fields).length === 0,
-      hasRun: row.current_run_id !== null,
+      hasRun: await this.#hasOpenRun(row),
       sentAny: counts.sent > 0,
       failedCount: counts.failed,
       sendAt: row.send_at ? new Date(row.send_at) : null,
@@ -148,12 +178,28 @@ export class CampaignService {
       },
       ...extra,
     };
-    return { ctx, counts, states };
+    return { ctx, counts, states, timeZone: workspace?.time_zone ?? 'UTC', graceMinutes: graceOf(workspace) };
+  }
+
+  /**
+   * Whether the campaign has a run that restart, resume and retry continue. A recurring
+   * campaign's finished run is history: between runs it waits for its next occurrence.
+   */
+  async #hasOpenRun(row: CampaignRow): Promise<boolean> {
+    if (row.current_run_id === null) return false;
+    if (row.kind !== 'recurring') return true;
+    const run = await this.#deps.db.selectFrom('runs').select('outcome').where('id', '=', row.current_run_id).executeTakeFirst();
+    return run !== undefined && run.outcome === null;
+  }
+
+  /** The workspace's zone, for reading wall times the API is given. */
+  async #zoneOf(workspaceId: string): Promise<string> {
+    return (await getWorkspace(this.#deps.db, workspaceId))?.time_zone ?? 'UTC';
   }
 
   /** The campaign as the API shows it, with what may be done and edited now. */
   async view(row: CampaignRow): Promise<Campaign> {
-    const { ctx, counts } = await this.#context(row);
+    const { ctx, counts, timeZone } = await this.#context(row);
     const state = this.#state(row);
     return {
       id: row.id,
@@ -166,6 +212,11 @@ export class CampaignService {
       archived: state.archived,
       launchType: row.launch_type as LaunchType,
       sendAt: row.send_at,
+      sendAtLocal: row.send_at ? inZone(new Date(row.send_at), timeZone) : null,
+      timeZone,
+      recurrence: parseJson<Recurrence | null>(row.recurrence ?? 'null'),
+      delivery: parseJson<Delivery | null>(row.delivery ?? 'null'),
+      trigger: parseJson<Trigger | null>(row.trigger ?? 'null'),
       templateId: row.template_id,
       senderId: row.sender_id,
       audience: parseJson<Audience>(row.audience),
@@ -271,10 +322,36 @@ export class CampaignService {
         throw HeraldError.of('NOT_FOUND', `No segment ${unknown.join(', ')} in this workspace.`, { field: 'audience.segmentIds' });
     }
     if (input.audience?.rule !== undefined) unwrap(validateSegment(input.audience.rule, 'body/audience/rule'));
+    if (input.trigger?.type === 'segment_entry') {
+      const s = await db
+        .selectFrom('segments')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where('id', '=', input.trigger.segmentId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (!s) throw HeraldError.of('NOT_FOUND', `No segment ${input.trigger.segmentId} in this workspace.`, { field: 'trigger.segmentId' });
+    }
   }
 
   async create(workspaceId: string, input: CampaignCreate, actor: string): Promise<Campaign> {
-    if (input.sendAt) unwrap(parseSendAt(input.sendAt));
+    const zone = await this.#zoneOf(workspaceId);
+    const sendAt = input.sendAt ? unwrap(parseSendTime(input.sendAt, zone)).toISOString() : null;
+    if (input.recurrence) unwrap(validateRecurrence(input.recurrence, zone));
+    const kind = input.kind ?? (input.trigger ? 'automation' : input.recurrence ? 'recurring' : 'broadcast');
+    if (input.trigger && kind !== 'automation') {
+      throw HeraldError.of('VALIDATION_FAILED', 'A trigger belongs to automations (kind `automation`), and only to them.', {
+        errors: [{ field: 'body/trigger', message: `cannot be set on a ${kind} campaign` }],
+      });
+    }
+    // Recurring campaigns launch by their rule and automations by their trigger; broadcasts by neither.
+    const ownLaunchType = kind === 'recurring' ? 'recurring' : kind === 'automation' ? 'triggered' : null;
+    const fits = ownLaunchType ? input.launchType === ownLaunchType : !['recurring', 'triggered'].includes(input.launchType ?? '');
+    if (input.launchType && !fits) {
+      throw HeraldError.of('VALIDATION_FAILED', `launchType ${input.launchType} does not fit a ${kind} campaign.`, {
+        errors: [{ field: 'body/launchType', message: `cannot be ${input.launchType} for a ${kind} campaign` }],
+      });
+    }
     if (input.fallback) unwrap(checkFallback(input.channel ?? 'email', input.fallback));
     await this.#checkReferences(workspaceId, input);
     const now = this.#deps.clock.now();
@@ -284,7 +361,7 @@ export class CampaignService {
       await insertCampaign(trx, {
         id,
         workspace_id: workspaceId,
-        kind: input.kind ?? 'broadcast',
+        kind,
         channel: input.channel ?? 'email',
         name: input.name,
         description: input.description ?? null,
@@ -292,8 +369,16 @@ export class CampaignService {
         status: 'draft',
         outcome: null,
         archived: 0,
-        launch_type: input.launchType ?? (input.sendAt ? 'scheduled' : 'now'),
-        send_at: input.sendAt ? unwrap(parseSendAt(input.sendAt)).toISOString() : null,
+        launch_type:
+          kind === 'recurring'
+            ? 'recurring'
+            : kind === 'automation'
+              ? 'triggered'
+              : (input.launchType ?? (input.sendAt ? 'scheduled' : 'now')),
+        send_at: sendAt,
+        recurrence: input.recurrence ? JSON.stringify(input.recurrence) : null,
+        delivery: input.delivery ? JSON.stringify(input.delivery) : null,
+        trigger: input.trigger ? JSON.stringify(input.trigger) : null,
         template_id: input.templateId ?? null,
         sender_id: input.senderId ?? null,
         audience: JSON.stringify(input.audience ?? { listIds: [] }),
@@ -340,7 +425,23 @@ export class CampaignService {
         },
       );
     }
-    if (changes.sendAt) unwrap(parseSendAt(changes.sendAt));
+    const zone = await this.#zoneOf(workspaceId);
+    const sendAt = changes.sendAt ? unwrap(parseSendTime(changes.sendAt, zone)).toISOString() : null;
+    if (changes.recurrence) unwrap(validateRecurrence(changes.recurrence, zone));
+    const ownLaunchType = row.kind === 'recurring' ? 'recurring' : row.kind === 'automation' ? 'triggered' : null;
+    if (changes.trigger && row.kind !== 'automation') {
+      throw HeraldError.of('VALIDATION_FAILED', 'A trigger belongs to automations only.', {
+        errors: [{ field: 'body/trigger', message: `cannot be set on a ${row.kind} campaign` }],
+      });
+    }
+    const launchTypeFits = ownLaunchType
+      ? changes.launchType === ownLaunchType
+      : !['recurring', 'triggered'].includes(changes.launchType ?? '');
+    if (changes.launchType !== undefined && !launchTypeFits) {
+      throw HeraldError.of('VALIDATION_FAILED', 'launchType `recurring` belongs to recurring campaigns, and only it.', {
+        errors: [{ field: 'body/launchType', message: `cannot be ${changes.launchType} for a ${row.kind} campaign` }],
+      });
+    }
     if (changes.fallback) unwrap(checkFallback(row.channel as Channel, changes.fallback));
     await this.#checkReferences(workspaceId, changes);
 
@@ -349,7 +450,17 @@ export class CampaignService {
     if (changes.description !== undefined) update.description = changes.description;
     if (changes.tags !== undefined) update.tags = JSON.stringify(changes.tags);
     if (changes.launchType !== undefined) update.launch_type = changes.launchType;
-    if (changes.sendAt !== undefined) update.send_at = changes.sendAt ? unwrap(parseSendAt(changes.sendAt)).toISOString() : null;
+    if (changes.sendAt !== undefined) update.send_at = sendAt;
+    if (changes.delivery !== undefined) update.delivery = changes.delivery ? JSON.stringify(changes.delivery) : null;
+    if (changes.trigger !== undefined) update.trigger = changes.trigger ? JSON.stringify(changes.trigger) : null;
+    if (changes.recurrence !== undefined) {
+      update.recurrence = changes.recurrence ? JSON.stringify(changes.recurrence) : null;
+      // A waiting recurring campaign whose rule changed waits for the new rule's next occurrence.
+      if (row.kind === 'recurring' && row.status === 'scheduled' && changes.recurrence && changes.sendAt === undefined) {
+        const next = nextOccurrence(changes.recurrence, zone, this.#deps.clock.now());
+        update.send_at = next ? next.toISOString() : null;
+      }
+    }
     if (changes.templateId !== undefined) update.template_id = changes.templateId;
     if (changes.senderId !== undefined) update.sender_id = changes.senderId;
     if (changes.audience !== undefined) update.audience = JSON.stringify(changes.audience);
@@ -507,7 +618,7 @@ export class CampaignService {
     if (sample.length === 0) return [];
     const contacts = await db
       .selectFrom('contacts')
-      .select(['email', 'phone', 'first_name', 'last_name', 'attributes'])
+      .select(['email', 'phone', 'first_name', 'last_name', 'attributes', 'time_zone'])
       .where('workspace_id', '=', row.workspace_id)
       .where(
         'id',
@@ -523,6 +634,7 @@ export class CampaignService {
         firstName: c.first_name,
         lastName: c.last_name,
         attributes: JSON.parse(c.attributes) as Record<string, unknown>,
+        timeZone: c.time_zone,
       };
       try {
         bodies.push(liquid.parseAndRenderSync(text, liquidScope({ campaignId: row.id, campaignName: row.name }, contact)) as string);
@@ -600,7 +712,10 @@ export class CampaignService {
     params: ActionParams,
     actor: string,
   ): Promise<{ campaign: Campaign | null; created?: Campaign }> {
-    if (params.sendAt !== undefined) unwrap(parseSendAt(params.sendAt));
+    if (params.sendAt !== undefined) {
+      // A wall time is read in the workspace's zone; from here on every send time is an instant.
+      params = { ...params, sendAt: unwrap(parseSendTime(params.sendAt, await this.#zoneOf(workspaceId))).toISOString() };
+    }
     let result: Awaited<ReturnType<CampaignService['transitionOnce']>>;
     for (let attempt = 1; ; attempt++) {
       const row = await this.#load(workspaceId, id);
@@ -619,7 +734,7 @@ export class CampaignService {
         if (!lostRace || params.version !== undefined || attempt >= 3) throw err;
       }
     }
-    if (!result.ok) throw new HeraldError(result.error);
+    if (!result.ok) throw new HeraldError(await this.#explain(workspaceId, id, result.error));
     if (result.value.effect === 'delete') return { campaign: null };
     if (result.value.effect === 'clone') {
       return { campaign: await this.get(workspaceId, id), created: await this.get(workspaceId, result.value.cloneId!) };
@@ -628,12 +743,110 @@ export class CampaignService {
   }
 
   /** The engine's own moves (start when due, begin sending, complete, fail, auto-pause). */
-  async system(
-    row: CampaignRow,
-    action: Action,
-    extra: { outcome?: Outcome; reasons?: FailureReason[]; reason?: string } = {},
-  ): Promise<Result<Transition>> {
+  async system(row: CampaignRow, action: Action, extra: SystemExtra = {}): Promise<Result<Transition>> {
     return this.#transition(row, action, { ...(extra.reason ? { reason: extra.reason } : {}) }, 'engine', extra);
+  }
+
+  /**
+   * A scheduled campaign whose send time has come (the engine calls this under the schedule
+   * lock). Within the workspace's grace window it starts, late by at most that window.
+   * Past it, a one-time send fails with SCHEDULE_PASSED instead of going out hours late
+   * unannounced; a recurring one records the occurrences it skipped, shows SCHEDULE_PASSED
+   * in its failure reasons, and waits for its next occurrence. An occurrence that already
+   * has a run is never started again.
+   */
+  async fireDue(row: CampaignRow): Promise<Result<unknown>> {
+    const db = this.#deps.db;
+    const now = this.#deps.clock.now();
+    const workspace = await getWorkspace(db, row.workspace_id);
+    const zone = workspace?.time_zone ?? 'UTC';
+    const graceMinutes = graceOf(workspace);
+    const recurrence = row.kind === 'recurring' ? parseJson<Recurrence | null>(row.recurrence ?? 'null') : null;
+    const runsSoFar = await this.#runCount(row.id);
+    const sendAt = new Date(row.send_at!);
+    const ran = await db
+      .selectFrom('runs')
+      .select('id')
+      .where('campaign_id', '=', row.id)
+      .where('occurrence_at', '=', sendAt.toISOString())
+      .executeTakeFirst();
+    if (ran) {
+      const next = recurrence ? nextOccurrence(recurrence, zone, sendAt, runsSoFar) : null;
+      return this.#skip(row, now, next, 0, `The occurrence ${sendAt.toISOString()} already has a run; it is not sent again.`);
+    }
+    const decision = dueDecision({ sendAt, now, graceMinutes, recurrence, workspaceZone: zone, runsSoFar });
+    switch (decision.kind) {
+      case 'start':
+        return this.system(row, 'start', { occurrence: decision.occurrence });
+      case 'missed':
+        return this.system(row, 'fail', {
+          reasons: [
+            {
+              code: 'SCHEDULE_PASSED',
+              detail:
+                `The send time ${sendAt.toISOString()} passed ${decision.lateMinutes} minutes ago while Herald was not running, ` +
+                `beyond the ${graceMinutes}-minute grace window, so it was not sent late. Retry to send now, or schedule a new time.`,
+            },
+          ],
+        });
+      case 'skip': {
+        const detail =
+          `${decision.skipped} occurrence(s) from ${sendAt.toISOString()} passed while Herald was not running, beyond the ` +
+          `${graceMinutes}-minute grace window, and were skipped.`;
+        if (decision.next === null)
+          return this.system(row, 'fail', { reasons: [{ code: 'SCHEDULE_PASSED', detail: `${detail} The rule has no occurrence left.` }] });
+        return this.#skip(row, now, decision.next, decision.skipped, detail);
+      }
+      default:
+        return assertUnreachable(decision);
+    }
+  }
+
+  /** Moves a waiting recurring campaign on to its next occurrence, saying why in its timeline and failure reasons. */
+  async #skip(row: CampaignRow, now: Date, next: Date | null, skipped: number, detail: string): Promise<Result<unknown>> {
+    if (next === null) return this.system(row, 'fail', { reasons: [{ code: 'SCHEDULE_PASSED', detail }] });
+    const reasons = [{ code: 'SCHEDULE_PASSED', detail: `${detail} Next occurrence: ${next.toISOString()}.` }];
+    await this.#deps.db.transaction().execute(async (trx) => {
+      const done = await updateCampaignGuarded(trx, {
+        workspaceId: row.workspace_id,
+        id: row.id,
+        version: row.version,
+        expectedStatus: 'scheduled',
+        patch: { send_at: next.toISOString(), failure_reasons: JSON.stringify(reasons), updated_at: now.toISOString() },
+      });
+      if (!done) throw HeraldError.of('VERSION_CONFLICT', 'The campaign changed meanwhile.');
+      await insertEvent(trx, {
+        workspaceId: row.workspace_id,
+        campaignId: row.id,
+        at: now,
+        actor: 'engine',
+        action: 'skip_occurrence',
+        from: 'scheduled',
+        to: 'scheduled',
+        reason: 'SCHEDULE_PASSED',
+        data: { skipped, missed: row.send_at, next: next.toISOString() },
+      });
+    });
+    return ok(null);
+  }
+
+  async #runCount(campaignId: string): Promise<number> {
+    const row = await this.#deps.db
+      .selectFrom('runs')
+      .select(sql<number>`count(*)`.as('n'))
+      .where('campaign_id', '=', campaignId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Adds to SCHEDULE_PASSED on a recurring campaign the next occurrence of its rule, a ready answer. */
+  async #explain(workspaceId: string, id: string, error: Failure): Promise<Failure> {
+    if (error.code !== 'SCHEDULE_PASSED') return error;
+    const row = await getCampaign(this.#deps.db, workspaceId, id);
+    const recurrence = row?.kind === 'recurring' ? parseJson<Recurrence | null>(row.recurrence ?? 'null') : null;
+    if (!row || !recurrence) return error;
+    const next = nextOccurrence(recurrence, await this.#zoneOf(workspaceId), this.#deps.clock.now(), await this.#runCount(id));
+    return next ? { ...error, extra: { ...error.extra, nextOccurrence: next.toISOString() } } : error;
   }
 
   /** One attempt at a transition; a concurrent change makes it throw VERSION_CONFLICT. */
@@ -646,10 +859,26 @@ export class CampaignService {
     action: Action,
     params: ActionParams,
     actor: string,
-    extra: { outcome?: Outcome; reasons?: FailureReason[] } = {},
+    extra: SystemExtra = {},
   ): Promise<Result<Transition & { cloneId?: string }>> {
     const state = this.#state(row);
-    const { ctx } = await this.#context(row, params, extra.outcome ? { outcome: extra.outcome } : {});
+    const recurrence = row.kind === 'recurring' ? parseJson<Recurrence | null>(row.recurrence ?? 'null') : null;
+    const zone = recurrence ? await this.#zoneOf(row.workspace_id) : 'UTC';
+    // A recurring campaign is scheduled (or rescheduled without a time) for its rule's next occurrence.
+    if (recurrence && (action === 'schedule' || action === 'reschedule') && !params.sendAt) {
+      const next = nextOccurrence(recurrence, zone, this.#deps.clock.now(), await this.#runCount(row.id));
+      if (next) params = { ...params, sendAt: next.toISOString() };
+    }
+    const facts: { -readonly [K in keyof LifecycleContext]?: LifecycleContext[K] } = extra.outcome ? { outcome: extra.outcome } : {};
+    let nextRunAt: Date | null = null;
+    if (recurrence && action === 'complete' && row.current_run_id !== null) {
+      // The next occurrence after the one this run was for; one that passed meanwhile is the engine's to judge (grace window).
+      const run = await this.#deps.db.selectFrom('runs').select('occurrence_at').where('id', '=', row.current_run_id).executeTakeFirst();
+      const after = new Date(run?.occurrence_at ?? this.#deps.clock.now().toISOString());
+      nextRunAt = nextOccurrence(recurrence, zone, after, await this.#runCount(row.id));
+      facts.nextOccurrence = nextRunAt;
+    }
+    const { ctx } = await this.#context(row, params, facts);
     const t = apply(state, action, ctx);
     if (!t.ok) return t;
     const next = t.value;
@@ -680,10 +909,18 @@ export class CampaignService {
       if (action === 'schedule') patch.launch_type = 'scheduled';
     }
     if (action === 'fail' || action === 'auto_pause') patch.failure_reasons = JSON.stringify(reasons ?? []);
-    if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.failure_reasons = '[]';
+    // A new time answers SCHEDULE_PASSED too: the alert (or a skipped occurrence's warning) goes.
+    if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume', 'schedule', 'reschedule'].includes(action))
+      patch.failure_reasons = '[]';
     if (['complete', 'stop', 'fail'].includes(action)) patch.finished_at = iso;
+    if (action === 'complete' && next.status === 'scheduled') {
+      patch.send_at = nextRunAt!.toISOString();
+      patch.finished_at = null;
+    }
     // A retry or restart sends again from now: the TTL (pacing.ttlMinutes) counts from here.
     if (['retry', 'retry_failed', 'restart'].includes(action)) patch.launched_at = iso;
+    // An automation lets in contacts whose hour comes after it was (last) published.
+    if (action === 'publish') patch.launched_at = iso;
     if (['launch', 'start', 'retry', 'retry_failed', 'restart', 'resume'].includes(action)) patch.finished_at = null;
 
     let cloneId: string | undefined;
@@ -720,6 +957,8 @@ export class CampaignService {
             snapshot_cursor: 0,
             snapshot_done: 0,
             created_at: iso,
+            // The instant the run is for: unique per campaign, so an occurrence never runs twice.
+            occurrence_at: (extra.occurrence ?? now).toISOString(),
           })
           .returning('id')
           .executeTakeFirstOrThrow();
@@ -752,7 +991,11 @@ export class CampaignService {
       const runId = row.current_run_id;
       if (action === 'complete' && runId !== null) {
         // The run ends with the campaign, in the same transaction: never one without the other.
-        await trx.updateTable('runs').set({ finished_at: iso, outcome: next.outcome }).where('id', '=', runId).execute();
+        await trx
+          .updateTable('runs')
+          .set({ finished_at: iso, outcome: extra.outcome ?? next.outcome })
+          .where('id', '=', runId)
+          .execute();
       }
       const moves: Partial<Record<typeof next.effect, [MessageState, MessageState]>> = {
         cancel_unsent: ['pending', 'cancelled'],
@@ -760,8 +1003,17 @@ export class CampaignService {
         requeue_failed: ['failed', 'pending'],
       };
       const move = moves[next.effect];
-      if (move && runId !== null) {
-        const moved = await moveMessages(trx, { runId, from: move[0], to: move[1], now });
+      // An automation's unsent messages may sit in any of its period runs (two around New Year).
+      const runIds =
+        row.kind === 'automation'
+          ? (await trx.selectFrom('runs').select('id').where('campaign_id', '=', row.id).where('finished_at', 'is', null).execute()).map(
+              (r) => r.id,
+            )
+          : runId !== null
+            ? [runId]
+            : [];
+      for (const runId of move ? runIds : []) {
+        const moved = await moveMessages(trx, { runId, from: move![0], to: move![1], now });
         if (next.effect !== 'cancel_unsent')
           await trx.updateTable('runs').set({ finished_at: null, outcome: null }).where('id', '=', runId).execute();
         if (moved > 0)
@@ -773,7 +1025,7 @@ export class CampaignService {
             action: `${action}:messages`,
             from: next.status,
             to: next.status,
-            data: { from: move[0], to: move[1], count: moved },
+            data: { from: move![0], to: move![1], count: moved },
           });
       }
       if (next.effect === 'clone') cloneId = await this.#insertClone(trx, row, now, actor);
@@ -894,6 +1146,51 @@ export class CampaignService {
       })),
       series,
     };
+  }
+
+  /** The campaign's runs, newest first, each with its own counts (recurring: one per occurrence). */
+  async runs(
+    workspaceId: string,
+    id: string,
+    opts: { limit: number; before?: number },
+  ): Promise<{ data: Run[]; nextCursor: string | null }> {
+    await this.#load(workspaceId, id);
+    let q = this.#deps.db
+      .selectFrom('runs')
+      .leftJoin('run_counters', 'run_counters.run_id', 'runs.id')
+      .selectAll('run_counters')
+      .select([
+        'runs.id as run',
+        'runs.number',
+        'runs.occurrence_at',
+        'runs.created_at',
+        'runs.finished_at',
+        'runs.outcome',
+        'runs.snapshot_done',
+      ])
+      .where('runs.workspace_id', '=', workspaceId)
+      .where('runs.campaign_id', '=', id);
+    if (opts.before !== undefined) q = q.where('runs.number', '<', opts.before);
+    const rows = await q
+      .orderBy('runs.number', 'desc')
+      .limit(opts.limit + 1)
+      .execute();
+    const more = rows.length > opts.limit;
+    const data = (more ? rows.slice(0, opts.limit) : rows).map((r) => {
+      const states = zeroCounts();
+      for (const state of messageStates) states[state] = Number((r as Record<string, unknown>)[state] ?? 0);
+      return {
+        id: r.run,
+        number: r.number,
+        occurrenceAt: r.occurrence_at,
+        createdAt: r.created_at,
+        finishedAt: r.finished_at,
+        outcome: (r.outcome as Outcome | null) ?? null,
+        snapshotDone: r.snapshot_done === 1,
+        counts: campaignCounts(states),
+      };
+    });
+    return { data, nextCursor: more ? String(data.at(-1)!.number) : null };
   }
 
   /** Per-recipient outcomes (who failed and why), by keyset on the message id. */

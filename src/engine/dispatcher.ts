@@ -23,6 +23,9 @@ import { suppressClaimed } from '../store/ledger/suppress-claimed.js';
 import { withScheduleLock } from '../store/schedule-lock.js';
 import type { CampaignRow, SenderRow } from '../store/schema.js';
 import { applyRecipientVerdicts } from '../store/recipient-verdicts.js';
+import { holdQuietHours } from './quiet-hours.js';
+import type { Automations } from './automations.js';
+import { automationRunsWithWork } from '../store/ledger/automation-entries.js';
 import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
 import { type AnyAdapter, type RenderSend, type RunContent, inlineRenderSend } from './render-send.js';
@@ -80,6 +83,8 @@ export interface EngineDeps {
   readonly renderSendFor?: (adapter: AnyAdapter) => RenderSend | null;
   /** Where email links lead and the key that signs them (engine/email-compose.ts); without it emails carry none. */
   readonly emailLinks?: () => { readonly baseUrl: string; readonly key: string };
+  /** Live automations: date triggers evaluated with the schedules; their runs sent like any other. */
+  readonly automations?: Automations;
 }
 
 /** Where one channel's messages of a batch go: its adapter and content, and the channels after it in the campaign's chain. */
@@ -209,10 +214,11 @@ export class Engine {
         .limit(20)
         .execute();
       for (const campaign of due) {
-        const r = await service.system(campaign, 'start').catch((err: unknown) => this.#conflict(err));
+        const r = await service.fireDue(campaign).catch((err: unknown) => this.#conflict(err));
         if (r && !r.ok) this.#deps.log.warn({ campaign: campaign.id, error: r.error }, 'could not start a due campaign');
         busy = true;
       }
+      if (this.#deps.automations && (await this.#deps.automations.tick([...this.#busyOwners])) > 0) busy = true;
     });
 
     const active = await db
@@ -318,7 +324,7 @@ export class Engine {
    * such time when every run is held back.
    */
   async #nextRun(): Promise<{ run?: ActiveRun; wakeAt?: number }> {
-    const rows = await this.#deps.db
+    const sending = await this.#deps.db
       .selectFrom('campaigns')
       .innerJoin('runs', 'runs.id', 'campaigns.current_run_id')
       .selectAll('campaigns')
@@ -326,12 +332,16 @@ export class Engine {
       .where('runs.snapshot_done', '=', 1)
       .orderBy('campaigns.id')
       .execute();
+    const rows: ActiveRun[] = sending.map((campaign) => ({ campaign, runId: campaign.current_run_id! }));
+    // Live automations send from each period run with pending messages.
+    if (this.#deps.automations)
+      rows.push(...(await automationRunsWithWork(this.#deps.db)).map(({ run_id, ...campaign }) => ({ campaign, runId: run_id })));
     const now = this.#deps.clock.now().getTime();
     let wakeAt: number | undefined;
     for (let i = 0; i < rows.length; i++) {
-      const campaign = rows[this.#round++ % rows.length]!;
-      const notBefore = Math.max(this.#runNotBefore.get(campaign.current_run_id!) ?? 0, this.#providerNotBefore.get(campaign.channel) ?? 0);
-      if (notBefore <= now) return { run: { campaign, runId: campaign.current_run_id! } };
+      const { campaign, runId } = rows[this.#round++ % rows.length]!;
+      const notBefore = Math.max(this.#runNotBefore.get(runId) ?? 0, this.#providerNotBefore.get(campaign.channel) ?? 0);
+      if (notBefore <= now) return { run: { campaign, runId } };
       wakeAt = Math.min(wakeAt ?? Infinity, notBefore);
     }
     return wakeAt === undefined ? {} : { wakeAt };
@@ -564,13 +574,15 @@ export class Engine {
     // Suppression is checked again before every send (DESIGN §4): messages whose address was
     // suppressed after the snapshot are recorded `suppressed` (and released) by suppressClaimed
     // and dropped here; only the rest is rendered and sent.
-    let claimed = await suppressClaimed(db, {
+    const unsuppressed = await suppressClaimed(db, {
       runId: run.runId,
       channel,
       owner,
       messages: leased,
       now: clock.now(),
     });
+    // Quiet hours (DESIGN §2): messages claimed inside a recipient's quiet hours wait for their end.
+    let claimed = await holdQuietHours(db, { campaign: c, runId: run.runId, owner, messages: unsuppressed, now: clock.now() });
     if (claimed.length === 0) return 0;
     // Money (store/balance.ts): a priced channel's batch is paid for before it goes out, and
     // only what the balance covers goes; a free channel (price 0, the default) skips this.

@@ -10,6 +10,7 @@ import * as m0004 from './migrations/0004_sender_rate_limits.js';
 import * as m0005 from './migrations/0005_segments.js';
 import * as m0006 from './migrations/0006_audience_model.js';
 import * as m0007 from './migrations/0007_channels.js';
+import * as m0008 from './migrations/0008_time.js';
 import * as m0009 from './migrations/0009_money.js';
 import * as m0010 from './migrations/0010_email_content.js';
 import * as m0011 from './migrations/0011_fallback.js';
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0005_segments': m0005,
   '0006_audience_model': m0006,
   '0007_channels': m0007,
+  '0008_time': m0008,
   '0009_money': m0009,
   '0010_email_content': m0010,
   '0011_fallback': m0011,

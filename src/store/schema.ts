@@ -31,6 +31,21 @@ export interface Database {
   imports: ImportTable;
   import_errors: ImportErrorTable;
   balance_entries: BalanceEntryTable;
+  automation_members: AutomationMemberTable;
+  automation_state: AutomationStateTable;
+}
+
+/** A segment-entry automation's view of its segment at the last evaluation. */
+export interface AutomationMemberTable {
+  campaign_id: string;
+  contact_id: number;
+  entered_at: string;
+}
+
+export interface AutomationStateTable {
+  campaign_id: string;
+  /** When the membership was last taken; before the latest publish means "take it, send nothing". */
+  evaluated_at: string;
 }
 
 export interface WorkspaceTable {
@@ -182,6 +197,12 @@ export interface CampaignTable {
   updated_at: string;
   launched_at: string | null;
   finished_at: string | null;
+  /** JSON of a Recurrence (cron, timeZone, endAt, maxRuns) for recurring campaigns, else null. */
+  recurrence: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON of a Delivery (localTime, quietHours), or null to send at once. */
+  delivery: ColumnType<string | null, string | null | undefined, string | null>;
+  /** JSON of an automation's Trigger, else null. */
+  trigger: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface CampaignEventTable {
@@ -210,6 +231,8 @@ export interface RunTable {
   created_at: string;
   finished_at: string | null;
   outcome: string | null;
+  /** The scheduled instant this run was started for (unique per campaign), or when it was started by hand. */
+  occurrence_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessageTable {

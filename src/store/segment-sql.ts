@@ -85,6 +85,11 @@ export async function compileSegment(db: Kysely<Database>, tree: Segment, scope:
   return compile(tree, { flavour, scope, zones });
 }
 
+/** The date a custom attribute of `contacts as c` holds (`YYYY-MM-DD`), else NULL, in the database's dialect. */
+export function dateAttributeSql(db: Kysely<Database>, key: string): RawBuilder<string | null> {
+  return (dialectOf(db) === 'postgres' ? postgres : sqlite).dateOf(key) as RawBuilder<string | null>;
+}
+
 interface Context {
   readonly flavour: Flavour;
   readonly scope: SegmentScope;

@@ -6,6 +6,8 @@ import type { Database, WorkspaceRow } from './schema.js';
 
 export interface WorkspaceSettings {
   readonly policies?: PolicyOverrides;
+  /** How late a schedule missed while Herald was down may still start (minutes; default 60). */
+  readonly scheduleGraceMinutes?: number;
 }
 
 /** API keys are stored as their SHA-256; the key itself is shown once, at creation. */

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { Campaign, CampaignCreate, CampaignPatch } from '../../domain/campaign.js';
+import { Campaign, CampaignCreate, CampaignPatch, Run, SendTime } from '../../domain/campaign.js';
 import { HeraldError } from '../../domain/errors.js';
 import { campaignStatuses, channels, isUserAction, userActions } from '../../domain/lifecycle.js';
 import { messageStates } from '../../domain/messages.js';
@@ -28,7 +28,11 @@ const ActionBody = Type.Union([
   Type.Object(
     {
       version: Type.Optional(Type.Integer({ minimum: 1, description: 'If given, the action applies only at this version' })),
-      sendAt: Type.Optional(Type.String({ format: 'date-time', description: 'schedule, reschedule, restart: the new send time' })),
+      sendAt: Type.Optional(
+        Type.Union([SendTime.anyOf[0]!, SendTime.anyOf[1]!], {
+          description: 'schedule, reschedule, restart: the new send time (a wall time without offset is read in the workspace’s zone)',
+        }),
+      ),
       sendNow: Type.Optional(Type.Boolean({ description: 'restart: answer SCHEDULE_PASSED by sending now' })),
       reason: Type.Optional(Type.String({ maxLength: 500, description: 'Written to the campaign timeline' })),
     },
@@ -243,6 +247,33 @@ export const campaignRoutes =
       '/campaigns/:id/stats',
       { schema: { tags: ['campaigns'], summary: 'Live counts from the run counters, runs and a per-minute series', params: IdParams } },
       async (request) => service.stats(request.workspaceId, request.params.id),
+    );
+
+    app.get(
+      '/campaigns/:id/runs',
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: 'The run history: one run per launch or recurring occurrence, newest first, each with its own counts',
+          params: IdParams,
+          querystring: Type.Object(
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+              cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'nextCursor of the previous page' })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Page(Run) },
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const page = await service.runs(request.workspaceId, request.params.id, {
+          limit: q.limit ?? 50,
+          ...(q.cursor ? { before: Number(q.cursor) } : {}),
+        });
+        return pageOf(page.data, page.nextCursor, sandbox);
+      },
     );
 
     app.get(

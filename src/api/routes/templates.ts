@@ -190,6 +190,7 @@ export const templateRoutes =
           firstName: row.first_name,
           lastName: row.last_name,
           attributes: JSON.parse(row.attributes) as Record<string, unknown>,
+          timeZone: row.time_zone,
         };
       }
       const c = body.contact ?? {};
@@ -199,6 +200,7 @@ export const templateRoutes =
         firstName: c.firstName ?? null,
         lastName: c.lastName ?? null,
         attributes: c.attributes ?? {},
+        timeZone: null,
       };
     };
     const links = () => (deps.tracking ? { baseUrl: deps.tracking.baseUrl(), key: deps.tracking.key } : null);

@@ -4,6 +4,7 @@ import { channels } from '../../domain/lifecycle.js';
 import { HeraldError } from '../../domain/errors.js';
 import { BalanceEntry, ChannelPrices, Currency, Micros, TopUp, formatMoney } from '../../domain/money.js';
 import { listBalanceEntries, readMoney, setPricing, topUp } from '../../store/balance.js';
+import { defaultGraceMinutes, isTimeZone } from '../../domain/schedule.js';
 import { getWorkspace, workspaceSettings } from '../../store/workspaces.js';
 import type { AppDeps } from '../app.js';
 import { Page, PageQuery, badCursor, pageOf } from '../envelope.js';
@@ -32,6 +33,14 @@ const WorkspacePatch = Type.Object(
     policies: Type.Optional(Policies),
     currency: Type.Optional(Currency),
     prices: Type.Optional(ChannelPrices),
+    scheduleGraceMinutes: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10_080,
+        description:
+          'How late a schedule missed while Herald was not running may still start; past it a one-time send fails with SCHEDULE_PASSED and a recurring one skips to its next occurrence (default 60)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -39,8 +48,9 @@ const WorkspacePatch = Type.Object(
 const Workspace = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  timeZone: Type.String(),
-  policies: Type.Record(Type.String(), Type.Unknown()),
+  timeZone: Type.String({ description: 'IANA zone in which send times without an offset are read and shown' }),
+  policies: Policies,
+  scheduleGraceMinutes: Type.Integer(),
   sandbox: Type.Boolean(),
   createdAt: Type.String(),
   balance: Micros('What sending may still spend, in micro-units of `currency` (1 USD = 1000000)'),
@@ -50,15 +60,6 @@ const Workspace = Type.Object({
     description: 'Micro-units per segment (sms), call (voice) or message (the rest); 0: free, never metered',
   }),
 });
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The caller's workspace: its name, time zone and channel policy overrides. */
 export const workspaceRoutes =
@@ -73,6 +74,7 @@ export const workspaceRoutes =
         name: ws.name,
         timeZone: ws.time_zone,
         policies: workspaceSettings(ws).policies ?? {},
+        scheduleGraceMinutes: workspaceSettings(ws).scheduleGraceMinutes ?? defaultGraceMinutes,
         sandbox: deps.sandbox !== null,
         createdAt: ws.created_at,
         balance: money.balance,
@@ -93,7 +95,8 @@ export const workspaceRoutes =
       {
         schema: {
           tags: ['workspace'],
-          summary: 'Rename, set the time zone, override channel policies, set the currency and per-channel prices',
+          summary:
+            'Rename, set the time zone and the schedule grace window, override channel policies, set the currency and per-channel prices',
           description:
             'Prices are micro-units per cost unit and merge into the current ones (give a channel 0 to make it free). ' +
             'The currency labels every amount, so it can change only while the balance is 0.',
@@ -102,7 +105,7 @@ export const workspaceRoutes =
         },
       },
       async (request) => {
-        const { name, timeZone, policies, currency, prices } = request.body;
+        const { name, timeZone, policies, scheduleGraceMinutes, currency, prices } = request.body;
         if (timeZone !== undefined && !isTimeZone(timeZone)) {
           throw HeraldError.of('VALIDATION_FAILED', `body/timeZone "${timeZone}" is not an IANA time zone`, {
             errors: [{ field: 'body/timeZone', message: 'is not an IANA time zone' }],
@@ -123,7 +126,15 @@ export const workspaceRoutes =
           const set = {
             ...(name !== undefined ? { name } : {}),
             ...(timeZone !== undefined ? { time_zone: timeZone } : {}),
-            ...(policies !== undefined ? { settings: JSON.stringify({ ...settings, policies }) } : {}),
+            ...(policies !== undefined || scheduleGraceMinutes !== undefined
+              ? {
+                  settings: JSON.stringify({
+                    ...settings,
+                    ...(policies !== undefined ? { policies } : {}),
+                    ...(scheduleGraceMinutes !== undefined ? { scheduleGraceMinutes } : {}),
+                  }),
+                }
+              : {}),
           };
           // An empty SET is not SQL: a patch of prices alone (or of nothing) leaves these as they are.
           if (Object.keys(set).length > 0) await trx.updateTable('workspaces').set(set).where('id', '=', request.workspaceId).execute();

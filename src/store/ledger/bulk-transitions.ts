@@ -31,7 +31,7 @@ export async function moveMessages(
 
 /**
  * Returns messages whose lease expired (their worker died) to `pending`, or to
- * `cancelled` when the campaign is stopped — decided in the statement itself, so a stop
+ * `cancelled` when the campaign is stopped (an automation unpublished) — decided in the statement itself, so a stop
  * committed a moment earlier is never missed. Such a message may have reached the
  * provider before the crash; it carries the same Message-ID when sent again, so an
  * idempotent provider drops the copy (DESIGN §4).
@@ -45,7 +45,7 @@ export async function recoverExpiredLeases(
   return db.transaction().execute(async (trx) => {
     const result = await sql<{ state: string; id: number; cost: number; workspace_id: string }>`
       update messages
-      set state = case when (select status from campaigns where id = ${args.campaignId}) = 'stopped' then 'cancelled' else 'pending' end,
+      set state = case when (select status from campaigns where id = ${args.campaignId}) in ('stopped', 'unpublished') then 'cancelled' else 'pending' end,
           lease_owner = null, lease_until = null, updated_at = ${args.now.toISOString()}
       where run_id = ${args.runId} and state = 'sending' and lease_until < ${args.now.getTime()} ${keep}
       returning state, id, cost, workspace_id

@@ -19,6 +19,8 @@ export interface ClaimedMessage {
     readonly firstName: string | null;
     readonly lastName: string | null;
     readonly attributes: Record<string, unknown>;
+    /** The contact's own time zone, for quiet hours (null: the workspace's). */
+    readonly timeZone: string | null;
   } | null;
 }
 
@@ -42,7 +44,9 @@ export async function claimBatch(
     let read = trx.selectFrom('campaigns').select(['status', 'current_run_id']).where('id', '=', args.campaignId);
     if (pg) read = read.forShare();
     const campaign = await read.executeTakeFirst();
-    if (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId) return [];
+    // A live automation sends from any of its period runs; everything else from its current run while sending.
+    const live = campaign?.status === 'live';
+    if (!live && (campaign?.status !== 'sending' || campaign.current_run_id !== args.runId)) return [];
 
     // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
     const lock = pg ? sql`for update skip locked` : sql``;
@@ -65,7 +69,7 @@ export async function claimBatch(
 
     const contacts = await trx
       .selectFrom('contacts')
-      .select(['id', 'email', 'phone', 'first_name', 'last_name', 'attributes'])
+      .select(['id', 'email', 'phone', 'first_name', 'last_name', 'attributes', 'time_zone'])
       .where(
         'id',
         'in',
@@ -91,6 +95,7 @@ export async function claimBatch(
                 firstName: c.first_name,
                 lastName: c.last_name,
                 attributes: JSON.parse(c.attributes) as Record<string, unknown>,
+                timeZone: c.time_zone,
               }
             : null,
         };

@@ -20,7 +20,7 @@ export type Outcome =
  * the per-minute series (DESIGN §4). Only rows still leased by this owner change: if the
  * lease expired and another worker re-claimed a row, its outcome is that worker's to write,
  * so a slow worker can never count a message twice. A message to retry whose campaign was
- * stopped meanwhile is cancelled instead, like every other unsent message of a stopped run.
+ * stopped (or an automation unpublished) meanwhile is cancelled instead, like every other unsent message of a stopped run.
  */
 /** The batch's outcomes as a table `o` (id, state, provider_id, code, detail, retry_at), from one JSON parameter. */
 function outcomesTable(db: Kysely<Database>, payload: string) {
@@ -78,7 +78,7 @@ export async function recordOutcomes(
     const changed = await sql<{ state: string; id: number; cost: number }>`
       update messages
       set state = case
-            when o.state = 'pending' and (select status from campaigns where id = ${args.campaignId}) = 'stopped' then 'cancelled'
+            when o.state = 'pending' and (select status from campaigns where id = ${args.campaignId}) in ('stopped', 'unpublished') then 'cancelled'
             else o.state end,
           provider_id = coalesce(o.provider_id, messages.provider_id),
           error_code = o.code,

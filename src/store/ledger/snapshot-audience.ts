@@ -6,6 +6,8 @@ import { audienceParts, listContactsFrom, rulesWhere } from '../audience.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { type CounterDeltas, bumpCounters } from './counters.js';
+import { localDueSql } from './local-due.js';
+import type { Delivery } from '../../domain/schedule.js';
 
 export interface SnapshotChunk {
   readonly inserted: number;
@@ -41,6 +43,9 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
         'campaigns.audience',
         'campaigns.fallback',
         'campaigns.status',
+        'campaigns.delivery',
+        'runs.occurrence_at',
+        'runs.created_at',
         'workspaces.time_zone',
       ])
       .where('runs.id', '=', runId);
@@ -66,6 +71,18 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
     const audience = JSON.parse(run.audience) as Audience;
     const parts = await audienceParts(trx, { workspaceId: run.workspace_id, audience, now, timeZone: run.time_zone ?? 'UTC' });
     const state = run.status === 'stopped' ? 'cancelled' : 'pending';
+    // With delivery rules, each message waits for its recipient's local send time (issue 6).
+    const delivery = run.delivery ? (JSON.parse(run.delivery) as Delivery | null) : null;
+    const due = delivery
+      ? await localDueSql(trx, {
+          workspaceId: run.workspace_id,
+          delivery,
+          launch: new Date(run.occurrence_at ?? run.created_at),
+          workspaceZone: run.time_zone ?? 'UTC',
+          after: run.snapshot_cursor,
+          upto,
+        })
+      : sql<number>`0`;
     const channel = run.channel as Channel;
     // Driven from the lists' members in the chunk's range, each joined to its contact by
     // primary key. The address is computed once in the inner select; a suppressed one lands
@@ -91,9 +108,9 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
       select a.workspace_id, cast(${runId} as bigint), a.id,
              case when ${suppressedAddress(channel, run.workspace_id, sql.ref('a.address'))} then 'suppressed'
                   else cast(${state} as text) end,
-             a.address, 0, 0, cast(${now.toISOString()} as text)
+             a.address, 0, a.due, cast(${now.toISOString()} as text)
       from (
-        select c.workspace_id, c.id, ${addressOf(channel, dialectOf(trx))} as address
+        select c.workspace_id, c.id, ${addressOf(channel, dialectOf(trx))} as address, ${due} as due
         from ${listContactsFrom(trx, audience.listIds, run.snapshot_cursor, upto)}
         where c.workspace_id = ${run.workspace_id}
           and ${rulesWhere(parts)}
