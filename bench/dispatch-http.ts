@@ -150,7 +150,7 @@ export const baselineContent: EmailContent = {
 /** Recipient i as seedAudience creates it and the claim reads it back. */
 export function renderRecipient(i: number): OutgoingEmail {
   const address = `reader${i}@example.test`;
-  const contact = { email: address, phone: null, firstName: `Reader${i}`, lastName: 'Bench', attributes: { plan: 'pro' } };
+  const contact = { email: address, phone: null, firstName: `Reader${i}`, lastName: 'Bench', attributes: { plan: 'pro' }, timeZone: null };
   return renderEmail(baselineContent, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
 }
 

@@ -137,7 +137,14 @@ async function bare(n: number, ctx: PhaseContext) {
         await Promise.all(
           ids.map((i) => {
             const address = `reader${i}@example.test`;
-            const contact = { email: address, phone: null, firstName: `Reader${i}`, lastName: 'Bench', attributes: { plan: 'pro' } };
+            const contact = {
+              email: address,
+              phone: null,
+              firstName: `Reader${i}`,
+              lastName: 'Bench',
+              attributes: { plan: 'pro' },
+              timeZone: null,
+            };
             const m = renderEmail(content, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
             // The same fields, in the same shape, as SmtpEmailAdapter.send.
             return transport.sendMail({

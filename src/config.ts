@@ -16,6 +16,10 @@ export interface Config {
   readonly sandboxSmtp: { host: string; port: number } | null;
   /** Port of the in-process sandbox SMTP server (0: any free port). */
   readonly sandboxSmtpPort: number;
+  /** Sandbox mode: a second sandbox takes over a channel's sends when the first is down (HERALD_SANDBOX_FAILOVER, default off). */
+  readonly sandboxFailover: boolean;
+  /** Provider failover's breaker: transient failures in a row that switch, and the cool-down before the primary again. */
+  readonly failover: { readonly transientThreshold: number; readonly coolDownMs: number };
   readonly smtp: SmtpConfig | null;
   /** How email leaves: SMTP, or a Postmark-style HTTP batch API. */
   readonly emailTransport: 'smtp' | 'http';
@@ -53,6 +57,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, not "${raw}"`);
   return n;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['on', 'true', '1'].includes(raw)) return true;
+  if (['off', 'false', '0'].includes(raw)) return false;
+  throw new Error(`${name} must be on or off, not "${env[name]}"`);
 }
 
 function loopbackHostPort(name: string, raw: string): { host: string; port: number } {
@@ -108,6 +120,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandbox,
     sandboxSmtp: env.HERALD_SANDBOX_SMTP ? loopbackHostPort('HERALD_SANDBOX_SMTP', env.HERALD_SANDBOX_SMTP) : null,
     sandboxSmtpPort: int(env, 'HERALD_SANDBOX_SMTP_PORT', 0),
+    sandboxFailover: onOff(env, 'HERALD_SANDBOX_FAILOVER', false),
+    failover: {
+      transientThreshold: int(env, 'HERALD_FAILOVER_THRESHOLD', 5, 1),
+      coolDownMs: int(env, 'HERALD_FAILOVER_COOLDOWN_MS', 30_000, 0),
+    },
     // In sandbox mode a configured SMTP server is ignored: nothing may reach a real person.
     smtp: sandbox ? null : smtpConfigFromEnv(env),
     emailTransport: transport,

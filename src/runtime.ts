@@ -5,6 +5,7 @@ import { channelProviders } from './channels/catalogue.js';
 import type { SandboxFaults } from './channels/provider.js';
 import { Providers } from './engine/providers.js';
 import { SecretBox } from './store/secrets.js';
+import { trackingKey } from './domain/tracking.js';
 import { type AdapterSpec, SendThreads, adapterFromSpec } from './engine/send-threads.js';
 import { sandboxHttpEmailConfig } from './channels/email-http/config.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from './channels/email-http/sandbox.js';
@@ -110,11 +111,25 @@ export async function startHerald(
   // the sandbox never uses a sender's own credentials, and real sending requires the key.
   const secrets = config.secrets ?? (config.sandbox ? SecretBox.random() : null);
   const listening: { url: string | null } = { url: null };
+  // Email links (unsubscribe, open pixel, click redirect) are signed under a key derived from
+  // HERALD_SECRET_KEY; without it, one of this start only, so links from before a restart
+  // (or from a `herald worker` with another key) stop working.
+  const tracking = {
+    key: trackingKey(config.secrets ? config.env.HERALD_SECRET_KEY : null),
+    // Where people's mail clients reach Herald: as for receipts, and before it listens the
+    // address it is configured to listen on.
+    baseUrl: () =>
+      config.publicUrl ?? listening.url ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+  };
+  if (!config.secrets && !config.sandbox)
+    log.warn('HERALD_SECRET_KEY is not set: unsubscribe and tracking links in emails stop working when Herald restarts');
   const providers = await Providers.start({
     modules: channelProviders,
     env: config.env,
     sandbox: config.sandbox,
     ...(opts.sandboxFaults ? { sandboxFaults: opts.sandboxFaults } : {}),
+    sandboxFailover: config.sandboxFailover,
+    breaker: config.failover,
     secrets,
     publicUrl: () => config.publicUrl ?? listening.url,
     log,
@@ -140,6 +155,7 @@ export async function startHerald(
     limiter,
     providerRule: (channel) => (channel === 'email' ? config.emailRateLimit : null),
     renderSendFor: (adapter) => (adapter === email ? emailThreads : null),
+    emailLinks: () => ({ baseUrl: tracking.baseUrl(), key: tracking.key }),
     automations,
   }));
 
@@ -152,6 +168,8 @@ export async function startHerald(
     sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null,
     secrets,
     providers,
+    email,
+    tracking,
     log,
   });
   // Receipt callbacks need Herald's own address: known once the app listens (herald serve, the demo).

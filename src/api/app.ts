@@ -30,6 +30,8 @@ import { workspaceRoutes } from './routes/workspace.js';
 import { calendarRoutes } from './routes/calendar.js';
 import { eventRoutes } from './routes/events.js';
 import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
+import type { ChannelAdapter, OutgoingEmail } from '../channels/channel.js';
+import { trackingRoutes } from './routes/tracking.js';
 
 export interface AppDeps {
   readonly db: Db;
@@ -47,6 +49,10 @@ export interface AppDeps {
   readonly secrets?: SecretBox | null;
   /** The channel providers, for receipt webhooks and the sandbox inboxes; absent in tests that send no receipts. */
   readonly providers?: Providers;
+  /** The email adapter, for test sends from a template; absent or null when no email provider is configured. */
+  readonly email?: ChannelAdapter<OutgoingEmail> | null;
+  /** The key that signs email links and Herald's public base URL (routes/tracking.ts); absent: those routes answer 404. */
+  readonly tracking?: { readonly key: string; readonly baseUrl: () => string };
   /** Where unexpected errors are logged (requests themselves are not logged). */
   readonly log?: FastifyBaseLogger;
 }
@@ -142,6 +148,8 @@ export async function buildApp(deps: AppDeps) {
   await app.register(sandboxRoutes(deps), { prefix: '/v1' });
   await app.register(receiptRoutes(deps), { prefix: '/v1' });
   await app.register(workspaceRoutes(deps), { prefix: '/v1' });
+  // Outside /v1, so without an API key: the links in people's emails (signed tokens).
+  await app.register(trackingRoutes(deps));
   await app.register(calendarRoutes(deps), { prefix: '/v1' });
   await app.register(eventRoutes(deps), { prefix: '/v1' });
   return app;

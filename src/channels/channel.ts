@@ -117,7 +117,13 @@ export type Outgoing =
 
 /** What the provider did with one message. Vendor codes are mapped to these at the edge. */
 export type SendResult =
-  | { readonly messageId: number; readonly ok: true; readonly providerId: string | null }
+  | {
+      readonly messageId: number;
+      readonly ok: true;
+      readonly providerId: string | null;
+      /** The provider that took it when not the channel's first: its failover (engine/failover-adapter.ts). */
+      readonly via?: string;
+    }
   | {
       readonly messageId: number;
       readonly ok: false;
@@ -132,6 +138,8 @@ export type SendResult =
        * push subscription gone (404/410), an FCM token unregistered, a bot blocked by the person.
        */
       readonly recipient?: RecipientVerdict;
+      /** The provider that answered when not the channel's first (engine/failover-adapter.ts). */
+      readonly via?: string;
     };
 
 export interface ChannelCapabilities {

@@ -50,6 +50,8 @@ export interface SandboxOptions extends SandboxFaults {
    * receipt, because Herald learns its own URL only once it listens. Null: send no receipts.
    */
   readonly receiptUrl: () => string | null;
+  /** Started as a channel's failover provider: a distinct account where the protocol has accounts. */
+  readonly secondary?: boolean;
   /** Delay before a receipt goes out, in milliseconds (default a few ms). */
   readonly receiptDelayMs?: number;
   readonly host?: string;
@@ -126,6 +128,12 @@ export interface ProviderModule<C = unknown, M extends Outgoing = Outgoing> {
    * cannot work without environment settings.
    */
   defaultConfig?(env: NodeJS.ProcessEnv): C;
+  /**
+   * A second account or endpoint of the same protocol that takes over when the first is down
+   * (engine/failover-adapter.ts), from the environment; null when none is set. Absent for
+   * providers without failover.
+   */
+  failoverConfigFromEnv?(env: NodeJS.ProcessEnv): C | null;
   /** Starts the loopback sandbox; `config` reaches it and `credentials` are what it accepts. */
   startSandbox(options: SandboxOptions): Promise<{
     readonly server: SandboxServer;

@@ -1,6 +1,15 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Result, fail, ok } from './errors.js';
-import { type CampaignStatus, type EditGroup, campaignStatuses, channels, editGroups, outcomes, userActions } from './lifecycle.js';
+import {
+  type CampaignStatus,
+  type Channel,
+  type EditGroup,
+  campaignStatuses,
+  channels,
+  editGroups,
+  outcomes,
+  userActions,
+} from './lifecycle.js';
 import { Delivery, Recurrence } from './schedule.js';
 import { Trigger } from './automation.js';
 import { StringEnum } from './string-enum.js';
@@ -38,9 +47,11 @@ export const AudienceEstimate = Type.Object({
   campaignId: Type.String(),
   channel: StringEnum(channels),
   selected: Type.Integer({ description: 'Contacts the audience rules select' }),
-  willSend: Type.Integer({ description: 'Messages a launch would send: selected, with an address, not suppressed' }),
+  willSend: Type.Integer({
+    description: 'Messages a launch would send: selected, with an address (on the channel or a fallback), not suppressed',
+  }),
   suppressed: Type.Integer({ description: 'Selected contacts whose address is on the suppression list (ledger rows `suppressed`)' }),
-  noAddress: Type.Integer({ description: 'Selected contacts without an address for the channel (no ledger row)' }),
+  noAddress: Type.Integer({ description: 'Selected contacts without an address for the channel nor any fallback (no ledger row)' }),
   sample: Type.Array(
     Type.Object({
       id: Type.Integer(),
@@ -91,8 +102,28 @@ export const FailureReason = Type.Object({
   code: Type.String(),
   detail: Type.String(),
   count: Type.Optional(Type.Integer({ description: 'How many contacts the reason concerns (NO_ADDRESS_FOR_CHANNEL)' })),
+  // INSUFFICIENT_BALANCE says by how much, in micro-units of the workspace's currency.
+  estimate: Type.Optional(Type.Integer({ description: 'INSUFFICIENT_BALANCE: the estimated cost' })),
+  balance: Type.Optional(Type.Integer({ description: 'INSUFFICIENT_BALANCE: the balance' })),
+  shortfall: Type.Optional(Type.Integer({ description: 'INSUFFICIENT_BALANCE: what is missing' })),
+  currency: Type.Optional(Type.String({ description: 'INSUFFICIENT_BALANCE: the currency of the amounts' })),
 });
 export type FailureReason = Static<typeof FailureReason>;
+
+/**
+ * One fallback channel of a campaign (DESIGN §8): a contact with no address on the channels
+ * before it, or whose message failed permanently on them, gets the message on this one,
+ * rendered from this template and sent from this sender.
+ */
+export const CampaignFallback = Type.Object(
+  {
+    channel: StringEnum(channels, 'A channel other than the campaign’s own and the other fallbacks’'),
+    templateId: Type.String({ minLength: 1, description: 'A template of that channel' }),
+    senderId: Type.String({ minLength: 1, description: 'A sender of that channel' }),
+  },
+  { additionalProperties: false },
+);
+export type CampaignFallback = Static<typeof CampaignFallback>;
 
 /**
  * A send time: an instant with an offset, or a wall time without one
@@ -124,6 +155,13 @@ const editable = {
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
   pacing: Pacing,
+  fallback: Type.Array(CampaignFallback, {
+    maxItems: 7,
+    description:
+      'Fallback channels, in order (e.g. SMS, then Telegram): a contact with no address on the campaign’s channel gets the ' +
+      'first fallback it has an address on, and a message that fails permanently moves to the next such channel. Each has ' +
+      'its own template and sender of its channel; the channels are distinct and not the campaign’s own. Empty: none.',
+  }),
 };
 
 /** Every editable field, optional: what a create may set and a PATCH may change. */
@@ -164,6 +202,7 @@ export const fieldGroups: Readonly<Record<EditableField, EditGroup>> = {
   tags: 'meta',
   templateId: 'content',
   senderId: 'content',
+  fallback: 'content',
   audience: 'audience',
   launchType: 'schedule',
   sendAt: 'schedule',
@@ -235,6 +274,7 @@ export const Campaign = Type.Object({
   senderId: Type.Union([Type.String(), Type.Null()]),
   audience: Audience,
   pacing: Pacing,
+  fallback: Type.Array(CampaignFallback, { description: 'Fallback channels, in order; empty: none' }),
   tags: Type.Array(Type.String()),
   failureReasons: Type.Array(FailureReason),
   version: Type.Integer(),
@@ -288,4 +328,30 @@ export function parseSendAt(value: string, field = 'body/sendAt'): Result<Date> 
     });
   }
   return ok(at);
+}
+
+/** A campaign's fallback channels as stored (campaigns.fallback: JSON, or null for none). */
+export function parseFallback(raw: string | null): CampaignFallback[] {
+  return raw ? (JSON.parse(raw) as CampaignFallback[]) : [];
+}
+
+/** The channels a campaign tries, in order: its own, then each fallback's. */
+export function channelChain(channel: Channel, fallback: readonly CampaignFallback[]): Channel[] {
+  return [channel, ...fallback.map((f) => f.channel)];
+}
+
+/** Refuses fallbacks that repeat a channel or name the campaign's own (400, naming the entry). */
+export function checkFallback(channel: Channel, fallback: readonly CampaignFallback[]): Result<CampaignFallback[]> {
+  const seen = new Set<Channel>([channel]);
+  for (const [i, f] of fallback.entries()) {
+    if (seen.has(f.channel)) {
+      const field = `body/fallback/${i}/channel`;
+      const message = f.channel === channel ? `is the campaign's own channel (${channel})` : `repeats ${f.channel}`;
+      return fail('VALIDATION_FAILED', `${field} ${message}: fallback channels are distinct and not the campaign's own`, {
+        errors: [{ field, message }],
+      });
+    }
+    seen.add(f.channel);
+  }
+  return ok([...fallback]);
 }

@@ -275,7 +275,9 @@ const broadcastTable: readonly Row[] = [
     effect: 'none',
     guard: (_s, ctx) => (ctx.outcome ? null : { code: 'VALIDATION_FAILED', detail: 'complete needs an outcome' }),
   },
-  { from: ['scheduled', 'queued', 'sending', 'paused'], action: 'fail', to: 'failed', effect: 'none' },
+  // A launch that fails preflight (seed 003: Failed, for launch types Now and Manual too), a
+  // schedule that comes due and cannot go out, and a provider that refuses the campaign.
+  { from: ['draft', 'ready', 'scheduled', 'queued', 'sending', 'paused'], action: 'fail', to: 'failed', effect: 'none' },
   { from: ['sending'], action: 'auto_pause', to: 'paused', effect: 'none' },
 ];
 

@@ -43,7 +43,7 @@ describe('affordablePrefix', () => {
 type Step =
   { kind: 'top_up'; amount: number } | { kind: 'reserve'; costs: number[] } | { kind: 'record'; sent: boolean[] } | { kind: 'crash' };
 
-const steps = fc.array(
+const steps: fc.Arbitrary<Step[]> = fc.array(
   fc.oneof(
     fc.record({ kind: fc.constant('top_up' as const), amount: fc.integer({ min: 1, max: 300_000 }) }),
     fc.record({ kind: fc.constant('reserve' as const), costs }),

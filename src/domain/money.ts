@@ -27,7 +27,7 @@ export function costUnitOf(channel: Channel): CostUnit {
 }
 
 /** Currency codes are ISO 4217's three letters; the code only labels the amounts. */
-export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. USD', default: 'USD' });
+export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. USD (a new workspace’s)' });
 
 /** A non-negative amount in micro-units; the ceiling keeps every sum an exact JavaScript integer. */
 export const Micros = (description: string) => Type.Integer({ minimum: 0, maximum: maxMicros, description });

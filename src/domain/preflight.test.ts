@@ -21,6 +21,14 @@ describe('preflight sender reasons', () => {
     expect(codes({ sender: { deleted: true, status: 'active', channel: 'email' } })).toEqual(['SENDER_DELETED']);
   });
 
+  it('refuses a template whose Liquid no longer parses, naming the field and line', () => {
+    const reasons = preflight({
+      ...ready,
+      template: { deleted: false, channel: 'email', invalid: ['body/subject: unexpected token, line:1'] },
+    });
+    expect(reasons).toEqual([{ code: 'TEMPLATE_INVALID', detail: expect.stringContaining('body/subject: unexpected token, line:1') }]);
+  });
+
   it('names the channel and what to set when no provider is configured', () => {
     const [reason] = preflight({ ...ready, providerConfigured: false });
     expect(reason).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED', detail: expect.stringContaining('SMTP_HOST') });

@@ -7,12 +7,9 @@ import { type CostEstimate, formatMoney } from './money.js';
  * from going out, all at once, from facts the caller gathered. Runs before schedule,
  * launch, restart and retry, and again when a scheduled campaign comes due.
  */
-export interface PreflightFacts {
-  readonly channel: Channel;
-  readonly templateId: string | null;
-  readonly template: { readonly deleted: boolean; readonly channel: string } | null;
-  readonly senderId: string | null;
-  readonly sender: { readonly deleted: boolean; readonly status: string; readonly channel: string } | null;
+export interface PreflightFacts extends ChannelFacts {
+  /** The campaign's fallback channels, in order, checked like its own (DESIGN §8). */
+  readonly fallback?: readonly ChannelFacts[];
   readonly lists: readonly { readonly id: string; readonly found: boolean; readonly deleted: boolean }[];
   /** Segments the audience names that no longer exist. */
   readonly missingSegments?: readonly string[];
@@ -26,12 +23,11 @@ export interface PreflightFacts {
   readonly audience: {
     /** Contacts the rules select. */
     readonly selected: number;
-    /** Of those, contacts with an address for the channel. */
+    /** Of those, contacts with an address for the channel (or any of its fallbacks). */
     readonly addressed: number;
     /** Of those, contacts not on the suppression list. */
     readonly deliverable: number;
   } | null;
-  readonly providerConfigured: boolean;
   /** What sending would cost against the balance; null or absent when the channel is free or nothing is counted. */
   readonly cost?: CostEstimate | null;
 }
@@ -65,6 +61,7 @@ export function insufficientBalance(cost: CostEstimate): InsufficientBalance | n
 
 export const preflightCodes = [
   'TEMPLATE_MISSING',
+  'TEMPLATE_INVALID',
   'SENDER_MISSING',
   'SENDER_PAUSED',
   'SENDER_DELETED',
@@ -79,25 +76,62 @@ export const preflightCodes = [
   'INSUFFICIENT_BALANCE',
 ] as const;
 
-export function preflight(f: PreflightFacts): FailureReason[] {
-  const reasons: FailureReason[] = [];
-  if (!f.templateId) reasons.push({ code: 'TEMPLATE_MISSING', detail: 'The campaign has no template.' });
-  else if (!f.template || f.template.deleted)
-    reasons.push({ code: 'TEMPLATE_MISSING', detail: `Template ${f.templateId} was deleted or does not exist.` });
-  else if (f.template.channel !== f.channel)
-    reasons.push({ code: 'TEMPLATE_MISSING', detail: `Template ${f.templateId} is for ${f.template.channel}, not ${f.channel}.` });
+/** What preflight checks of one channel a campaign sends on: its own, or a fallback's. */
+export interface ChannelFacts {
+  readonly channel: Channel;
+  readonly templateId: string | null;
+  readonly template: {
+    readonly deleted: boolean;
+    readonly channel: string;
+    /** Parts whose Liquid does not parse, as "field: message" naming Liquid's line. */
+    readonly invalid?: readonly string[];
+  } | null;
+  readonly senderId: string | null;
+  readonly sender: { readonly deleted: boolean; readonly status: string; readonly channel: string } | null;
+  readonly providerConfigured: boolean;
+}
 
-  if (!f.senderId) reasons.push({ code: 'SENDER_MISSING', detail: 'The campaign has no sender.' });
-  else if (!f.sender || f.sender.deleted)
-    reasons.push({ code: 'SENDER_DELETED', detail: `Sender ${f.senderId} was deleted or does not exist.` });
-  else if (f.sender.channel !== f.channel)
-    reasons.push({ code: 'SENDER_MISSING', detail: `Sender ${f.senderId} sends ${f.sender.channel}, not ${f.channel}.` });
-  else if (f.sender.status === 'paused') reasons.push({ code: 'SENDER_PAUSED', detail: `Sender ${f.senderId} is paused.` });
+/** TEMPLATE_*, SENDER_*, BOT_BLOCKED and PROVIDER_NOT_CONFIGURED of one channel; a fallback's details say which. */
+function channelReasons(f: ChannelFacts, fallback: number | null): FailureReason[] {
+  const reasons: FailureReason[] = [];
+  const of = fallback === null ? '' : `Fallback ${fallback} (${f.channel}): `;
+  const push = (code: string, detail: string) => reasons.push({ code, detail: `${of}${detail}` });
+  if (!f.templateId) push('TEMPLATE_MISSING', 'The campaign has no template.');
+  else if (!f.template || f.template.deleted) push('TEMPLATE_MISSING', `Template ${f.templateId} was deleted or does not exist.`);
+  else if (f.template.channel !== f.channel)
+    push('TEMPLATE_MISSING', `Template ${f.templateId} is for ${f.template.channel}, not ${f.channel}.`);
+  else if (f.template.invalid?.length)
+    push('TEMPLATE_INVALID', `Template ${f.templateId} does not parse: ${f.template.invalid.join('; ')}.`);
+
+  if (!f.senderId) push('SENDER_MISSING', 'The campaign has no sender.');
+  else if (!f.sender || f.sender.deleted) push('SENDER_DELETED', `Sender ${f.senderId} was deleted or does not exist.`);
+  else if (f.sender.channel !== f.channel) push('SENDER_MISSING', `Sender ${f.senderId} sends ${f.sender.channel}, not ${f.channel}.`);
+  else if (f.sender.status === 'paused') push('SENDER_PAUSED', `Sender ${f.senderId} is paused.`);
   else if (f.sender.status === 'blocked')
-    reasons.push({
-      code: 'BOT_BLOCKED',
-      detail: `The provider refused sender ${f.senderId}'s credentials (a revoked or blocked bot); store new credentials to unblock it.`,
-    });
+    push(
+      'BOT_BLOCKED',
+      `The provider refused sender ${f.senderId}'s credentials (a revoked or blocked bot); store new credentials to unblock it.`,
+    );
+  if (!f.providerConfigured)
+    push(
+      'PROVIDER_NOT_CONFIGURED',
+      f.channel === 'email'
+        ? 'No email provider is configured and sandbox mode is off (set SMTP_HOST or EMAIL_HTTP_URL, or HERALD_SANDBOX=on).'
+        : `No ${f.channel} provider is configured and sandbox mode is off: give the sender its credentials, configure the provider in the environment, or set HERALD_SANDBOX=on.`,
+    );
+  return reasons;
+}
+
+export function preflight(f: PreflightFacts): FailureReason[] {
+  const own = channelReasons(f, null);
+  const provider = own.filter((r) => r.code === 'PROVIDER_NOT_CONFIGURED');
+  const reasons: FailureReason[] = own.filter((r) => r.code !== 'PROVIDER_NOT_CONFIGURED');
+  for (const [i, fb] of (f.fallback ?? []).entries()) {
+    const theirs = channelReasons(fb, i + 1);
+    reasons.push(...theirs.filter((r) => r.code !== 'PROVIDER_NOT_CONFIGURED'));
+    provider.push(...theirs.filter((r) => r.code === 'PROVIDER_NOT_CONFIGURED'));
+  }
+  const channelNames = [f.channel, ...(f.fallback ?? []).map((fb) => fb.channel)].join(' or ');
 
   for (const list of f.lists) {
     if (!list.found || list.deleted) reasons.push({ code: 'LIST_DELETED', detail: `List ${list.id} was deleted or does not exist.` });
@@ -120,23 +154,16 @@ export function preflight(f: PreflightFacts): FailureReason[] {
   } else if (a?.addressed === 0)
     reasons.push({
       code: 'NO_ADDRESS_FOR_CHANNEL',
-      detail: `None of the ${a.selected} contacts of the audience has an address for ${f.channel}.`,
+      detail: `None of the ${a.selected} contacts of the audience has an address for ${channelNames}.`,
       count: a.selected,
     });
   else if (a?.deliverable === 0)
     reasons.push({
       code: 'AUDIENCE_EMPTY',
-      detail: `All ${a.addressed} contacts of the audience with an address for ${f.channel} are on the suppression list.`,
+      detail: `All ${a.addressed} contacts of the audience with an address for ${channelNames} are on the suppression list.`,
     });
 
-  if (!f.providerConfigured)
-    reasons.push({
-      code: 'PROVIDER_NOT_CONFIGURED',
-      detail:
-        f.channel === 'email'
-          ? 'No email provider is configured and sandbox mode is off (set SMTP_HOST or EMAIL_HTTP_URL, or HERALD_SANDBOX=on).'
-          : `No ${f.channel} provider is configured and sandbox mode is off: give the sender its credentials, configure the provider in the environment, or set HERALD_SANDBOX=on.`,
-    });
+  reasons.push(...provider);
   const short = f.cost ? insufficientBalance(f.cost) : null;
   if (short) reasons.push(short);
   return reasons;

@@ -128,6 +128,7 @@ export const Contact = Type.Object({
   viberId: nullableText(),
   tags: Type.Array(Type.String(), { description: 'Sorted, unique' }),
   attributes: Type.Record(Type.String(), Type.Unknown()),
+  devices: Type.Optional(Type.Array(Device, { description: 'GET /v1/contacts/{id} only: the push devices, oldest first' })),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -227,6 +228,15 @@ export const MembersResult = Type.Object({
 });
 export type MembersResult = Static<typeof MembersResult>;
 
+export const EmailTracking = Type.Object(
+  {
+    opens: Type.Boolean({ description: 'Add the open pixel (default true)' }),
+    clicks: Type.Boolean({ description: 'Send links through the click redirect (default true)' }),
+  },
+  { additionalProperties: false, description: 'Email: open and click tracking of the messages sent with this template' },
+);
+export type EmailTracking = Static<typeof EmailTracking>;
+
 export const TemplateInput = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -238,8 +248,29 @@ export const TemplateInput = Type.Object(
         description: 'Email only, and required there: Liquid, e.g. "Hello {{ contact.firstName }}"',
       }),
     ),
-    html: Type.Optional(Nullable(Type.String({ maxLength: 1_000_000 }))),
-    text: Type.Optional(Nullable(Type.String({ maxLength: 1_000_000 }))),
+    html: Type.Optional(
+      Nullable(
+        Type.String({
+          maxLength: 1_000_000,
+          description:
+            'Email: HTML with Liquid. `{{ unsubscribe_url }}` is the recipient’s unsubscribe link; without it a footer with the link is added',
+        }),
+      ),
+    ),
+    text: Type.Optional(
+      Nullable(Type.String({ maxLength: 1_000_000, description: 'Email: the text part (Liquid); made from the HTML when absent' })),
+    ),
+    mjml: Type.Optional(
+      Nullable(
+        Type.String({
+          maxLength: 1_000_000,
+          description:
+            'Email written in MJML instead of html (`<mjml>…</mjml>`), Liquid allowed; validated strictly and compiled to `html` when saved. ' +
+            'Liquid tags between MJML elements go inside <mj-raw>',
+        }),
+      ),
+    ),
+    tracking: Type.Optional(EmailTracking),
     // Checked against its channel by checkContent (domain/template-content.ts), which names the
     // bad field; a union here would answer with every member's complaints at once.
     content: Type.Optional(
@@ -262,11 +293,72 @@ export const Template = Type.Object({
   subject: Type.Union([Type.String(), Type.Null()]),
   html: Type.Union([Type.String(), Type.Null()]),
   text: Type.Union([Type.String(), Type.Null()]),
+  mjml: Type.Union([Type.String(), Type.Null()], { description: 'Email written in MJML: its source (`html` is what it compiled to)' }),
+  tracking: EmailTracking,
   content: Type.Union([AnyContent, Type.Null()], { description: 'The content of a template for a channel other than email' }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
 export type Template = Static<typeof Template>;
+
+/** Whom a preview or a test send is personalised for: a stored contact, or fields given inline. */
+const PreviewContact = {
+  contactId: Type.Optional(Type.Integer({ minimum: 1, description: 'A contact of the workspace' })),
+  contact: Type.Optional(
+    Type.Object(
+      {
+        email: Type.Optional(Nullable(Type.String({ maxLength: 320 }))),
+        phone: Type.Optional(Nullable(Type.String({ maxLength: 40 }))),
+        firstName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+        lastName: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+        attributes: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 100 }), AttributeValue)),
+      },
+      { additionalProperties: false, description: 'A contact given inline, instead of contactId' },
+    ),
+  ),
+};
+
+export const TemplatePreviewInput = Type.Object(PreviewContact, {
+  additionalProperties: false,
+  description: 'Renders for contactId, or for an inline contact; with neither, for a contact with no fields',
+});
+export type TemplatePreviewInput = Static<typeof TemplatePreviewInput>;
+
+export const TemplatePreview = Type.Object({
+  channel: Type.String(),
+  subject: Type.Union([Type.String(), Type.Null()], { description: 'Email' }),
+  html: Type.Union([Type.String(), Type.Null()], { description: 'Email, with the unsubscribe footer when the template has no link' }),
+  text: Type.Union([Type.String(), Type.Null()], { description: 'Email: the text part, given or made from the HTML' }),
+  headers: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()], {
+    description: 'Email: List-Unsubscribe and the other headers the message carries',
+  }),
+  content: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], {
+    description: 'Other channels: the rendered message as the provider gets it',
+  }),
+  sms: Type.Union([Type.Object({ segments: Type.Integer(), encoding: Type.String(), characters: Type.Integer() }), Type.Null()], {
+    description: 'SMS: what the rendered text costs',
+  }),
+});
+export type TemplatePreview = Static<typeof TemplatePreview>;
+
+export const TemplateTestInput = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 4096, description: 'The address: an email, a phone number, a chat id, a device token…' }),
+    senderId: Type.String({ description: 'A sender of the template’s channel' }),
+    ...PreviewContact,
+  },
+  { additionalProperties: false },
+);
+export type TemplateTestInput = Static<typeof TemplateTestInput>;
+
+export const TemplateTestResult = Type.Object({
+  sent: Type.Boolean({ description: 'The provider accepted it (in sandbox mode: the sandbox)' }),
+  channel: Type.String(),
+  to: Type.String(),
+  providerId: Type.Union([Type.String(), Type.Null()]),
+  error: Type.Union([Type.Object({ code: Type.String(), detail: Type.String() }), Type.Null()]),
+});
+export type TemplateTestResult = Static<typeof TemplateTestResult>;
 
 export const SenderStatus = Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('blocked')], {
   description: 'A paused sender sends nothing; blocked: the provider refused its credentials (a revoked bot token) until they change',

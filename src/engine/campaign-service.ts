@@ -10,9 +10,11 @@ import {
   type LaunchType,
   type Pacing,
   type Run,
+  checkFallback,
   fieldGroups,
   fieldsOf,
   missingFields,
+  parseFallback,
 } from '../domain/campaign.js';
 import {
   type Delivery,
@@ -40,7 +42,9 @@ import {
   editableGroups,
 } from '../domain/lifecycle.js';
 import { type MessageState, campaignCounts, messageStates, zeroCounts } from '../domain/messages.js';
+import { type CostEstimate, estimateCost, smsSegmentsEstimate, withoutLiquid } from '../domain/money.js';
 import { preflight } from '../domain/preflight.js';
+import type { SmsContent } from '../domain/template-content.js';
 import { validateSegment } from '../domain/segment.js';
 import {
   type CampaignFilter,
@@ -54,15 +58,19 @@ import {
 import type { Db } from '../store/database.js';
 import { newId } from '../store/ids.js';
 import { audienceWhere } from '../store/audience.js';
-import { audienceFacts, sampleAudience } from '../store/audience-estimate.js';
+import { type AudienceFacts, audienceFacts, sampleAudience } from '../store/audience-estimate.js';
+import { readMoney } from '../store/balance.js';
 import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
 import type { Page } from '../store/pagination.js';
 import type { CampaignRow, CampaignUpdate, SenderRow } from '../store/schema.js';
+import { liquidParts } from '../domain/template-content.js';
 import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
 import { countWaiting } from '../store/ledger/waiting.js';
 import type { Trigger } from '../domain/automation.js';
 import type { Clock } from './clock.js';
+import { checkTemplate, liquid } from './render.js';
+import { liquidScope } from './render-channels.js';
 
 export interface ActionParams {
   readonly sendAt?: string;
@@ -99,6 +107,12 @@ export interface ServiceDeps {
 const preflightActions: readonly Action[] = ['schedule', 'launch', 'restart', 'retry', 'retry_failed', 'start'];
 
 const parseJson = <T>(text: string): T => JSON.parse(text) as T;
+
+/**
+ * Recipients an SMS cost estimate renders the template for: enough to catch the usual
+ * long names and non-GSM characters, few enough that a preflight stays a few milliseconds.
+ */
+const smsCostSample = 20;
 
 /**
  * Carries out campaign commands: reads the campaign and the facts the lifecycle needs,
@@ -207,6 +221,7 @@ export class CampaignService {
       senderId: row.sender_id,
       audience: parseJson<Audience>(row.audience),
       pacing: parseJson<Pacing>(row.pacing),
+      fallback: parseFallback(row.fallback),
       tags: parseJson<string[]>(row.tags),
       failureReasons: parseJson<FailureReason[]>(row.failure_reasons),
       version: row.version,
@@ -257,6 +272,26 @@ export class CampaignService {
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
       if (!s) throw HeraldError.of('NOT_FOUND', `No sender ${input.senderId} in this workspace.`, { field: 'senderId' });
+    }
+    for (const [i, f] of (input.fallback ?? []).entries()) {
+      const [t, sd] = await Promise.all([
+        db
+          .selectFrom('templates')
+          .select('id')
+          .where('workspace_id', '=', workspaceId)
+          .where('id', '=', f.templateId)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst(),
+        db
+          .selectFrom('senders')
+          .select('id')
+          .where('workspace_id', '=', workspaceId)
+          .where('id', '=', f.senderId)
+          .where('deleted_at', 'is', null)
+          .executeTakeFirst(),
+      ]);
+      if (!t) throw HeraldError.of('NOT_FOUND', `No template ${f.templateId} in this workspace.`, { field: `fallback/${i}/templateId` });
+      if (!sd) throw HeraldError.of('NOT_FOUND', `No sender ${f.senderId} in this workspace.`, { field: `fallback/${i}/senderId` });
     }
     const listIds = input.audience?.listIds ?? [];
     if (listIds.length > 0) {
@@ -317,6 +352,7 @@ export class CampaignService {
         errors: [{ field: 'body/launchType', message: `cannot be ${input.launchType} for a ${kind} campaign` }],
       });
     }
+    if (input.fallback) unwrap(checkFallback(input.channel ?? 'email', input.fallback));
     await this.#checkReferences(workspaceId, input);
     const now = this.#deps.clock.now();
     const iso = now.toISOString();
@@ -347,6 +383,7 @@ export class CampaignService {
         sender_id: input.senderId ?? null,
         audience: JSON.stringify(input.audience ?? { listIds: [] }),
         pacing: JSON.stringify(input.pacing ?? {}),
+        fallback: input.fallback?.length ? JSON.stringify(input.fallback) : null,
         failure_reasons: '[]',
         version: 1,
         current_run_id: null,
@@ -405,6 +442,7 @@ export class CampaignService {
         errors: [{ field: 'body/launchType', message: `cannot be ${changes.launchType} for a ${row.kind} campaign` }],
       });
     }
+    if (changes.fallback) unwrap(checkFallback(row.channel as Channel, changes.fallback));
     await this.#checkReferences(workspaceId, changes);
 
     const update: CampaignUpdate = {};
@@ -427,6 +465,7 @@ export class CampaignService {
     if (changes.senderId !== undefined) update.sender_id = changes.senderId;
     if (changes.audience !== undefined) update.audience = JSON.stringify(changes.audience);
     if (changes.pacing !== undefined) update.pacing = JSON.stringify(changes.pacing);
+    if (changes.fallback !== undefined) update.fallback = changes.fallback.length ? JSON.stringify(changes.fallback) : null;
 
     // A ready campaign an edit leaves incomplete goes back to draft: the lifecycle decides.
     const edited = { ...row, ...update } as CampaignRow;
@@ -463,7 +502,7 @@ export class CampaignService {
     const template = row.template_id
       ? await db
           .selectFrom('templates')
-          .select(['deleted_at', 'channel'])
+          .select(['deleted_at', 'channel', 'subject', 'html', 'text', 'content'])
           .where('workspace_id', '=', row.workspace_id)
           .where('id', '=', row.template_id)
           .executeTakeFirst()
@@ -478,10 +517,38 @@ export class CampaignService {
       : undefined;
     const { lists, facts } = await this.#audience(row, audience);
     const byId = new Map(lists.map((l) => [l.id, l]));
+    // Each fallback channel is checked like the campaign's own (DESIGN §8).
+    const fallback = await Promise.all(
+      parseFallback(row.fallback).map(async (f) => {
+        const [t, sd] = await Promise.all([
+          db
+            .selectFrom('templates')
+            .select(['deleted_at', 'channel'])
+            .where('workspace_id', '=', row.workspace_id)
+            .where('id', '=', f.templateId)
+            .executeTakeFirst(),
+          db
+            .selectFrom('senders')
+            .select(['deleted_at', 'status', 'channel', 'credentials'])
+            .where('workspace_id', '=', row.workspace_id)
+            .where('id', '=', f.senderId)
+            .executeTakeFirst(),
+        ]);
+        return {
+          channel: f.channel,
+          templateId: f.templateId,
+          template: t ? { deleted: t.deleted_at !== null, channel: t.channel } : null,
+          senderId: f.senderId,
+          sender: sd ? { deleted: sd.deleted_at !== null, status: sd.status, channel: sd.channel } : null,
+          providerConfigured: this.#deps.providerConfigured(f.channel, sd ?? null),
+        };
+      }),
+    );
     return preflight({
+      fallback,
       channel: row.channel as Channel,
       templateId: row.template_id,
-      template: template ? { deleted: template.deleted_at !== null, channel: template.channel } : null,
+      template: template ? { deleted: template.deleted_at !== null, channel: template.channel, invalid: liquidProblems(template) } : null,
       senderId: row.sender_id,
       sender: sender ? { deleted: sender.deleted_at !== null, status: sender.status, channel: sender.channel } : null,
       lists: audience.listIds.map((id) => ({ id, found: byId.has(id), deleted: byId.get(id)?.deleted_at != null })),
@@ -491,7 +558,91 @@ export class CampaignService {
       beforeExclusions: facts.beforeExclusions,
       audience: facts.counts,
       providerConfigured: this.#deps.providerConfigured(row.channel as Channel, sender ?? null),
+      cost: await this.costEstimate(row, facts),
     });
+  }
+
+  /**
+   * What sending the campaign now would cost against the workspace's balance (domain/money.ts):
+   * the deliverable messages × units per message × the channel's price. An SMS's units are
+   * the most segments of its text without Liquid and of the template rendered for the first
+   * recipients (smsSegmentsEstimate); a free channel is not sampled. Null when nothing is counted.
+   */
+  async costEstimate(row: CampaignRow, facts: AudienceFacts): Promise<CostEstimate | null> {
+    const db = this.#deps.db;
+    const money = await readMoney(db, row.workspace_id);
+    if (!money || !facts.counts) return null;
+    const channel = row.channel as Channel;
+    const price = money.prices[channel];
+    let unitsPerMessage = 1;
+    let method = channel === 'voice' ? 'one call per message' : 'one unit per message';
+    if (channel === 'sms') {
+      const template = row.template_id
+        ? await db
+            .selectFrom('templates')
+            .select('content')
+            .where('workspace_id', '=', row.workspace_id)
+            .where('id', '=', row.template_id)
+            .executeTakeFirst()
+        : undefined;
+      const text = template?.content ? ((JSON.parse(template.content) as Partial<SmsContent>).text ?? '') : '';
+      const bodies = price > 0 ? await this.#renderSample(row, facts, text) : [];
+      unitsPerMessage = smsSegmentsEstimate(text, bodies);
+      method =
+        bodies.length > 0
+          ? `the most segments of the text without Liquid and of the template rendered for the first ${bodies.length} recipient(s); ` +
+            'sending charges each message’s real segments'
+          : 'segments of the text without Liquid; sending charges each message’s real segments';
+      if (withoutLiquid(text) === '' && bodies.length === 0) method = 'at least one segment per message';
+    }
+    return estimateCost({
+      channel,
+      price,
+      currency: money.currency,
+      balance: money.balance,
+      messages: facts.counts.deliverable,
+      unitsPerMessage,
+      method,
+    });
+  }
+
+  /** The SMS text rendered for the first recipients of the audience (a template error skips that one). */
+  async #renderSample(row: CampaignRow, facts: AudienceFacts, text: string): Promise<string[]> {
+    const db = this.#deps.db;
+    const sample = await sampleAudience(db, {
+      workspaceId: row.workspace_id,
+      channel: 'sms',
+      where: audienceWhere(facts.parts),
+      limit: smsCostSample,
+    });
+    if (sample.length === 0) return [];
+    const contacts = await db
+      .selectFrom('contacts')
+      .select(['email', 'phone', 'first_name', 'last_name', 'attributes', 'time_zone'])
+      .where('workspace_id', '=', row.workspace_id)
+      .where(
+        'id',
+        'in',
+        sample.map((s) => s.id),
+      )
+      .execute();
+    const bodies: string[] = [];
+    for (const c of contacts) {
+      const contact = {
+        email: c.email,
+        phone: c.phone,
+        firstName: c.first_name,
+        lastName: c.last_name,
+        attributes: JSON.parse(c.attributes) as Record<string, unknown>,
+        timeZone: c.time_zone,
+      };
+      try {
+        bodies.push(liquid.parseAndRenderSync(text, liquidScope({ campaignId: row.id, campaignName: row.name }, contact)) as string);
+      } catch {
+        // TEMPLATE_INVALID is the template check's to report; the stripped text still counts.
+      }
+    }
+    return bodies;
   }
 
   /** The campaign's lists as stored, and its audience compiled and counted for its channel. */
@@ -509,6 +660,7 @@ export class CampaignService {
     const facts = await audienceFacts(db, {
       workspaceId: row.workspace_id,
       channel: row.channel as Channel,
+      fallback: parseFallback(row.fallback).map((f) => f.channel),
       audience,
       liveListIds: lists.filter((l) => l.deleted_at === null).map((l) => l.id),
       now: this.#deps.clock.now(),
@@ -523,7 +675,7 @@ export class CampaignService {
    * message would go to, those skipped as suppressed or without an address for the channel,
    * and the first few recipients. Counted in SQL with the snapshot's own predicates.
    */
-  async estimate(workspaceId: string, id: string, sample: number): Promise<AudienceEstimate> {
+  async estimate(workspaceId: string, id: string, sample: number): Promise<AudienceEstimate & { cost: CostEstimate | null }> {
     const row = await this.#load(workspaceId, id);
     const audience = parseJson<Audience>(row.audience);
     const { facts } = await this.#audience(row, audience, false);
@@ -532,6 +684,7 @@ export class CampaignService {
       ? await sampleAudience(this.#deps.db, {
           workspaceId,
           channel: row.channel as Channel,
+          fallback: parseFallback(row.fallback).map((f) => f.channel),
           where: audienceWhere(facts.parts),
           limit: sample,
         })
@@ -544,6 +697,7 @@ export class CampaignService {
       suppressed: counts.addressed - counts.deliverable,
       noAddress: counts.selected - counts.addressed,
       sample: recipients,
+      cost: await this.costEstimate(row, facts),
     };
   }
 
@@ -734,13 +888,15 @@ export class CampaignService {
     if (preflightActions.includes(action)) {
       const problems = await this.preflight(row);
       if (problems.length > 0) {
-        if (actor !== 'engine') {
+        // A launch that cannot start fails with its reasons, shown on the campaign (seed 003,
+        // issue 3); schedule, restart and retry leave the campaign as it was and answer why.
+        if (actor !== 'engine' && action !== 'launch') {
           return fail('PREFLIGHT_FAILED', problems.map((p) => p.detail).join(' '), {
             reasons: problems,
             allowedActions: allowedActions(state, ctx),
           });
         }
-        // A scheduled campaign that comes due and cannot go out fails with its reasons (seed 003).
+        // So does a scheduled campaign that comes due and cannot go out.
         return this.#transition(row, 'fail', {}, actor, { reasons: problems });
       }
     }
@@ -1043,7 +1199,19 @@ export class CampaignService {
     if (row.current_run_id === null) return { data: [], nextCursor: null };
     let q = this.#deps.db
       .selectFrom('messages as m')
-      .select(['m.id', 'm.contact_id', 'm.address', 'm.state', 'm.attempts', 'm.sent_at', 'm.error_code', 'm.error_detail', 'm.updated_at'])
+      .select([
+        'm.id',
+        'm.contact_id',
+        'm.address',
+        'm.channel',
+        'm.state',
+        'm.attempts',
+        'm.sent_at',
+        'm.error_code',
+        'm.error_detail',
+        'm.fallback_trail',
+        'm.updated_at',
+      ])
       .where('m.run_id', '=', row.current_run_id)
       .where('m.workspace_id', '=', workspaceId);
     if (opts.state) q = q.where('m.state', '=', opts.state);
@@ -1057,12 +1225,26 @@ export class CampaignService {
       id: m.id,
       contactId: m.contact_id,
       address: m.address,
+      // The channel it goes out on: a fallback's (DESIGN §8), else the campaign's own.
+      channel: m.channel ?? row.channel,
       state: m.state,
       attempts: m.attempts,
       sentAt: m.sent_at,
       error: m.error_code ? { code: m.error_code, detail: m.error_detail } : null,
+      // The channels it failed on before this one, e.g. "sms: TWILIO_21610: …"; null when none.
+      fallbackTrail: m.fallback_trail,
       updatedAt: m.updated_at,
     }));
     return { data, nextCursor: more ? String(data.at(-1)!.id) : null };
   }
+}
+
+/**
+ * Where a stored template's Liquid no longer parses (templates are checked when saved, so
+ * this catches what changed since: a Liquid upgrade, a row written by hand), as
+ * "field: message" with Liquid's line.
+ */
+function liquidProblems(t: { subject: string | null; html: string | null; text: string | null; content: string | null }): string[] {
+  const parts = t.content ? liquidParts(JSON.parse(t.content) as unknown) : { subject: t.subject, html: t.html, text: t.text };
+  return checkTemplate(parts).map((p) => `${p.field}: ${p.message}`);
 }

@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { SendResult } from '../channels/channel.js';
+import { costOf, formatMoney } from '../domain/money.js';
+import { readMoney, reserveBatch } from '../store/balance.js';
 import type { ReceiptEvent } from '../channels/receipts.js';
 import { applyReceipts } from '../store/ledger/apply-receipts.js';
-import type { Pacing } from '../domain/campaign.js';
+import { type Pacing, channelChain, parseFallback } from '../domain/campaign.js';
 import { autoPauseReason, autoPauseRule } from '../domain/auto-pause.js';
 import { HeraldError } from '../domain/errors.js';
 import type { Channel } from '../domain/lifecycle.js';
@@ -13,7 +15,7 @@ import { runIsDrained, runOutcome } from '../domain/messages.js';
 import type { Db } from '../store/database.js';
 import { dialectOf } from '../store/dialect.js';
 import { extendLeases, recoverExpiredLeases } from '../store/ledger/bulk-transitions.js';
-import { claimBatch } from '../store/ledger/claim-batch.js';
+import { type ClaimedMessage, claimBatch } from '../store/ledger/claim-batch.js';
 import { readCounters } from '../store/ledger/counters.js';
 import { type Outcome, recordOutcomes } from '../store/ledger/record-outcomes.js';
 import { snapshotChunk } from '../store/ledger/snapshot-audience.js';
@@ -28,6 +30,7 @@ import type { CampaignService } from './campaign-service.js';
 import type { Clock } from './clock.js';
 import { type AnyAdapter, type RenderSend, type RunContent, inlineRenderSend } from './render-send.js';
 import type { RateLimitGrant, RateLimiter } from './rate-limiter.js';
+import { renderForChannel } from './render-channels.js';
 
 export interface EngineOptions {
   /** Messages per batch; null: the adapter's own batch size. */
@@ -78,8 +81,20 @@ export interface EngineDeps {
   readonly workerId?: string;
   /** Where an adapter's batches are rendered and sent: its send threads, or (by default) this thread. */
   readonly renderSendFor?: (adapter: AnyAdapter) => RenderSend | null;
+  /** Where email links lead and the key that signs them (engine/email-compose.ts); without it emails carry none. */
+  readonly emailLinks?: () => { readonly baseUrl: string; readonly key: string };
   /** Live automations: date triggers evaluated with the schedules; their runs sent like any other. */
   readonly automations?: Automations;
+}
+
+/** Where one channel's messages of a batch go: its adapter and content, and the channels after it in the campaign's chain. */
+interface Route {
+  readonly channel: Channel;
+  readonly adapter: AnyAdapter;
+  readonly content: RunContent;
+  readonly senderId: string | null;
+  /** Fallback channels after this one (DESIGN §8); empty for a campaign without fallbacks. */
+  readonly next: readonly Channel[];
 }
 
 interface ActiveRun {
@@ -120,6 +135,8 @@ export class Engine {
   readonly #busyOwners = new Set<string>();
   #handedOver = 0;
   #round = 0;
+  /** Channel prices by workspace and when they were read (monotonic ms); see #priceOf. */
+  readonly #prices = new Map<string, { readAt: number; prices: Record<Channel, number> }>();
 
   constructor(deps: EngineDeps) {
     this.#deps = deps;
@@ -363,23 +380,28 @@ export class Engine {
     return inline;
   }
 
-  async #content(c: CampaignRow): Promise<{ content: RunContent; senderRule: RateRule | null; sender: SenderRow } | undefined> {
+  /** The content of a campaign's channel (its own, or a fallback's) from its template and sender; undefined when either is gone. */
+  async #content(
+    c: CampaignRow,
+    channel: Channel = c.channel as Channel,
+    templateId: string | null = c.template_id,
+    senderId: string | null = c.sender_id,
+  ): Promise<{ content: RunContent; senderRule: RateRule | null; sender: SenderRow } | undefined> {
     const db = this.#deps.db;
     const [template, sender] = await Promise.all([
       db
         .selectFrom('templates')
         .selectAll()
-        .where('id', '=', c.template_id ?? '')
+        .where('id', '=', templateId ?? '')
         .executeTakeFirst(),
       db
         .selectFrom('senders')
         .selectAll()
-        .where('id', '=', c.sender_id ?? '')
+        .where('id', '=', senderId ?? '')
         .executeTakeFirst(),
     ]);
     if (!template || !sender) return undefined;
     const senderRule = sender.rate_limit ? (JSON.parse(sender.rate_limit) as RateRule) : null;
-    const channel = c.channel as Channel;
     const common = {
       workspaceId: c.workspace_id,
       campaignId: c.id,
@@ -395,6 +417,11 @@ export class Engine {
         text: template.text,
         from: { name: sender.from_name, address: sender.from_email },
         replyTo: sender.reply_to,
+        links: this.#deps.emailLinks && {
+          ...this.#deps.emailLinks(),
+          opens: template.track_opens !== 0,
+          clicks: template.track_clicks !== 0,
+        },
       };
       return { content, senderRule, sender };
     }
@@ -416,11 +443,9 @@ export class Engine {
     const adapter = loaded ? this.#deps.adapterFor(c.channel as Channel, loaded.sender) : null;
     if (!adapter || !loaded) {
       const reasons = [
-        !adapter
-          ? loaded
-            ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
-            : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' }
-          : { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` },
+        loaded
+          ? { code: 'PROVIDER_NOT_CONFIGURED', detail: `No ${c.channel} provider is configured.` }
+          : { code: 'TEMPLATE_MISSING', detail: 'The template or the sender disappeared while sending.' },
       ];
       await service.system(c, 'fail', { reasons }).catch((err: unknown) => this.#conflict(err));
       return 0;
@@ -477,7 +502,13 @@ export class Engine {
     }
   }
 
-  /** Claims up to `limit` messages under `owner`, renders, sends and records them. */
+  /**
+   * Claims up to `limit` messages under `owner`, renders, sends and records them. A campaign
+   * with fallback channels (DESIGN §8) may claim messages on several channels at once: each
+   * channel's messages go as one group through that channel's adapter with its content. A
+   * campaign without fallbacks claims only rows on its own channel and sends one group, with
+   * the statements it always had.
+   */
   async #sendClaimed(
     run: ActiveRun,
     owner: string,
@@ -485,23 +516,82 @@ export class Engine {
     content: RunContent,
     limit: number,
   ): Promise<{ claimed: number; handed: number }> {
-    const { db, clock, service, log } = this.#deps;
+    const { db, clock } = this.#deps;
     const c = run.campaign;
     const leaseMs = this.#opts.leaseMs;
     const leased = await claimBatch(db, { runId: run.runId, campaignId: c.id, owner, limit, leaseMs, now: clock.now() });
     if (leased.length === 0) return { claimed: 0, handed: 0 };
+    const primary = c.channel as Channel;
+    const own: Route = { channel: primary, adapter, content, senderId: c.sender_id, next: [] };
+    const fallback = parseFallback(c.fallback);
+    if (fallback.length === 0) return { claimed: leased.length, handed: await this.#sendGroup(run, owner, own, leased) };
+
+    const chain = channelChain(primary, fallback);
+    const groups = new Map<Channel, ClaimedMessage[]>();
+    for (const m of leased) {
+      const channel = m.channel ?? primary;
+      groups.set(channel, [...(groups.get(channel) ?? []), m]);
+    }
+    let handed = 0;
+    for (const [channel, messages] of groups) {
+      const next = chain.slice(chain.indexOf(channel) + 1);
+      const route = channel === primary ? { ...own, next } : await this.#fallbackRoute(c, channel, next);
+      if (route) {
+        handed += await this.#sendGroup(run, owner, route, messages);
+        continue;
+      }
+      // The fallback was removed from the campaign (or its template, sender or provider went)
+      // while this message waited for it: it fails, saying so, and the rest of the batch goes on.
+      const detail = `The campaign no longer sends on ${channel}, or its ${channel} template, sender or provider is gone.`;
+      await recordOutcomes(db, {
+        runId: run.runId,
+        campaignId: c.id,
+        workspaceId: c.workspace_id,
+        owner,
+        outcomes: messages.map((m) => ({ id: m.id, state: 'failed' as const, code: 'FALLBACK_UNAVAILABLE', detail })),
+        now: clock.now(),
+      });
+    }
+    return { claimed: leased.length, handed };
+  }
+
+  /** A fallback channel's adapter and content, from the campaign's fallback entry; undefined when it cannot send. */
+  async #fallbackRoute(c: CampaignRow, channel: Channel, next: readonly Channel[]): Promise<Route | undefined> {
+    const entry = parseFallback(c.fallback).find((f) => f.channel === channel);
+    if (!entry) return undefined;
+    const loaded = await this.#content(c, channel, entry.templateId, entry.senderId);
+    const adapter = loaded ? this.#deps.adapterFor(channel, loaded.sender) : null;
+    if (!loaded || !adapter) return undefined;
+    return { channel, adapter, content: loaded.content, senderId: entry.senderId, next };
+  }
+
+  /** Sends one channel's messages of a claimed batch and records them. Returns how many went to the provider. */
+  async #sendGroup(run: ActiveRun, owner: string, route: Route, leased: readonly ClaimedMessage[]): Promise<number> {
+    const { db, clock, service, log } = this.#deps;
+    const c = run.campaign;
+    const leaseMs = this.#opts.leaseMs;
+    const { adapter, content, channel } = route;
     // Suppression is checked again before every send (DESIGN §4): messages whose address was
     // suppressed after the snapshot are recorded `suppressed` (and released) by suppressClaimed
     // and dropped here; only the rest is rendered and sent.
     const unsuppressed = await suppressClaimed(db, {
       runId: run.runId,
-      channel: c.channel as Channel,
+      channel,
       owner,
       messages: leased,
       now: clock.now(),
     });
-    const claimed = await holdQuietHours(db, { campaign: c, runId: run.runId, owner, messages: unsuppressed, now: clock.now() });
-    if (claimed.length === 0) return { claimed: leased.length, handed: 0 };
+    // Quiet hours (DESIGN §2): messages claimed inside a recipient's quiet hours wait for their end.
+    let claimed = await holdQuietHours(db, { campaign: c, runId: run.runId, owner, messages: unsuppressed, now: clock.now() });
+    if (claimed.length === 0) return 0;
+    // Money (store/balance.ts): a priced channel's batch is paid for before it goes out, and
+    // only what the balance covers goes; a free channel (price 0, the default) skips this.
+    const price = await this.#priceOf(c.workspace_id, channel);
+    const charged = price > 0;
+    if (charged) {
+      claimed = await this.#reserve(run, owner, content, claimed, price);
+      if (claimed.length === 0) return 0;
+    }
 
     // Heartbeat: while the batch is at the provider its lease keeps moving ahead, so lease
     // recovery only ever takes the batches of a worker that died.
@@ -526,7 +616,7 @@ export class Engine {
         if (r.ok || !r.retryAfterMs) continue;
         throttled.add(r.messageId);
         const until = now.getTime() + r.retryAfterMs;
-        if (until > (this.#providerNotBefore.get(c.channel) ?? 0)) this.#providerNotBefore.set(c.channel, until);
+        if (until > (this.#providerNotBefore.get(channel) ?? 0)) this.#providerNotBefore.set(channel, until);
       }
       for (const r of results) {
         // After a provider-wide refusal, what it accepted is sent; the rest waits for a retry untouched.
@@ -546,13 +636,27 @@ export class Engine {
             retryAt: now.getTime(),
           });
       }
-      await recordOutcomes(db, { runId: run.runId, campaignId: c.id, workspaceId: c.workspace_id, owner, outcomes, now });
+      // With fallback channels left, a permanent failure moves the message on (store/ledger/fall-back.ts).
+      const permanent = new Set(results.flatMap((r) => (!r.ok && r.kind === 'permanent' ? [r.messageId] : [])));
+      const fallBack =
+        route.next.length > 0 && permanent.size > 0
+          ? { ids: outcomes.filter((o) => o.state === 'failed' && permanent.has(o.id)).map((o) => o.id), from: channel, next: route.next }
+          : undefined;
+      await recordOutcomes(db, {
+        runId: run.runId,
+        campaignId: c.id,
+        workspaceId: c.workspace_id,
+        owner,
+        outcomes,
+        now,
+        charged,
+        ...(fallBack ? { fallBack } : {}),
+      });
       if (adapter.capabilities.acceptedIsDelivered) {
         const delivered: ReceiptEvent[] = results.flatMap((r) =>
           r.ok ? [{ message: { runId: run.runId, messageId: r.messageId }, providerId: null, type: 'delivered' as const, at: now }] : [],
         );
-        if (delivered.length > 0)
-          await applyReceipts(db, { workspaceId: c.workspace_id, channel: c.channel as Channel, events: delivered, now });
+        if (delivered.length > 0) await applyReceipts(db, { workspaceId: c.workspace_id, channel, events: delivered, now });
       }
       // What the provider said about addresses themselves (a web push subscription gone, an FCM
       // token unregistered, a blocked bot): the device or chat is not used again.
@@ -561,8 +665,8 @@ export class Engine {
         !r.ok && r.recipient && addressOfId.has(r.messageId) ? [{ address: addressOfId.get(r.messageId)!, verdict: r.recipient }] : [],
       );
       if (verdicts.length > 0)
-        await applyRecipientVerdicts(db, { workspaceId: c.workspace_id, channel: c.channel as Channel, verdicts, now }).catch(
-          (err: unknown) => log.error({ err, campaign: c.id }, 'could not record what the provider said about recipients'),
+        await applyRecipientVerdicts(db, { workspaceId: c.workspace_id, channel, verdicts, now }).catch((err: unknown) =>
+          log.error({ err, campaign: c.id }, 'could not record what the provider said about recipients'),
         );
       this.#handedOver += outcomes.filter((o) => o.state === 'sent').length;
       if (!fatal)
@@ -572,13 +676,13 @@ export class Engine {
           now,
         );
       if (fatal) {
-        log.error({ campaign: c.id, code: fatal.code }, 'provider refused the whole campaign');
+        log.error({ campaign: c.id, channel, code: fatal.code }, 'provider refused the whole campaign');
         // A revoked bot token blocks its sender until new credentials are stored (preflight BOT_BLOCKED).
-        if (fatal.code === 'BOT_BLOCKED' && c.sender_id)
+        if (fatal.code === 'BOT_BLOCKED' && route.senderId)
           await db
             .updateTable('senders')
             .set({ status: 'blocked', updated_at: now.toISOString() })
-            .where('id', '=', c.sender_id)
+            .where('id', '=', route.senderId)
             .where('status', '=', 'active')
             .execute();
         const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirstOrThrow();
@@ -586,10 +690,53 @@ export class Engine {
           .system(fresh, 'fail', { reasons: [{ code: fatal.code, detail: fatal.message }] })
           .catch((e: unknown) => this.#conflict(e));
       }
-      return { claimed: claimed.length, handed: batch.handed };
+      return batch.handed;
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /**
+   * A channel's price in a workspace, read at most once a second per workspace: a free
+   * channel's batches cost one map lookup, and a price change reaches running sends within
+   * a second. Monotonic time, not the engine's clock, which tests may hold still.
+   */
+  async #priceOf(workspaceId: string, channel: Channel): Promise<number> {
+    const now = performance.now();
+    let cached = this.#prices.get(workspaceId);
+    if (!cached || now - cached.readAt > 1000) {
+      const money = await readMoney(this.#deps.db, workspaceId);
+      cached = { readAt: now, prices: money?.prices ?? ({} as Record<Channel, number>) };
+      this.#prices.set(workspaceId, cached);
+    }
+    return cached.prices[channel] ?? 0;
+  }
+
+  /**
+   * Reserves a claimed batch's cost (store/balance.ts) once each message's cost is known — an
+   * SMS's segments come from its rendering — and returns the messages the balance pays for.
+   * When it pays for fewer, the rest is back to pending and the campaign pauses with
+   * INSUFFICIENT_BALANCE: a top-up and a resume go on exactly where it stopped.
+   */
+  async #reserve(run: ActiveRun, owner: string, content: RunContent, claimed: readonly ClaimedMessage[], price: number) {
+    const { db, clock, service, log } = this.#deps;
+    const c = run.campaign;
+    const costs = claimed.map((m) => ({ id: m.id, cost: costOf(price, costUnits(content, m)) }));
+    const r = await reserveBatch(db, { workspaceId: c.workspace_id, campaignId: c.id, runId: run.runId, owner, costs, now: clock.now() });
+    if (r.released > 0) {
+      const next = costs.find((x) => !r.reserved.has(x.id))!.cost;
+      const currency = (await readMoney(db, c.workspace_id))?.currency ?? 'USD';
+      const detail =
+        `The balance (${formatMoney(r.balance, currency)}) does not cover the next message (${formatMoney(next, currency)}); ` +
+        `the unsent messages wait: top up the balance and resume.`;
+      log.warn({ campaign: c.id, run: run.runId, balance: r.balance, next }, 'balance ran out: pausing the campaign');
+      const fresh = await db.selectFrom('campaigns').selectAll().where('id', '=', c.id).executeTakeFirst();
+      if (fresh?.status === 'sending')
+        await service
+          .system(fresh, 'auto_pause', { reasons: [{ code: 'INSUFFICIENT_BALANCE', detail }], reason: detail })
+          .catch((e: unknown) => this.#conflict(e));
+    }
+    return claimed.filter((m) => r.reserved.has(m.id));
   }
 
   /** Pauses the campaign when its recent failure rate passes its auto-pause rule (seed 001). */
@@ -637,6 +784,22 @@ export class Engine {
       };
     }
     return { id: r.messageId, state: 'failed', code: r.code, detail: r.detail };
+  }
+}
+
+/**
+ * Billable units of one claimed message: an SMS's segments as rendered (the body the
+ * provider gets; a template error costs nothing, the message will fail unsent), one for
+ * any other channel, none for a contact deleted since the snapshot.
+ */
+function costUnits(content: RunContent, m: ClaimedMessage): number {
+  if (!m.contact) return 0;
+  if (!('channel' in content) || content.channel !== 'sms') return 1;
+  try {
+    const sms = renderForChannel(content, m, m.contact);
+    return sms.channel === 'sms' ? sms.segments : 1;
+  } catch {
+    return 0;
   }
 }
 

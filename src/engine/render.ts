@@ -1,6 +1,15 @@
 import { Liquid, type Template } from 'liquidjs';
 import type { OutgoingEmail } from '../channels/channel.js';
 import type { ClaimedMessage } from '../store/ledger/claim-batch.js';
+import {
+  type EmailLinks,
+  listUnsubscribeHeaders,
+  unsubscribeUrl,
+  withOpenPixel,
+  withTextFooter,
+  withTrackedLinks,
+  withUnsubscribeFooter,
+} from './email-compose.js';
 
 /** What a run sends, loaded once per run and reused for every batch. */
 export interface EmailContent {
@@ -13,6 +22,11 @@ export interface EmailContent {
   readonly text: string | null;
   readonly from: { readonly name: string | null; readonly address: string };
   readonly replyTo: string | null;
+  /**
+   * The unsubscribe link and headers, open pixel and click redirect (email-compose.ts).
+   * The engine always sets it; only benchmarks of bare rendering leave it out.
+   */
+  readonly links?: EmailLinks;
 }
 
 // Templates are data from users: no file system or includes (liquidjs renders only what it is
@@ -93,9 +107,17 @@ export function headerMessageId(m: { runId: number; id: number }, fromAddress: s
   return `<herald.${m.runId}.${m.id}@${domain}>`;
 }
 
-/** Renders one claimed message with Liquid: `{{ contact.firstName }}`, `{{ campaign.name }}`, custom attributes. */
+/**
+ * Renders one claimed message with Liquid: `{{ contact.firstName }}`, `{{ campaign.name }}`,
+ * custom attributes, and `{{ unsubscribe_url }}`. Then what every email gets: the
+ * unsubscribe footer where the template has no link, a text part (made from the HTML when
+ * the template has none), the List-Unsubscribe headers, tracked links and the open pixel.
+ */
 export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: NonNullable<ClaimedMessage['contact']>): OutgoingEmail {
   const t = parsed(content);
+  const ref = { runId: m.runId, messageId: m.id };
+  const links = content.links;
+  const unsubscribe = links ? unsubscribeUrl(links, ref) : null;
   const scope = {
     contact: {
       ...contact.attributes,
@@ -105,10 +127,18 @@ export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: N
       lastName: contact.lastName,
     },
     campaign: { id: content.campaignId, name: content.campaignName },
+    unsubscribe_url: unsubscribe ?? '',
   };
   const subject = liquid.renderSync(t.subject, scope) as string;
-  const html = t.html ? (liquid.renderSync(t.html, scope) as string) : null;
-  const text = t.text ? (liquid.renderSync(t.text, scope) as string) : html ? textFromHtml(html) : '';
+  let html = t.html ? (liquid.renderSync(t.html, scope) as string) : null;
+  if (html !== null && unsubscribe) html = withUnsubscribeFooter(html, unsubscribe);
+  // The text part is made before links are tracked, so it shows where they lead.
+  let text = t.text ? (liquid.renderSync(t.text, scope) as string) : html ? textFromHtml(html) : '';
+  if (unsubscribe) text = withTextFooter(text, unsubscribe);
+  if (html !== null && links && unsubscribe) {
+    if (links.clicks) html = withTrackedLinks(html, links, ref, unsubscribe);
+    if (links.opens) html = withOpenPixel(html, links, ref);
+  }
   return {
     messageId: m.id,
     runId: m.runId,
@@ -123,6 +153,7 @@ export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: N
       'X-Herald-Workspace': content.workspaceId,
       'X-Herald-Campaign': content.campaignId,
       'X-Herald-Message': `${m.runId}.${m.id}`,
+      ...(unsubscribe ? listUnsubscribeHeaders(unsubscribe) : {}),
     },
   };
 }

@@ -107,3 +107,35 @@ export function suppressedAddress(
   const spelled = kind === 'telegram' || kind === 'viber' ? sql`${sql.lit(`${kind}:`)} || ${address}` : address;
   return sql<boolean>`exists (select 1 from suppressions s where s.workspace_id = ${workspaceId} and s.address = ${spelled})`;
 }
+
+/**
+ * A campaign with fallback channels (DESIGN §8) reaches a contact on the first channel of
+ * `chain` it has an address on. Over a derived table `alias` whose columns `a0 … an` hold the
+ * contact's address on each channel of the chain (`chainColumns`): that address, and the
+ * channel it is on as `messages.channel` spells it (null for the chain's first, the run's own).
+ */
+export function chainColumns(chain: readonly Channel[], dialect: SqlDialect): RawBuilder<unknown> {
+  return sql.join(chain.map((channel, i) => sql`${addressOf(channel, dialect)} as ${sql.raw(`a${i}`)}`));
+}
+
+/** The first address of the chain's columns over `alias` (see `chainColumns`). */
+export function chainAddress(chain: readonly Channel[], alias: string): RawBuilder<string | null> {
+  // SQLite's coalesce() wants two arguments at least.
+  if (chain.length === 1) return sql`${sql.ref(`${alias}.a0`)}`;
+  return sql`coalesce(${sql.join(chain.map((_, i) => sql.ref(`${alias}.a${i}`)))})`;
+}
+
+/** The channel of the chain's first address over `alias`: null for the chain's first (see `chainColumns`). */
+export function chainChannel(chain: readonly Channel[], alias: string): RawBuilder<string | null> {
+  const arms = chain.slice(1).map((channel, k) => sql`when ${sql.ref(`${alias}.a${k + 1}`)} is not null then ${channel}`);
+  return sql`case when ${sql.ref(`${alias}.a0`)} is not null then cast(null as text) ${sql.join(arms, sql` `)} end`;
+}
+
+/** Whether the chain's first address over `alias` is suppressed on its own channel (see `suppressedAddress`). */
+export function chainSuppressed(chain: readonly Channel[], workspaceId: string | RawBuilder<string>, alias: string): RawBuilder<boolean> {
+  const arms = chain.map((channel, i) => {
+    const address = sql.ref(`${alias}.a${i}`);
+    return sql`when ${address} is not null then ${suppressedAddress(channel, workspaceId, address)}`;
+  });
+  return sql<boolean>`(case ${sql.join(arms, sql` `)} else 1 = 0 end)`;
+}

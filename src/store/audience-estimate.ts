@@ -2,7 +2,7 @@ import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Audience } from '../domain/campaign.js';
 import type { Channel } from '../domain/lifecycle.js';
 import { audienceConflicts } from '../domain/preflight.js';
-import { addressOf, suppressedAddress } from './addresses.js';
+import { addressOf, chainAddress, chainColumns, chainSuppressed, suppressedAddress } from './addresses.js';
 import { type AudienceParts, audienceParts, audienceWhere } from './audience.js';
 import { dialectOf } from './dialect.js';
 import type { Database } from './schema.js';
@@ -17,13 +17,32 @@ export interface AudienceCounts {
   readonly deliverable: number;
 }
 
-/** The audience's contacts with their channel address, as a derived table `a (id, email, phone, address)`. */
-function addressed(db: Kysely<Database>, workspaceId: string, channel: Channel, where: RawBuilder<boolean>) {
-  return sql`(
-    select c.id, c.email, c.phone, ${addressOf(channel, dialectOf(db))} as address
-    from contacts c
-    where c.workspace_id = ${workspaceId} and ${where}
-  ) a`;
+/**
+ * The audience's contacts with their address, as a derived table `a (id, email, phone, address)`,
+ * and whether that address is suppressed. With fallback channels (`chain`, the campaign's own
+ * first) the address is the first of the chain's the contact has, as the snapshot takes it.
+ */
+function addressed(db: Kysely<Database>, workspaceId: string, chain: readonly Channel[], where: RawBuilder<boolean>) {
+  if (chain.length === 1)
+    return {
+      table: sql`(
+        select c.id, c.email, c.phone, ${addressOf(chain[0]!, dialectOf(db))} as address
+        from contacts c
+        where c.workspace_id = ${workspaceId} and ${where}
+      ) a`,
+      suppressed: suppressedAddress(chain[0]!, workspaceId, sql.ref('a.address')),
+    };
+  return {
+    table: sql`(
+      select x.id, x.email, x.phone, ${chainAddress(chain, 'x')} as address, ${chainSuppressed(chain, workspaceId, 'x')} as suppressed
+      from (
+        select c.id, c.email, c.phone, ${chainColumns(chain, dialectOf(db))}
+        from contacts c
+        where c.workspace_id = ${workspaceId} and ${where}
+      ) x
+    ) a`,
+    suppressed: sql<boolean>`a.suppressed`,
+  };
 }
 
 /**
@@ -34,13 +53,13 @@ function addressed(db: Kysely<Database>, workspaceId: string, channel: Channel, 
  */
 export async function countAudience(
   db: Kysely<Database>,
-  args: { workspaceId: string; channel: Channel; where: RawBuilder<boolean> },
+  args: { workspaceId: string; channel: Channel; where: RawBuilder<boolean>; fallback?: readonly Channel[] },
 ): Promise<AudienceCounts> {
-  const suppressed = suppressedAddress(args.channel, args.workspaceId, sql.ref('a.address'));
+  const a = addressed(db, args.workspaceId, [args.channel, ...(args.fallback ?? [])], args.where);
   const { rows } = await sql<{ selected: number; addressed: number; deliverable: number | null }>`
     select count(*) as selected, count(a.address) as addressed,
-           sum(case when a.address is not null and not ${suppressed} then 1 else 0 end) as deliverable
-    from ${addressed(db, args.workspaceId, args.channel, args.where)}
+           sum(case when a.address is not null and not ${a.suppressed} then 1 else 0 end) as deliverable
+    from ${a.table}
   `.execute(db);
   const row = rows[0];
   return { selected: Number(row?.selected ?? 0), addressed: Number(row?.addressed ?? 0), deliverable: Number(row?.deliverable ?? 0) };
@@ -49,14 +68,14 @@ export async function countAudience(
 /** The first few contacts (by id) a launch would message now: addressed and not suppressed. */
 export async function sampleAudience(
   db: Kysely<Database>,
-  args: { workspaceId: string; channel: Channel; where: RawBuilder<boolean>; limit: number },
+  args: { workspaceId: string; channel: Channel; where: RawBuilder<boolean>; limit: number; fallback?: readonly Channel[] },
 ): Promise<{ id: number; email: string | null; phone: string | null; address: string }[]> {
   if (args.limit === 0) return [];
-  const suppressed = suppressedAddress(args.channel, args.workspaceId, sql.ref('a.address'));
+  const a = addressed(db, args.workspaceId, [args.channel, ...(args.fallback ?? [])], args.where);
   const { rows } = await sql<{ id: number; email: string | null; phone: string | null; address: string }>`
     select a.id, a.email, a.phone, a.address
-    from ${addressed(db, args.workspaceId, args.channel, args.where)}
-    where a.address is not null and not ${suppressed}
+    from ${a.table}
+    where a.address is not null and not ${a.suppressed}
     order by a.id
     limit ${args.limit}
   `.execute(db);
@@ -98,6 +117,8 @@ export async function audienceFacts(
   args: {
     workspaceId: string;
     channel: Channel;
+    /** The campaign's fallback channels, in order: a contact counts as addressed when any channel reaches it. */
+    fallback?: readonly Channel[];
     audience: Audience;
     liveListIds: readonly string[];
     now: Date;
@@ -111,7 +132,12 @@ export async function audienceFacts(
   const conflicts = audienceConflicts(audience, parts.rules);
   if (args.liveListIds.length === 0) return { parts, counts: null, beforeExclusions: null, emptySegments: [], conflicts };
 
-  const counts = await countAudience(db, { workspaceId, channel: args.channel, where: audienceWhere(parts) });
+  const counts = await countAudience(db, {
+    workspaceId,
+    channel: args.channel,
+    where: audienceWhere(parts),
+    ...(args.fallback ? { fallback: args.fallback } : {}),
+  });
   if (args.explain === false) return { parts, counts, beforeExclusions: null, emptySegments: [], conflicts };
   const hasExclusions = (audience.excludeSegmentIds ?? []).length > 0;
   const beforeExclusions =

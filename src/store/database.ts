@@ -11,6 +11,9 @@ import * as m0005 from './migrations/0005_segments.js';
 import * as m0006 from './migrations/0006_audience_model.js';
 import * as m0007 from './migrations/0007_channels.js';
 import * as m0008 from './migrations/0008_time.js';
+import * as m0009 from './migrations/0009_money.js';
+import * as m0010 from './migrations/0010_email_content.js';
+import * as m0011 from './migrations/0011_fallback.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -25,6 +28,9 @@ const migrations: Record<string, Migration> = {
   '0006_audience_model': m0006,
   '0007_channels': m0007,
   '0008_time': m0008,
+  '0009_money': m0009,
+  '0010_email_content': m0010,
+  '0011_fallback': m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -30,6 +30,7 @@ export interface Database {
   early_receipts: EarlyReceiptTable;
   imports: ImportTable;
   import_errors: ImportErrorTable;
+  balance_entries: BalanceEntryTable;
   automation_members: AutomationMemberTable;
   automation_state: AutomationStateTable;
 }
@@ -53,6 +54,26 @@ export interface WorkspaceTable {
   time_zone: string;
   /** JSON: { policies?: PolicyOverrides } */
   settings: string;
+  created_at: string;
+  /** Micro-units of `currency` (domain/money.ts); never negative. */
+  balance: Generated<number>;
+  currency: Generated<string>;
+  /** JSON ChannelPrices: micro-units per cost unit; a channel left out is free. */
+  prices: Generated<string>;
+}
+
+/** The balance ledger: every top-up, batch debit and refund, with the balance after it. */
+export interface BalanceEntryTable {
+  id: Generated<number>;
+  workspace_id: string;
+  kind: string;
+  /** Signed micro-units: positive in, negative out. */
+  amount: number;
+  balance_after: number;
+  campaign_id: string | null;
+  run_id: number | null;
+  messages: number | null;
+  note: string | null;
   created_at: string;
 }
 
@@ -114,6 +135,11 @@ export interface TemplateTable {
   text: string | null;
   /** JSON of the channel's content (domain/template-content.ts); null for email, which uses the columns above. */
   content: string | null;
+  /** Email written in MJML: its source; `html` then holds what it compiled to, Liquid left in place. */
+  mjml: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Email: 1 when messages carry the open pixel (and tracked links), 0 when not. */
+  track_opens: ColumnType<number, number | undefined, number>;
+  track_clicks: ColumnType<number, number | undefined, number>;
   deleted_at: string | null;
   created_at: string;
   updated_at: string;
@@ -162,6 +188,8 @@ export interface CampaignTable {
   pacing: string;
   /** JSON array of { code, detail }. */
   failure_reasons: string;
+  /** JSON array of CampaignFallback ({ channel, templateId, senderId }), in order; null: no fallback. */
+  fallback: ColumnType<string | null, string | null | undefined, string | null>;
   version: number;
   current_run_id: number | null;
   cloned_from: string | null;
@@ -223,6 +251,12 @@ export interface MessageTable {
   error_code: string | null;
   error_detail: string | null;
   updated_at: string;
+  /** Micro-units reserved while sending and kept once sent; 0 otherwise (store/balance.ts). */
+  cost: Generated<number>;
+  /** The fallback channel it goes out on; null: the run's own channel (store/ledger/fall-back.ts). */
+  channel: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The channels it failed on before this one, e.g. "sms: TWILIO_21610 …"; null when none. */
+  fallback_trail: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RunCounterTable {

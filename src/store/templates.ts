@@ -13,12 +13,18 @@ export function templateOf(row: TemplateRow): Template {
     subject: row.subject,
     html: row.html,
     text: row.text,
+    mjml: row.mjml,
+    tracking: { opens: row.track_opens !== 0, clicks: row.track_clicks !== 0 },
     content: row.content ? (JSON.parse(row.content) as Template['content']) : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
 }
 
+/**
+ * Stores a template as given: for MJML, the route compiled it and passes the source as
+ * `mjml` and the compiled HTML as `html` (engine/mjml.ts).
+ */
 export async function createTemplate(db: Kysely<Database>, workspaceId: string, input: TemplateInput, now: Date): Promise<TemplateRow> {
   const at = now.toISOString();
   const row: TemplateRow = {
@@ -30,6 +36,9 @@ export async function createTemplate(db: Kysely<Database>, workspaceId: string, 
     html: input.html ?? null,
     text: input.text ?? null,
     content: input.content ? JSON.stringify(input.content) : null,
+    mjml: input.mjml ?? null,
+    track_opens: input.tracking?.opens === false ? 0 : 1,
+    track_clicks: input.tracking?.clicks === false ? 0 : 1,
     deleted_at: null,
     created_at: at,
     updated_at: at,
@@ -75,6 +84,9 @@ export async function updateTemplate(
       subject: patch.subject,
       html: patch.html,
       text: patch.text,
+      mjml: patch.mjml,
+      track_opens: patch.tracking === undefined ? undefined : patch.tracking.opens ? 1 : 0,
+      track_clicks: patch.tracking === undefined ? undefined : patch.tracking.clicks ? 1 : 0,
       content: patch.content === undefined ? undefined : JSON.stringify(patch.content),
       updated_at: now.toISOString(),
     })

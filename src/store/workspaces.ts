@@ -19,7 +19,7 @@ export async function createWorkspace(
   db: Kysely<Database>,
   args: { name: string; timeZone?: string; settings?: WorkspaceSettings; now: Date },
 ): Promise<WorkspaceRow> {
-  const row: WorkspaceRow = {
+  const row = {
     id: newId('ws', args.now.getTime()),
     name: args.name,
     time_zone: args.timeZone ?? 'UTC',
@@ -27,7 +27,8 @@ export async function createWorkspace(
     created_at: args.now.toISOString(),
   };
   await db.insertInto('workspaces').values(row).execute();
-  return row;
+  // A new workspace has no money and no prices: nothing is metered until prices are set.
+  return { ...row, balance: 0, currency: 'USD', prices: '{}' };
 }
 
 export async function getWorkspace(db: Kysely<Database>, id: string): Promise<WorkspaceRow | undefined> {

@@ -127,25 +127,49 @@ describe.each(dialects)('campaign actions through the API (%s)', (dialect) => {
     expect(wrong.json().code).toBe('UNAUTHENTICATED');
   });
 
-  it('runs preflight before launch and returns every problem at once', async () => {
+  it('runs preflight before launch: a launch that cannot start fails with every problem at once, and sends nothing', async () => {
     t = await startTestHerald({ dialect });
     const { campaign, listId, senderId, templateId } = await seedCampaign(t.api, { contacts: 3 });
     await t.api('PATCH', `/v1/senders/${senderId}`, { status: 'paused' });
     await t.api('DELETE', `/v1/lists/${listId}`);
     await t.api('DELETE', `/v1/templates/${templateId}`);
+    // Seed 003: the campaign is Failed, its reasons on it; editing stays open, and retry runs preflight again.
     const res = await act(t.api, campaign.id, 'launch');
-    expect(res.status).toBe(422);
-    expect(res.body.code).toBe('PREFLIGHT_FAILED');
-    expect(res.body.reasons.map((r: { code: string }) => r.code).sort()).toEqual(['LIST_DELETED', 'SENDER_PAUSED', 'TEMPLATE_MISSING']);
-    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ status: 'draft', version: 1 });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'failed', counts: { total: 0 } });
+    expect(res.body.failureReasons.map((r: { code: string }) => r.code).sort()).toEqual([
+      'LIST_DELETED',
+      'SENDER_PAUSED',
+      'TEMPLATE_MISSING',
+    ]);
+    expect(res.body.allowedActions).toEqual(expect.arrayContaining(['edit', 'retry', 'delete']));
+    const events = await t.api('GET', `/v1/campaigns/${campaign.id}/events`);
+    expect(events.body.data.at(-1)).toMatchObject({ action: 'fail', from: 'draft', to: 'failed' });
+    // Retrying before the problems are fixed changes nothing and says why.
+    const retry = await act(t.api, campaign.id, 'retry');
+    expect(retry.status).toBe(422);
+    expect(retry.body.code).toBe('PREFLIGHT_FAILED');
+    expect((await t.api('GET', `/v1/campaigns/${campaign.id}`)).body).toMatchObject({ status: 'failed', version: res.body.version });
   });
 
-  it('without sandbox and without a provider, launch fails preflight with PROVIDER_NOT_CONFIGURED', async () => {
+  it('a template whose Liquid no longer parses fails the launch with TEMPLATE_INVALID, naming the part and line', async () => {
+    t = await startTestHerald({ dialect });
+    const { campaign, templateId } = await seedCampaign(t.api, { contacts: 2 });
+    // Saving refuses broken Liquid, so break the stored row itself (a Liquid upgrade could do the same).
+    await t.herald.db.updateTable('templates').set({ subject: 'Hi {{ contact.firstName ' }).where('id', '=', templateId).execute();
+    const res = await act(t.api, campaign.id, 'launch');
+    expect(res.body.status).toBe('failed');
+    expect(res.body.failureReasons).toEqual([
+      { code: 'TEMPLATE_INVALID', detail: expect.stringMatching(/^Template tpl_\w+ does not parse: body\/subject: .*line:1/) },
+    ]);
+  });
+
+  it('without sandbox and without a provider, a launch fails with PROVIDER_NOT_CONFIGURED', async () => {
     t = await startTestHerald({ dialect, env: { HERALD_SANDBOX: 'off' } });
     const { campaign } = await seedCampaign(t.api, { contacts: 3 });
     const res = await act(t.api, campaign.id, 'launch');
-    expect(res.status).toBe(422);
-    expect(res.body.reasons).toEqual([expect.objectContaining({ code: 'PROVIDER_NOT_CONFIGURED' })]);
+    expect(res.body.status).toBe('failed');
+    expect(res.body.failureReasons).toEqual([expect.objectContaining({ code: 'PROVIDER_NOT_CONFIGURED' })]);
     expect(res.headers['x-herald-sandbox']).toBeUndefined();
   });
 

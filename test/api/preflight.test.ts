@@ -31,10 +31,16 @@ async function workspace(api: Api) {
   return { lists, pros, paying, campaign };
 }
 
-const codesOf = (body: { reasons: { code: string }[] }) => body.reasons.map((r) => r.code).sort();
+/** The reasons a refused action answered with, or those a launch that could not start left on the campaign. */
+const reasonsOf = (body: { reasons?: { code: string; detail: string }[]; failureReasons?: { code: string; detail: string }[] }) =>
+  body.reasons ?? body.failureReasons ?? [];
+const codesOf = (body: Parameters<typeof reasonsOf>[0]) =>
+  reasonsOf(body)
+    .map((r) => r.code)
+    .sort();
 
 describe.each(dialects)('preflight and the audience estimate through the API (%s)', (dialect) => {
-  it('a campaign whose list was deleted and whose include and exclude cancel out cannot launch; one problem lists both', async () => {
+  it('a campaign whose list was deleted and whose include and exclude cancel out fails at launch with both reasons', async () => {
     t = await startTestHerald({ dialect });
     const w = await workspace(t.api);
     // Pros minus "any plan": every pro is excluded again, whatever the contacts hold.
@@ -42,20 +48,28 @@ describe.each(dialects)('preflight and the audience estimate through the API (%s
     expect((await t.api('DELETE', `/v1/lists/${w.lists[0]}`)).status).toBe(204);
 
     const refused = await act(t.api, id, 'launch');
-    expect(refused.status).toBe(422);
-    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(refused.body).toMatchObject({ code: 'PREFLIGHT_FAILED', status: 422 });
+    expect(refused.status).toBe(200);
+    expect(refused.body).toMatchObject({ status: 'failed', counts: { total: 0 } });
     expect(codesOf(refused.body)).toEqual(['AUDIENCE_CONFLICT', 'LIST_DELETED']);
-    expect(refused.body.reasons.find((r: { code: string }) => r.code === 'LIST_DELETED').detail).toContain(w.lists[0]);
-    expect(refused.body.detail).toMatch(/deleted.*exclude segments remove all 2 contacts/s);
-    // A refused launch changes nothing: the campaign stays a draft at its version.
-    expect((await t.api('GET', `/v1/campaigns/${id}`)).body).toMatchObject({ status: 'draft', version: 1 });
+    expect(reasonsOf(refused.body).find((r) => r.code === 'LIST_DELETED')!.detail).toContain(w.lists[0]);
+    expect(
+      reasonsOf(refused.body)
+        .map((r) => r.detail)
+        .join(' '),
+    ).toMatch(/deleted.*exclude segments remove all 2 contacts/s);
+    // Retry runs preflight again: still broken, it answers why and changes nothing.
+    const retry = await act(t.api, id, 'retry');
+    expect(retry.status).toBe(422);
+    expect(retry.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(retry.body).toMatchObject({ code: 'PREFLIGHT_FAILED', status: 422 });
+    expect(codesOf(retry.body)).toEqual(['AUDIENCE_CONFLICT', 'LIST_DELETED']);
+    expect((await t.api('GET', `/v1/campaigns/${id}`)).body).toMatchObject({ status: 'failed', version: refused.body.version });
 
     // Rules that cancel out by themselves are found even when no list is left to count.
     const same = await w.campaign({ listIds: [w.lists[1]], segmentIds: [w.pros], excludeSegmentIds: [w.pros] });
     await t.api('DELETE', `/v1/lists/${w.lists[1]}`);
     const both = await act(t.api, same, 'launch');
-    expect(both.status).toBe(422);
+    expect(both.body.status).toBe('failed');
     expect(codesOf(both.body)).toEqual(['AUDIENCE_CONFLICT', 'LIST_DELETED']);
   });
 
@@ -89,8 +103,8 @@ describe.each(dialects)('preflight and the audience estimate through the API (%s
     await t.api('POST', '/v1/contacts/bulk', { contacts: phoneOnly, listIds: [phones] });
 
     const noEmail = await act(t.api, await w.campaign({ listIds: [phones] }), 'launch');
-    expect(noEmail.status).toBe(422);
-    expect(noEmail.body.reasons).toEqual([
+    expect(noEmail.body.status).toBe('failed');
+    expect(reasonsOf(noEmail.body)).toEqual([
       { code: 'NO_ADDRESS_FOR_CHANNEL', detail: 'None of the 4 contacts of the audience has an address for email.', count: 4 },
     ]);
 
@@ -113,7 +127,7 @@ describe.each(dialects)('preflight and the audience estimate through the API (%s
     const spring = await w.campaign({ listIds: [w.lists[0]] });
     await t.api('POST', '/v1/suppressions', { suppressions: [0, 1, 2, 3, 4, 5].map((i) => ({ address: `p${i}@example.test` })) });
     const allSuppressed = await act(t.api, spring, 'launch');
-    expect(allSuppressed.body.reasons).toEqual([{ code: 'AUDIENCE_EMPTY', detail: expect.stringContaining('suppression list') }]);
+    expect(reasonsOf(allSuppressed.body)).toEqual([{ code: 'AUDIENCE_EMPTY', detail: expect.stringContaining('suppression list') }]);
   });
 
   it('estimates a campaign before launch: would send, suppressed, without address, a sample; and the launch agrees', async () => {
@@ -137,6 +151,8 @@ describe.each(dialects)('preflight and the audience estimate through the API (%s
       suppressed: 2,
       noAddress: 1,
       sample: [{ id: expect.any(Number), email: 'p0@example.test', phone: null, address: 'p0@example.test' }],
+      // Email is free unless the workspace prices it; the estimate still says what it would cost.
+      cost: expect.objectContaining({ unit: 'message', price: 0, messages: 2, estimate: 0, shortfall: 0 }),
     });
     const full = (await t.api('GET', `/v1/campaigns/${id}/audience/estimate`)).body.sample.map((s: { email: string }) => s.email);
     expect(full).toEqual(['p0@example.test', 'p9@example.test']);

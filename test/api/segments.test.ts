@@ -102,9 +102,10 @@ describe.each(dialects)('segments through the API (%s)', (dialect) => {
         audience: { listIds: [list.id], segmentIds: [vips.id], excludeSegmentIds: [pros.id] },
       })
     ).body;
+    // A launch that cannot start leaves the campaign failed with its reasons (seed 003).
     const refused = await act(t.api, conflict.id, 'launch');
-    expect(refused.status).toBe(422);
-    expect(refused.body.reasons.map((r: { code: string }) => r.code)).toEqual(['AUDIENCE_CONFLICT']);
+    expect(refused.body.status).toBe('failed');
+    expect(refused.body.failureReasons.map((r: { code: string }) => r.code)).toEqual(['AUDIENCE_CONFLICT']);
 
     // A segment that selects nobody, and one deleted since: all reasons at once.
     const nobody = (
@@ -115,7 +116,7 @@ describe.each(dialects)('segments through the API (%s)', (dialect) => {
       await t.api('POST', '/v1/campaigns', { ...base, name: 'Broken', audience: { listIds: [list.id], segmentIds: [nobody.id, gone.id] } })
     ).body;
     await t.api('DELETE', `/v1/segments/${gone.id}`);
-    const reasons = (await act(t.api, broken.id, 'launch')).body.reasons.map((r: { code: string }) => r.code).sort();
+    const reasons = (await act(t.api, broken.id, 'launch')).body.failureReasons.map((r: { code: string }) => r.code).sort();
     expect(reasons).toEqual(['AUDIENCE_EMPTY', 'SEGMENT_DELETED', 'SEGMENT_EMPTY']);
 
     const badRule = await t.api('POST', '/v1/campaigns', { ...base, name: 'Bad', audience: { listIds: [list.id], rule: { tag: 42 } } });

@@ -1,11 +1,12 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OutgoingEmail, ProviderFatalError, type SendResult } from '../../src/channels/channel.js';
-import { HttpEmailAdapter, retryAfterMs, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
+import { type OutgoingEmail, type SendResult } from '../../src/channels/channel.js';
+import { HttpEmailAdapter, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
 import { type HttpEmailConfig, httpEmailConfigFromEnv, sandboxHttpEmailConfig } from '../../src/channels/email-http/config.js';
 import { parseHttpEmailReceipt } from '../../src/channels/email-http/receipts.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from '../../src/channels/email-http/sandbox.js';
+import { fatalOf } from './provider-fatal.js';
 
 function email(id: number, to = `user${id}@example.test`, runId = 7): OutgoingEmail {
   return {
@@ -51,15 +52,6 @@ function adapterFor(url: string, overrides: Partial<HttpEmailConfig> = {}): Http
   const a = new HttpEmailAdapter({ ...sandboxHttpEmailConfig(url), ...overrides });
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 describe('sending through the sandbox HTTP email API', () => {
@@ -324,15 +316,6 @@ describe('provider answers map to our outcome kinds', () => {
     [400, 'bad', { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED' }],
   ])('HTTP %i %s → %o', (status, body, expected) => {
     expect(verdictOfStatus(status, body)).toMatchObject(expected);
-  });
-
-  it('reads Retry-After as seconds or as an HTTP date', () => {
-    const now = Date.parse('2025-01-01T00:00:00Z');
-    expect(retryAfterMs('3', now)).toBe(3000);
-    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10_000);
-    expect(retryAfterMs('Tue, 31 Dec 2024 00:00:00 GMT', now)).toBe(0);
-    expect(retryAfterMs('soon', now)).toBeNull();
-    expect(retryAfterMs(null, now)).toBeNull();
   });
 });
 

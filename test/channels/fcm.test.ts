@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appReceiptToken } from '../../src/channels/app-receipts.js';
-import { type OutgoingPush, ProviderFatalError, type SendResult } from '../../src/channels/channel.js';
+import { type OutgoingPush, type SendResult } from '../../src/channels/channel.js';
 import { FcmAdapter, toWireMessage, verdictOfError } from '../../src/channels/fcm/adapter.js';
 import { type FcmConfig, fcmConfigFromEnv, fcmScope, parseServiceAccount, sandboxFcmConfig } from '../../src/channels/fcm/config.js';
 import { fcmProvider } from '../../src/channels/fcm/index.js';
@@ -14,6 +14,9 @@ import { AccessTokens, signedAssertion } from '../../src/channels/fcm/oauth.js';
 import { fcmReceiptSecret } from '../../src/channels/fcm/receipts.js';
 import { type FcmSandboxOptions, type FcmSandboxServer, messageProblem, startSandboxFcm } from '../../src/channels/fcm/sandbox.js';
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
+import { fatalOf } from './provider-fatal.js';
+import { startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 function push(id: number, to = `device-${id}`, over: Partial<OutgoingPush> = {}): OutgoingPush {
   return {
@@ -39,26 +42,6 @@ const strangerKey = generateKeyPairSync('rsa', {
   publicKeyEncoding: { type: 'spki', format: 'pem' },
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
 }).privateKey;
-
-/** Receipts as they reached "Herald": an HTTP server that keeps each request whole. */
-async function startReceiver(): Promise<{ url: string; requests: ReceiptRequest[]; server: Server }> {
-  const requests: ReceiptRequest[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests.push({
-        url: `http://127.0.0.1${req.url}`,
-        method: req.method ?? '',
-        headers: req.headers as Record<string, string>,
-        rawBody: Buffer.concat(chunks),
-      });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/receipts/fcm/snd_1`, requests, server };
-}
 
 /**
  * A stand-in FCM for answers the sandbox does not give: its token endpoint always grants, and
@@ -131,15 +114,6 @@ function adapterFor(
   );
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 const outcome = (r: SendResult) => (r.ok ? 'ok' : `${r.kind}:${r.code}${r.recipient ? `:${r.recipient}` : ''}`);
@@ -436,7 +410,7 @@ describe('FCM error bodies', () => {
 
 describe('app receipts', () => {
   it('the sandbox, acting as the app, posts delivered and read receipts that verify and parse to the ledger rows', async () => {
-    const receiver = await startReceiver();
+    const receiver = await startReceiptSink('/v1/receipts/fcm/snd_1');
     servers.push(receiver.server);
     const started = await fcmProvider.startSandbox({ receiptUrl: () => receiver.url, readRate: 1, receiptDelayMs: 1 });
     const sandbox = started.server;
@@ -448,8 +422,8 @@ describe('app receipts', () => {
     await sandbox.drainReceipts();
 
     const handler = fcmProvider.receipts!;
-    expect(receiver.requests).toHaveLength(4);
-    const events = receiver.requests.map((request) => {
+    expect(receiver.received).toHaveLength(4);
+    const events = receiver.received.map((request) => {
       expect(request.method).toBe('POST');
       expect(handler.verify(request, started.config, who)).toBe(true);
       const parsed = handler.parse(request);
@@ -460,9 +434,9 @@ describe('app receipts', () => {
 
     // Another sender's receipts, or a forged token, do not verify.
     const other = await sandboxFor();
-    expect(handler.verify(receiver.requests[0]!, started.config, sender({ serviceAccount: other.serviceAccount }))).toBe(false);
+    expect(handler.verify(receiver.received[0]!, started.config, sender({ serviceAccount: other.serviceAccount }))).toBe(false);
     const forged = {
-      ...receiver.requests[0]!,
+      ...receiver.received[0]!,
       rawBody: Buffer.from(JSON.stringify({ token: '7.9.AAAAAAAAAAAAAAAAAAAAAA', event: 'read' })),
     };
     expect(handler.verify(forged, started.config, who)).toBe(false);
@@ -538,7 +512,7 @@ describe('configuration', () => {
 });
 
 describe('contract with the FCM v1 discovery document', () => {
-  const discovery = JSON.parse(readFileSync('/work/shared/specs/fcm_v1.discovery.json', 'utf8'));
+  const discovery = JSON.parse(readFileSync(specPath('fcm_v1.discovery.json'), 'utf8'));
   const method = discovery.resources.projects.resources.messages.methods.send;
 
   it('posts to the path of fcm.projects.messages.send, with a body whose every field the schemas define', async () => {

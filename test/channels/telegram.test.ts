@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OutgoingTelegram, ProviderFatalError, type SendResult } from '../../src/channels/channel.js';
-import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
+import { type OutgoingTelegram, type SendResult } from '../../src/channels/channel.js';
+import type { SenderIdentity } from '../../src/channels/provider.js';
 import { TelegramAdapter, setWebhook, toWireMessage, verdictOfAnswer } from '../../src/channels/telegram/adapter.js';
 import { type TelegramConfig, sandboxTelegramConfig, telegramConfigFromEnv } from '../../src/channels/telegram/config.js';
 import { telegramProvider } from '../../src/channels/telegram/index.js';
@@ -16,6 +14,9 @@ import {
   sandboxWebhookSecret,
   startSandboxTelegram,
 } from '../../src/channels/telegram/sandbox.js';
+import { fatalOf } from './provider-fatal.js';
+import { type ReceiptSink, startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 function tg(id: number, to = String(5_550_000 + id), overrides: Partial<OutgoingTelegram> = {}): OutgoingTelegram {
   return {
@@ -42,14 +43,6 @@ const sender = (
   credentials,
 });
 
-/** A loopback server that keeps every request it gets and answers from a script (default: Telegram's `ok`). */
-interface Recorder {
-  readonly url: string;
-  readonly requests: ReceiptRequest[];
-  /** Resolves with the nth request (1-based) once it has arrived. */
-  nth(n: number): Promise<ReceiptRequest>;
-}
-
 const servers: Server[] = [];
 let sandbox: TelegramSandboxServer | undefined;
 const adapters: TelegramAdapter[] = [];
@@ -63,27 +56,11 @@ afterEach(async () => {
   }
 });
 
-async function startRecorder(answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = okAnswer): Promise<Recorder> {
-  const requests: ReceiptRequest[] = [];
-  const waiting: { n: number; resolve: (r: ReceiptRequest) => void }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v[0] : v;
-      requests.push({ url: `http://127.0.0.1${req.url}`, method: req.method ?? '', headers, rawBody: Buffer.concat(chunks) });
-      for (const w of waiting.filter((w) => w.n <= requests.length)) w.resolve(requests[w.n - 1]!);
-      answer(requests.length, req, res);
-    });
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    nth: (n) => (requests.length >= n ? Promise.resolve(requests[n - 1]!) : new Promise((resolve) => waiting.push({ n, resolve }))),
-  };
+/** A loopback server that keeps every request it gets and answers from a script (default: Telegram's `ok`). */
+async function startRecorder(answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = okAnswer): Promise<ReceiptSink> {
+  const sink = await startReceiptSink('', answer);
+  servers.push(sink.server);
+  return sink;
 }
 
 function okAnswer(n: number, _req: IncomingMessage, res: ServerResponse): void {
@@ -100,15 +77,6 @@ function adapterFor(url: string, overrides: Partial<TelegramConfig> = {}, who: S
   const a = new TelegramAdapter({ ...sandboxTelegramConfig(url), ...overrides }, who);
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 const outcome = (r: SendResult) => (r.ok ? 'ok' : `${r.kind}:${r.code}`);
@@ -177,7 +145,7 @@ describe('sendMessage in the Bot API shape', () => {
     const stub = await startRecorder();
     const results = await adapterFor(`${stub.url}/tg`).send([tg(1, '42')]);
     expect(results).toEqual([{ messageId: 1, ok: true, providerId: '42:1' }]);
-    const [req] = stub.requests;
+    const [req] = stub.received;
     expect(req!.method).toBe('POST');
     expect(new URL(req!.url).pathname).toBe(`/tg/bot${sandboxBotToken}/sendMessage`);
     expect(req!.headers['content-type']).toBe('application/json');
@@ -344,7 +312,7 @@ describe('a bot that cannot send', () => {
     });
     const err = await fatalOf(adapterFor(stub.url, { concurrency: 1 }).send(many(6)));
     expect(err.results.map((r) => r.messageId)).toEqual([1, 2]);
-    expect(stub.requests).toHaveLength(3);
+    expect(stub.received).toHaveLength(3);
   });
 
   it('throws BOT_BLOCKED with no results for an unknown token, and for a malformed one without calling', async () => {
@@ -357,7 +325,7 @@ describe('a bot that cannot send', () => {
     expect(malformed.message).not.toContain('a/../../x');
     const none = await fatalOf(adapterFor(stub.url, {}, sender({})).send(many(1)));
     expect(none.message).toMatch(/TELEGRAM_BOT_TOKEN/);
-    expect(stub.requests).toHaveLength(0);
+    expect(stub.received).toHaveLength(0);
   });
 
   it('falls back to TELEGRAM_BOT_TOKEN for a sender without a token of its own', async () => {
@@ -416,8 +384,8 @@ describe('receipts: blocks learnt from my_chat_member updates', () => {
     } finally {
       await adapter.close();
     }
-    expect(hook.requests).toHaveLength(1);
-    const update = hook.requests[0]!;
+    expect(hook.received).toHaveLength(1);
+    const update = hook.received[0]!;
     const receipts = telegramProvider.receipts!;
     expect(receipts.verify(update, config, who)).toBe(true);
     expect(receipts.verify(update, config, sender({ ...credentials, webhookSecret: 'another-secret' }))).toBe(false);
@@ -498,8 +466,7 @@ describe('the Bot API description (telegram_bot_api.paulsonoflars.json)', () => 
     readonly types: readonly string[];
     readonly required: boolean;
   }
-  const specPath = fileURLToPath(new URL('../../../shared/specs/telegram_bot_api.paulsonoflars.json', import.meta.url));
-  const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+  const spec = JSON.parse(readFileSync(specPath('telegram_bot_api.paulsonoflars.json'), 'utf8')) as {
     methods: Record<string, { fields: SpecField[] }>;
     types: Record<string, { fields?: SpecField[] }>;
   };
@@ -511,7 +478,7 @@ describe('the Bot API description (telegram_bot_api.paulsonoflars.json)', () => 
     const stub = await startRecorder();
     const m = tg(1, '42', { parseMode: 'MarkdownV2', buttons: [{ text: 'Go', url: 'https://example.com' }] });
     await adapterFor(stub.url, { linkPreviews: false }).send([m]);
-    const sent = JSON.parse(stub.requests[0]!.rawBody.toString()) as Record<string, unknown>;
+    const sent = JSON.parse(stub.received[0]!.rawBody.toString()) as Record<string, unknown>;
     const params = fieldsOf(spec.methods.sendMessage);
     for (const [name, value] of Object.entries(sent)) {
       const field = params.get(name);
@@ -538,7 +505,7 @@ describe('the Bot API description (telegram_bot_api.paulsonoflars.json)', () => 
   it('setWebhook knows what we send it, and the update fields the receipts read exist', async () => {
     const stub = await startRecorder((_n, _req, res) => res.end(JSON.stringify({ ok: true, result: true })));
     expect(await setWebhook(sandboxTelegramConfig(stub.url), sender(), 'https://herald.example.com/hook')).toEqual({ ok: true });
-    const sent = JSON.parse(stub.requests[0]!.rawBody.toString()) as Record<string, unknown>;
+    const sent = JSON.parse(stub.received[0]!.rawBody.toString()) as Record<string, unknown>;
     const params = fieldsOf(spec.methods.setWebhook);
     for (const name of Object.keys(sent)) expect(params.has(name), name).toBe(true);
     expect(sent.allowed_updates).toEqual(['my_chat_member']);

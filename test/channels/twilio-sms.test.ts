@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OutgoingSms, ProviderFatalError } from '../../src/channels/channel.js';
+import { type OutgoingSms } from '../../src/channels/channel.js';
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
 import { TwilioSmsAdapter, toMessageForm } from '../../src/channels/twilio-sms/adapter.js';
 import { twilioSmsProvider } from '../../src/channels/twilio-sms/index.js';
@@ -17,6 +17,9 @@ import {
 import { verdictOfTwilioResponse } from '../../src/channels/twilio/errors.js';
 import { type TwilioSandboxServer, startTwilioSandbox } from '../../src/channels/twilio/sandbox.js';
 import { twilioSignature, verifyTwilioSignature } from '../../src/channels/twilio/signature.js';
+import { fatalOf } from './provider-fatal.js';
+import { startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 const envSender: SenderIdentity = { id: null, name: null, address: '+15557654321', credentials: {} };
 
@@ -32,25 +35,6 @@ function sms(id: number, to = `+1555000${String(id).padStart(4, '1')}`, from = '
     segments: 1,
     encoding: 'UCS-2',
   };
-}
-
-/** A small receipt endpoint standing in for Herald's: records every callback as a ReceiptRequest. */
-async function startCollector(): Promise<{ url: string; server: Server; received: ReceiptRequest[] }> {
-  const received: ReceiptRequest[] = [];
-  let base = '';
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers: Record<string, string | undefined> = {};
-      for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value[0] : value;
-      received.push({ url: `${base}${req.url ?? ''}`, method: req.method ?? '', headers, rawBody: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url: `${base}/v1/receipts/twilio-sms/snd_1`, server, received };
 }
 
 /** A stand-in Twilio answering from a script, for failures the sandbox does not make. */
@@ -82,15 +66,6 @@ function adapterFor(config: TwilioConfig, receiptUrl: string | null = null, send
   const a = new TwilioSmsAdapter(config, sender, { receiptUrl });
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 describe('sending SMS through the sandbox Twilio', () => {
@@ -262,7 +237,7 @@ describe('sending SMS through the sandbox Twilio', () => {
 
 describe('SMS status callbacks', () => {
   it('posts sent then delivered to the StatusCallback, signed so the handler verifies it, with our ledger key', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-sms/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null });
     const config = sandboxTwilioConfig(sandbox.url);
@@ -283,7 +258,7 @@ describe('SMS status callbacks', () => {
   });
 
   it('refuses a callback whose body, URL, signature or account was tampered with', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-sms/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null });
     const config = sandboxTwilioConfig(sandbox.url);
@@ -306,7 +281,7 @@ describe('SMS status callbacks', () => {
   });
 
   it('reports an undelivered message as failed with TWILIO_<ErrorCode> and its meaning', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-sms/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null });
     await adapterFor(sandboxTwilioConfig(sandbox.url), collector.url).send([sms(5, '+15550003003')]);
@@ -327,7 +302,7 @@ describe('SMS status callbacks', () => {
   });
 
   it('with undeliveredRate 1, every accepted message comes back undelivered', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-sms/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null, undeliveredRate: 1 });
     await adapterFor(sandboxTwilioConfig(sandbox.url), collector.url).send([sms(1), sms(2)]);
@@ -340,7 +315,7 @@ describe('SMS status callbacks', () => {
   });
 
   it('without a StatusCallback, posts to the sandbox’s receipt URL and the event is keyed by MessageSid', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-sms/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => collector.url, receiptDelayMs: 1 });
     const config = sandboxTwilioConfig(sandbox.url);
@@ -507,7 +482,7 @@ describe('Twilio configuration from the environment', () => {
 
 describe('the twilio-sms provider module', () => {
   it('starts a sandbox whose config and credentials send, and whose callbacks its handler verifies', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-sms/snd_1');
     servers.push(collector.server);
     const started = await twilioSmsProvider.startSandbox({ receiptUrl: () => collector.url });
     sandbox = started.server as TwilioSandboxServer;
@@ -528,7 +503,7 @@ describe('the twilio-sms provider module', () => {
 });
 
 describe('contract with Twilio’s OpenAPI description (twilio_api_v2010.json)', () => {
-  const spec = JSON.parse(readFileSync('/work/shared/specs/twilio_api_v2010.json', 'utf8'));
+  const spec = JSON.parse(readFileSync(specPath('twilio_api_v2010.json'), 'utf8'));
   const path = '/2010-04-01/Accounts/{AccountSid}/Messages.json';
 
   it('posts only form fields the create-Message operation defines, including every required one', () => {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OutgoingVoice, ProviderFatalError } from '../../src/channels/channel.js';
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
@@ -14,6 +13,8 @@ import {
   sandboxTwilioConfig,
 } from '../../src/channels/twilio/config.js';
 import { type TwilioSandboxServer, startTwilioSandbox } from '../../src/channels/twilio/sandbox.js';
+import { startReceiptSink } from './receipt-sink.js';
+import { specPath } from '../specs/spec-path.js';
 
 const envSender: SenderIdentity = { id: null, name: null, address: '+15557654321', credentials: {} };
 
@@ -31,25 +32,6 @@ function call(id: number, overrides: Partial<OutgoingVoice> = {}, runId = 7): Ou
     language: 'en-GB',
     ...overrides,
   };
-}
-
-/** A small receipt endpoint standing in for Herald's: records every callback as a ReceiptRequest. */
-async function startCollector(): Promise<{ url: string; server: Server; received: ReceiptRequest[] }> {
-  const received: ReceiptRequest[] = [];
-  let base = '';
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers: Record<string, string | undefined> = {};
-      for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value[0] : value;
-      received.push({ url: `${base}${req.url ?? ''}`, method: req.method ?? '', headers, rawBody: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url: `${base}/v1/receipts/twilio-voice/snd_1`, server, received };
 }
 
 let sandbox: TwilioSandboxServer | undefined;
@@ -161,7 +143,7 @@ describe('the call’s TwiML', () => {
 
 describe('call status callbacks', () => {
   it('posts the progress events it asked for, signed; only completed becomes delivered', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-voice/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null });
     const config = sandboxTwilioConfig(sandbox.url);
@@ -182,7 +164,7 @@ describe('call status callbacks', () => {
     ['+15550003003', 'busy', 'TWILIO_CALL_BUSY'],
     ['+15550003005', 'no-answer', 'TWILIO_CALL_NO_ANSWER'],
   ])('a call to %s ends %s: failed with %s', async (to, status, code) => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-voice/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null });
     await adapterFor(sandboxTwilioConfig(sandbox.url), collector.url).send([call(3, { to })]);
@@ -192,7 +174,7 @@ describe('call status callbacks', () => {
   });
 
   it('refuses a callback whose body or URL was tampered with', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-voice/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => null });
     const config = sandboxTwilioConfig(sandbox.url);
@@ -213,7 +195,7 @@ describe('call status callbacks', () => {
   });
 
   it('without a receipt URL asks for no events; the sandbox posts completed alone to its own receipt URL', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-voice/snd_1');
     servers.push(collector.server);
     sandbox = await startTwilioSandbox({ receiptUrl: () => collector.url });
     const request = toCallRequest(call(1), null);
@@ -260,7 +242,7 @@ describe('call status callbacks', () => {
 
 describe('the twilio-voice provider module', () => {
   it('starts a sandbox whose config places calls and whose callbacks its handler verifies', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/twilio-voice/snd_1');
     servers.push(collector.server);
     const started = await twilioVoiceProvider.startSandbox({ receiptUrl: () => collector.url });
     sandbox = started.server as TwilioSandboxServer;
@@ -278,7 +260,7 @@ describe('the twilio-voice provider module', () => {
 });
 
 describe('contract with Twilio’s OpenAPI description (twilio_api_v2010.json)', () => {
-  const spec = JSON.parse(readFileSync('/work/shared/specs/twilio_api_v2010.json', 'utf8'));
+  const spec = JSON.parse(readFileSync(specPath('twilio_api_v2010.json'), 'utf8'));
   const path = '/2010-04-01/Accounts/{AccountSid}/Calls.json';
 
   it('posts only form fields the create-Call operation defines, including every required one', () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OutgoingViber, ProviderFatalError, type SendResult } from '../../src/channels/channel.js';
-import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
+import type { SenderIdentity } from '../../src/channels/provider.js';
 import {
   ViberAdapter,
   parseViberJson,
@@ -16,6 +16,8 @@ import { type ViberConfig, sandboxViberConfig, sandboxViberToken, viberConfigFro
 import { viberProvider } from '../../src/channels/viber/index.js';
 import { parseViberCallback, viberReceipts, viberSignature } from '../../src/channels/viber/receipts.js';
 import { type ViberSandbox, type ViberSandboxOptions, startViberSandbox } from '../../src/channels/viber/sandbox.js';
+import { fatalOf } from './provider-fatal.js';
+import { startReceiptSink } from './receipt-sink.js';
 
 function viber(id: number, overrides: Partial<OutgoingViber> = {}): OutgoingViber {
   return {
@@ -39,26 +41,6 @@ const sender = (authToken?: string, name: string | null = 'Herald'): SenderIdent
   address: null,
   credentials: authToken === undefined ? {} : { authToken },
 });
-
-/** A local webhook: keeps every callback as the receipts route would see it. */
-async function startCollector(): Promise<{ url: string; server: Server; received: ReceiptRequest[] }> {
-  const received: ReceiptRequest[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        url: `http://127.0.0.1${req.url ?? '/'}`,
-        method: req.method ?? 'POST',
-        headers: req.headers as Record<string, string | undefined>,
-        rawBody: Buffer.concat(chunks),
-      });
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/receipts/viber/snd_1`, server, received };
-}
 
 /** A stand-in Viber answering each request from a script, for answers the sandbox does not make. */
 async function startStub(answer: (n: number, res: ServerResponse) => void): Promise<{ url: string; server: Server }> {
@@ -95,15 +77,6 @@ function adapterFor(url: string, token = sandboxViberToken, overrides: Partial<V
   return a;
 }
 
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
-}
-
 const failure = (r: SendResult | undefined) => (r && !r.ok ? r : expect.unreachable(`expected a failure, got ${JSON.stringify(r)}`));
 
 describe('sending through the sandbox Viber API', () => {
@@ -138,7 +111,7 @@ describe('sending through the sandbox Viber API', () => {
   });
 
   it('answers permanent with recipient blocked for receiverNotSubscribed, and Viber says unsubscribed about the address', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/viber/snd_1', (_n, _req, res) => res.end());
     servers.push(collector.server);
     const sandbox = await sandboxWith({}, collector.url);
     const [result] = await adapterFor(sandbox.url).send([viber(1, { to: 'gone+unsubscribed==' })]);
@@ -304,7 +277,7 @@ describe('answers the sandbox does not make', () => {
 
 describe('Viber callbacks at the webhook', () => {
   it('posts delivered then seen, signed so verify() accepts them, and parse() names the sent message', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/viber/snd_1', (_n, _req, res) => res.end());
     servers.push(collector.server);
     const sandbox = await sandboxWith({}, collector.url);
     const [result] = await adapterFor(sandbox.url).send([viber(1, { to: 'reader+seen==' })]);
@@ -324,7 +297,7 @@ describe('Viber callbacks at the webhook', () => {
   });
 
   it('rejects a tampered body, a wrong token and a missing signature', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/viber/snd_1', (_n, _req, res) => res.end());
     servers.push(collector.server);
     const sandbox = await sandboxWith({}, collector.url);
     await adapterFor(sandbox.url).send([viber(1)]);
@@ -340,7 +313,7 @@ describe('Viber callbacks at the webhook', () => {
   });
 
   it('posts failed for an undelivered message, with Viber’s description as the detail', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/viber/snd_1', (_n, _req, res) => res.end());
     servers.push(collector.server);
     const sandbox = await sandboxWith({}, collector.url);
     await adapterFor(sandbox.url).send([viber(1, { to: 'x+undelivered==' })]);
@@ -352,7 +325,7 @@ describe('Viber callbacks at the webhook', () => {
   });
 
   it('setWebhook points the bot at a URL for the five events, and the webhook check parses to no events', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/viber/snd_1', (_n, _req, res) => res.end());
     servers.push(collector.server);
     const sandbox = await sandboxWith();
     const config = sandboxViberConfig(sandbox.url, '');
@@ -591,7 +564,7 @@ describe('Viber configuration from the environment', () => {
 
 describe('the Viber provider module', () => {
   it('starts a sandbox whose config and credentials send through createAdapter, and whose receipts verify', async () => {
-    const collector = await startCollector();
+    const collector = await startReceiptSink('/v1/receipts/viber/snd_1', (_n, _req, res) => res.end());
     servers.push(collector.server);
     const { server, config, credentials } = await viberProvider.startSandbox({ receiptUrl: () => collector.url, receiptDelayMs: 1 });
     sandboxes.push(server as ViberSandbox);

@@ -3,16 +3,9 @@ import type { AddressInfo } from 'node:net';
 import webpush from 'web-push';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appReceiptToken } from '../../src/channels/app-receipts.js';
-import { type OutgoingWebPush, ProviderFatalError } from '../../src/channels/channel.js';
+import { type OutgoingWebPush } from '../../src/channels/channel.js';
 import type { ReceiptRequest, SenderIdentity } from '../../src/channels/provider.js';
-import {
-  WebPushAdapter,
-  parseSubscription,
-  payloadOf,
-  retryAfterMs,
-  topicOf,
-  verdictOfStatus,
-} from '../../src/channels/webpush/adapter.js';
+import { WebPushAdapter, parseSubscription, payloadOf, topicOf, verdictOfStatus } from '../../src/channels/webpush/adapter.js';
 import {
   type WebPushConfig,
   derivedReceiptSecret,
@@ -29,6 +22,8 @@ import {
   decryptPushBody,
   startWebPushSandbox,
 } from '../../src/channels/webpush/sandbox.js';
+import { fatalOf } from './provider-fatal.js';
+import { startReceiptSink } from './receipt-sink.js';
 
 const keys = webpush.generateVAPIDKeys();
 const subject = 'mailto:ops@example.test';
@@ -56,27 +51,6 @@ function notification(id: number, to: string, overrides: Partial<OutgoingWebPush
     ttlSeconds: 3600,
     ...overrides,
   };
-}
-
-/** A small HTTP server standing in for Herald's receipt route: it keeps what it is posted. */
-async function startReceiptSink(): Promise<{ url: string; server: Server; received: ReceiptRequest[] }> {
-  const received: ReceiptRequest[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        url: `http://127.0.0.1${req.url}`,
-        method: req.method ?? '',
-        headers: req.headers as Record<string, string>,
-        rawBody: Buffer.concat(chunks),
-      });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/v1/receipts/webpush/snd_1`, server, received };
 }
 
 /** A stand-in push service answering each request from a script, for answers the sandbox does not give. */
@@ -115,15 +89,6 @@ function adapterFor(
   const a = new WebPushAdapter(sandboxWebPushConfig(overrides), sender(credentials), { receiptUrl });
   adapters.push(a);
   return a;
-}
-
-async function fatalOf(p: Promise<unknown>): Promise<ProviderFatalError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderFatalError);
-  return err as ProviderFatalError;
 }
 
 const withEndpoint = (subscription: object, endpoint: string) => JSON.stringify({ ...subscription, endpoint });
@@ -371,7 +336,7 @@ describe('sending to the sandbox push service', () => {
 
 describe('receipts the service worker posts back', () => {
   it('arrive at Herald’s receipt URL, verify and parse into delivered and read for the ledger row', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const s = await sandbox({ receiptUrl: () => sink.url, readRate: 1 });
     const results = await adapterFor({}, {}, sink.url).send([notification(41, JSON.stringify(s.createSubscription()))]);
@@ -392,7 +357,7 @@ describe('receipts the service worker posts back', () => {
   });
 
   it('are refused when the token was tampered with, or signed for another sender', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const s = await sandbox({ receiptUrl: () => sink.url });
     await adapterFor({}, {}, sink.url).send([notification(5, JSON.stringify(s.createSubscription()))]);
@@ -427,7 +392,7 @@ describe('receipts the service worker posts back', () => {
   });
 
   it('are not posted for an undelivered notification, nor when the sandbox is told to send none', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const s = await sandbox({ receiptUrl: () => sink.url });
     const quiet = await sandbox({ receiptUrl: () => null });
@@ -444,7 +409,7 @@ describe('receipts the service worker posts back', () => {
 
 describe('the provider module', () => {
   it('starts a sandbox whose credentials a sender can use, end to end with receipts', async () => {
-    const sink = await startReceiptSink();
+    const sink = await startReceiptSink('/v1/receipts/webpush/snd_1');
     servers.push(sink.server);
     const { server, config, credentials } = await webPushProvider.startSandbox({ receiptUrl: () => sink.url });
     const s = server as WebPushSandboxServer;
@@ -478,13 +443,6 @@ describe('push service answers map to our outcome kinds', () => {
     const v = verdictOfStatus(status, 'said', 'https://push.example.test/m/1');
     expect(v).toMatchObject(expected);
     if (status !== 404 && status !== 410) expect(v).not.toHaveProperty('recipient');
-  });
-
-  it('reads Retry-After as seconds or as an HTTP date', () => {
-    const now = Date.parse('2025-01-01T00:00:00Z');
-    expect(retryAfterMs('3', now)).toBe(3000);
-    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10_000);
-    expect(retryAfterMs('soon', now)).toBeNull();
   });
 
   it('turns the ledger key into a Topic within the 32 URL-safe characters RFC 8030 allows', () => {

@@ -101,6 +101,11 @@ describe.each(dialects)('every channel through its sandbox (%s)', (dialect) => {
       expect(done.outcome).toBe('fully_sent');
       expect(done.counts.sent).toBe(30);
       expect(sandbox.accepted).toBe(30);
+      // The workspace reads what its sandbox received, newest first, each with its ledger key.
+      const inbox = await h.api('GET', `/v1/sandbox/messages?channel=${channel}&campaignId=${campaignId}&limit=500`);
+      expect(inbox.status).toBe(200);
+      expect(inbox.body.data).toHaveLength(30);
+      expect(inbox.body.data[0]).toMatchObject({ channel, to: expect.any(String), summary: expect.any(String) });
       // Every channel confirms delivery: by receipt, or (Telegram) by the Bot API's answer.
       const delivered = await waitFor(h.api, campaignId, (c) => c.counts.delivered === 30);
       if (['webpush', 'push', 'viber', 'webhook'].includes(channel)) {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AudienceEstimate } from '../../domain/campaign.js';
+import { CostEstimate } from '../../domain/money.js';
 import type { AppDeps } from '../app.js';
 import { IdParams } from '../envelope.js';
 
@@ -17,13 +18,16 @@ export const campaignAudienceRoutes =
           description:
             '`selected` contacts match the audience rules; of them `noAddress` have no address for the channel (no message), ' +
             '`suppressed` are on the suppression list (a `suppressed` row, never sent) and `willSend` get a message. ' +
-            'Counted in SQL with the same predicates as the snapshot.',
+            'Counted in SQL with the same predicates as the snapshot. `cost` is what sending would cost against the balance ' +
+            '(micro-units; `shortfall` > 0 means a launch fails preflight with INSUFFICIENT_BALANCE); null when no list is live.',
           params: IdParams,
           querystring: Type.Object(
             { sample: Type.Optional(Type.Integer({ minimum: 0, maximum: 50, default: 10 })) },
             { additionalProperties: false },
           ),
-          response: { 200: AudienceEstimate },
+          response: {
+            200: Type.Composite([AudienceEstimate, Type.Object({ cost: Type.Union([CostEstimate, Type.Null()]) })]),
+          },
         },
       },
       async (request) => deps.campaigns.estimate(request.workspaceId, request.params.id, request.query.sample ?? 10),

@@ -207,7 +207,12 @@ export const contactRoutes =
     app.get(
       '/contacts/:id',
       { schema: { tags, summary: 'Get a contact', params: IdParams, response: { 200: Contact } } },
-      async (request) => contactOf(await existing(request.workspaceId, request.params.id)),
+      async (request) => {
+        const row = await existing(request.workspaceId, request.params.id);
+        // One contact's devices come with it; lists leave them out (one query per page would not stay one).
+        const devices = await listDevices(deps.db, request.workspaceId, row.id);
+        return { ...contactOf(row), devices: devices.map(deviceOf) };
+      },
     );
 
     app.patch(

@@ -2,6 +2,8 @@ import { Pool } from 'undici';
 import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingEmail, ProviderFatalError, type SendResult } from '../channel.js';
 import type { HttpEmailConfig } from './config.js';
+import { postForAnswer } from '../http-post.js';
+import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** One message as the provider's batch endpoint takes it (Postmark's field names). */
@@ -117,15 +119,6 @@ export function verdictOfStatus(
   return { verdict: 'failed', kind: 'permanent', code: 'HTTP_EMAIL_REJECTED', detail: `HTTP ${status}: ${said}` };
 }
 
-/** Retry-After as milliseconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3); null when absent or unreadable. */
-export function retryAfterMs(header: string | null, now: number): number | null {
-  if (!header) return null;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
 /** `"Name" <address>`, quoting the display name so commas and quotes in it cannot split the header. */
 function fromHeader(from: OutgoingEmail['from']): string {
   if (!from.name) return from.address;
@@ -154,8 +147,6 @@ export function toWireEmail(m: OutgoingEmail, messageStream: string): WireEmail 
 type ChunkOutcome =
   { readonly results: SendResult[] } | { readonly fatal: { code: string; detail: string }; readonly results: SendResult[] };
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Email over a Postmark-shaped HTTP batch API: `POST {base}/email/batch` with up to 500
  * messages, one answer per message in the same order; with a batch size of 1,
@@ -179,8 +170,8 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
   readonly #single: boolean;
   readonly #headers: Record<string, string>;
   readonly #slots: Slots;
-  /** The provider asked us (Retry-After) not to call before this time; every request waits it out. */
-  #notBefore = 0;
+  /** The provider asked us (Retry-After) not to call before a time; every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   constructor(config: HttpEmailConfig) {
     this.#config = config;
@@ -193,6 +184,7 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
     this.#pool = new Pool(base.origin, { connections: config.concurrency, keepAliveTimeout: 30_000 });
     this.#headers = { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Postmark-Server-Token': config.token };
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs);
   }
 
   /**
@@ -239,43 +231,21 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
         ...(retryAfter ? { retryAfterMs: retryAfter } : {}),
       })),
     });
-    const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs) {
-      const until = new Date(this.#notBefore).toISOString();
-      return all('transient', 'HTTP_EMAIL_THROTTLED', `The provider asked for no requests before ${until}`, wait);
-    }
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause) return all('transient', 'HTTP_EMAIL_THROTTLED', `The provider asked for no requests before ${pause.until}`, pause.waitMs);
 
     const wire = chunk.map((m) => toWireEmail(m, this.#config.messageStream));
     const body = JSON.stringify(this.#single ? wire[0] : wire);
-    let status: number;
-    let text: string;
-    let header: (name: string) => string | null;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: this.#headers,
-        body,
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-      header = (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return all('transient', 'HTTP_EMAIL_TIMEOUT', `No answer from the provider within ${this.#config.timeoutMs} ms`);
-      return all('transient', 'HTTP_EMAIL_NETWORK', (e.code ?? e.message).slice(0, 400));
+    const answer = await postForAnswer(this.#pool, { path: this.#path, headers: this.#headers, body, timeoutMs: this.#config.timeoutMs });
+    if (!answer.ok) {
+      if (answer.timedOut) return all('transient', 'HTTP_EMAIL_TIMEOUT', `No answer from the provider within ${this.#config.timeoutMs} ms`);
+      return all('transient', 'HTTP_EMAIL_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 400));
     }
+    const { status, text, header } = answer;
 
     if (status < 200 || status >= 300) {
       const delay = retryAfterMs(header('retry-after'), Date.now());
-      if (delay !== null) this.#notBefore = Math.max(this.#notBefore, Date.now() + delay);
+      if (delay !== null) this.#gate.pauseFor(delay);
       const v = verdictOfStatus(status, text, header('location'));
       if (v.verdict === 'fatal') return { fatal: { code: v.code, detail: v.detail }, results: [] };
       return all(v.kind, v.code, v.detail, delay ?? undefined);

@@ -1,3 +1,5 @@
+import { checkedBaseUrl, positiveInt } from '../env-config.js';
+
 /** How to reach a Postmark-shaped HTTP batch email API; read from the environment once, at start (STYLE habit 6). */
 export interface HttpEmailConfig {
   /** Base URL without a trailing slash; the adapter posts to `${baseUrl}/email/batch`. */
@@ -27,29 +29,9 @@ export const sandboxHttpEmailToken = 'herald-sandbox-token';
 
 const defaults = { batchSize: maxHttpEmailBatch, concurrency: 4, messageStream: 'broadcast', timeoutMs: 30_000, maxRetryWaitMs: 10_000 };
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Checks the base URL: http(s), no query; plain http only to loopback, because the token travels in a header. */
 function baseUrlOf(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error(`${name} must be a URL such as https://api.postmarkapp.com, not "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
-    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
-  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return checkedBaseUrl(name, raw, 'https://api.postmarkapp.com');
 }
 
 /**

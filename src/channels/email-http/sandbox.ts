@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SandboxMailbox } from '../email-smtp/sandbox.js';
 import type { WireAnswer } from './adapter.js';
 import { maxHttpEmailBatch, sandboxHttpEmailToken } from './config.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
 
 /**
  * The sandbox HTTP email API (DESIGN §1): a loopback server speaking the provider's batch
@@ -61,12 +62,6 @@ interface IncomingEmail {
   readonly Headers?: unknown;
 }
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json), ...headers });
-  res.end(json);
-}
-
 /** The bare addresses of a To or From field: `"Ann, A." <ann@x.test>, bob@y.test` → both addresses, lower case. */
 function addresses(field: string): string[] {
   // Commas inside a quoted display name do not separate addresses.
@@ -105,20 +100,20 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
     try {
       messages = JSON.parse(body);
     } catch {
-      return reply(res, 422, { ErrorCode: 402, Message: 'Received invalid JSON input.' });
+      return replyJson(res, 422, { ErrorCode: 402, Message: 'Received invalid JSON input.' });
     }
-    if (!Array.isArray(messages)) return reply(res, 422, { ErrorCode: 403, Message: 'The batch must be a JSON array of messages.' });
+    if (!Array.isArray(messages)) return replyJson(res, 422, { ErrorCode: 403, Message: 'The batch must be a JSON array of messages.' });
     if (messages.length > maxHttpEmailBatch)
-      return reply(res, 422, {
+      return replyJson(res, 422, {
         ErrorCode: 410,
         Message: `Too many batch messages (${messages.length}); the limit is ${maxHttpEmailBatch}.`,
       });
     const list = messages as IncomingEmail[];
     if ((failRate > 0 && Math.random() < failRate) || list.some((m) => typeof m?.To === 'string' && /\+tempfail@/i.test(m.To)))
-      return reply(res, 503, { ErrorCode: 100, Message: 'Sandbox: service unavailable, try again later.' }, unavailable);
+      return replyJson(res, 503, { ErrorCode: 100, Message: 'Sandbox: service unavailable, try again later.' }, unavailable);
 
     const submittedAt = new Date().toISOString();
-    reply(
+    replyJson(
       res,
       200,
       list.map((m) => answerOne(m, submittedAt)),
@@ -131,15 +126,15 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
     try {
       message = JSON.parse(body);
     } catch {
-      return reply(res, 422, { ErrorCode: 402, Message: 'Received invalid JSON input.' });
+      return replyJson(res, 422, { ErrorCode: 402, Message: 'Received invalid JSON input.' });
     }
     if (message === null || typeof message !== 'object' || Array.isArray(message))
-      return reply(res, 422, { ErrorCode: 403, Message: 'The message must be a JSON object.' });
+      return replyJson(res, 422, { ErrorCode: 403, Message: 'The message must be a JSON object.' });
     const m = message as IncomingEmail;
     if ((failRate > 0 && Math.random() < failRate) || (typeof m.To === 'string' && /\+tempfail@/i.test(m.To)))
-      return reply(res, 503, { ErrorCode: 100, Message: 'Sandbox: service unavailable, try again later.' }, unavailable);
+      return replyJson(res, 503, { ErrorCode: 100, Message: 'Sandbox: service unavailable, try again later.' }, unavailable);
     const answer = answerOne(m, new Date().toISOString());
-    reply(res, answer.ErrorCode === 0 ? 200 : 422, answer);
+    replyJson(res, answer.ErrorCode === 0 ? 200 : 422, answer);
   };
 
   /** Accepts (records) or rejects one message, as both endpoints do. */
@@ -173,49 +168,30 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
       req.method !== 'POST' ? undefined : req.url === '/email/batch' ? answerBatch : req.url === '/email' ? answerSingle : undefined;
     if (!answer) {
       req.resume();
-      return reply(res, 404, { ErrorCode: 404, Message: 'Sandbox: only POST /email and POST /email/batch are served.' });
+      return replyJson(res, 404, { ErrorCode: 404, Message: 'Sandbox: only POST /email and POST /email/batch are served.' });
     }
     requests++;
     if (req.headers['x-postmark-server-token'] !== token) {
       req.resume();
-      return reply(res, 401, { ErrorCode: 10, Message: 'Bad or missing API token.' });
+      return replyJson(res, 401, { ErrorCode: 10, Message: 'Bad or missing API token.' });
     }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (bytes > maxBodyBytes) return reply(res, 413, { ErrorCode: 300, Message: 'Sandbox: the request is larger than 50 MB.' });
-      const body = Buffer.concat(chunks, bytes).toString('utf8');
+    collectBody(req, maxBodyBytes, (raw, bytes) => {
+      if (bytes > maxBodyBytes) return replyJson(res, 413, { ErrorCode: 300, Message: 'Sandbox: the request is larger than 50 MB.' });
+      const body = raw.toString('utf8');
       if (latencyMs > 0) setTimeout(() => answer(body, res), latencyMs);
       else answer(body, res);
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.url,
     host,
-    port,
+    port: listening.port,
     mailbox,
     get requests() {
       return requests;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => listening.close(),
   };
 }

@@ -2,13 +2,14 @@ import { Pool } from 'undici';
 import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingPush, ProviderFatalError, type SendResult } from '../channel.js';
 import { appReceiptToken } from '../app-receipts.js';
-import { retryAfterMs } from '../email-http/adapter.js';
 import type { ProviderContext, SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type FcmConfig, type ServiceAccount, serviceAccountOf } from './config.js';
 import { AccessTokens } from './oauth.js';
 import { fcmReceiptSecret } from './receipts.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
+import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** The data keys that carry the app receipt (see app-receipts.ts): the app posts `heraldReceipt` to `heraldReceiptUrl`. */
@@ -155,8 +156,6 @@ interface Sending {
   readonly receiptSecret: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 export interface FcmAdapterOptions {
   /** The clock the token cache and Retry-After read (tests pass a controllable one). */
   readonly now?: () => number;
@@ -183,8 +182,8 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
   readonly #receiptUrl: string | null;
   /** What sending needs, or why the sender's credentials do not read (every send() then throws FCM_AUTH). */
   readonly #sending: Sending | { readonly problem: string };
-  /** FCM asked us (Retry-After) not to call before this time; every request waits it out. */
-  #notBefore = 0;
+  /** FCM asked us (Retry-After) not to call before a time; every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   constructor(config: FcmConfig, sender: SenderIdentity, context: ProviderContext, options: FcmAdapterOptions = {}) {
     this.#config = config;
@@ -194,6 +193,7 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
     const base = new URL(config.baseUrl);
     this.#pool = new Pool(base.origin, { connections: config.concurrency, keepAliveTimeout: 30_000 });
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs, this.#now);
     this.#sending = this.#prepare(config, sender, base.pathname);
   }
 
@@ -235,40 +235,26 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
       detail: string,
       extra: { retryAfterMs?: number; recipient?: RecipientVerdict } = {},
     ): SendOutcome => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
-    const wait = this.#notBefore - this.#now();
-    if (wait > this.#config.maxRetryWaitMs)
-      return failed('transient', 'FCM_QUOTA_EXCEEDED', `FCM asked for no requests before ${new Date(this.#notBefore).toISOString()}`, {
-        retryAfterMs: wait,
-      });
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause)
+      return failed('transient', 'FCM_QUOTA_EXCEEDED', `FCM asked for no requests before ${pause.until}`, { retryAfterMs: pause.waitMs });
 
     const body = JSON.stringify({ message: toWireMessage(m, sending.receiptSecret, this.#receiptUrl) });
     // A refused access token is fetched again once: it may have been revoked or have expired in flight.
     for (let attempt = 1; ; attempt++) {
       const token = await sending.tokens.get();
       if (!token.ok) return token.kind === 'fatal' ? { fatal: token } : failed('transient', token.code, token.detail);
-      let status: number;
-      let text: string;
-      let retryAfterHeader: string | null;
-      try {
-        const response = await this.#pool.request({
-          method: 'POST',
-          path: sending.path,
-          headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
-          body,
-          headersTimeout: this.#config.timeoutMs,
-          bodyTimeout: this.#config.timeoutMs,
-        });
-        status = response.statusCode;
-        text = await response.body.text();
-        const header = response.headers['retry-after'];
-        retryAfterHeader = (Array.isArray(header) ? header[0] : header) ?? null;
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-          return failed('transient', 'FCM_TIMEOUT', `No answer from FCM within ${this.#config.timeoutMs} ms`);
-        return failed('transient', 'FCM_NETWORK', (e.code ?? e.message).slice(0, 300));
+      const answer = await postForAnswer(this.#pool, {
+        path: sending.path,
+        headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+        body,
+        timeoutMs: this.#config.timeoutMs,
+      });
+      if (!answer.ok) {
+        if (answer.timedOut) return failed('transient', 'FCM_TIMEOUT', `No answer from FCM within ${this.#config.timeoutMs} ms`);
+        return failed('transient', 'FCM_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 300));
       }
+      const { status, text } = answer;
 
       if (status >= 200 && status < 300) {
         let name: unknown = null;
@@ -290,8 +276,8 @@ export class FcmAdapter implements ChannelAdapter<OutgoingPush> {
         case 'fatal':
           return { fatal: v };
         case 'failed': {
-          const delay = retryAfterMs(retryAfterHeader, this.#now()) ?? v.defaultRetryAfterMs ?? null;
-          if (delay !== null) this.#notBefore = Math.max(this.#notBefore, this.#now() + delay);
+          const delay = retryAfterMs(answer.header('retry-after'), this.#now()) ?? v.defaultRetryAfterMs ?? null;
+          if (delay !== null) this.#gate.pauseFor(delay);
           return failed(v.kind, v.code, v.detail, {
             ...(delay !== null ? { retryAfterMs: delay } : {}),
             ...(v.recipient ? { recipient: v.recipient } : {}),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { SenderIdentity } from '../provider.js';
+import { checkedBaseUrl, positiveInt } from '../env-config.js';
 
 /**
  * The fields of a Google service account key file (the JSON a Firebase console
@@ -46,29 +47,9 @@ const defaultTokenUri = 'https://oauth2.googleapis.com/token';
  */
 const defaults = { concurrency: 50, timeoutMs: 30_000, maxRetryWaitMs: 10_000 };
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Checks a URL: http(s), no query; plain http only to loopback, because a bearer token or a signed JWT travels with it. */
 export function checkedUrl(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error(`${name} must be a URL such as ${defaultFcmUrl}, not "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
-    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
-  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return checkedBaseUrl(name, raw, defaultFcmUrl);
 }
 
 /**

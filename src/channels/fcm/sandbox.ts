@@ -1,9 +1,12 @@
 import { createPublicKey, generateKeyPair, randomBytes, verify } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
 import { parseLedgerKey } from '../receipts.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import type { RpcErrorBody } from './adapter.js';
 import { fcmScope } from './config.js';
 
@@ -67,22 +70,9 @@ const messageFields = new Set(['android', 'apns', 'condition', 'data', 'fcmOptio
 const notificationFields = new Set(['body', 'image', 'title']);
 const reservedDataKey = /^(from|notification|message_type|google.*|gcm.*)$/;
 
-/** mulberry32: a small seeded PRNG, enough to draw faults repeatably. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+/** JSON as Google's APIs answer it: with the charset in Content-Type. */
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=UTF-8', 'Content-Length': Buffer.byteLength(json), ...headers });
-  res.end(json);
+  replyJson(res, status, body, { 'Content-Type': 'application/json; charset=UTF-8', ...headers });
 }
 
 /** A google.rpc error body; `fcmCode` adds the FcmError detail, `field` a BadRequest field violation. */
@@ -176,7 +166,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
   const tokenLifetime = options.tokenLifetimeSeconds ?? 3599;
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
   const { privateKey, publicKey } = await new Promise<{ privateKey: string; publicKey: string }>((resolve, reject) =>
     generateKeyPair(
@@ -190,7 +180,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
 
   /** Access token → when it expires (ms, sandbox clock); insertion order is issue order. */
   const tokens = new Map<string, number>();
-  const recent: SandboxMessage[] = [];
+  const recent = new Ring<SandboxMessage>(keptMessages);
   /** Ledger keys seen, per run, to count repeats (FCM delivers them again; a duplicate is the engine's doing). */
   const seen = new Map<number, Set<number>>();
   const pendingReceipts = new Set<Promise<void>>();
@@ -315,8 +305,6 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
       summary: message.notification?.title ?? '',
       receivedAt: new Date(now()).toISOString(),
     });
-    // Trimmed in one splice per 10,000 messages rather than a shift per message.
-    if (recent.length >= 2 * keptMessages) recent.splice(0, recent.length - keptMessages);
 
     const undelivered = to.startsWith('undelivered-') || (faults.undeliveredRate ? random() < faults.undeliveredRate : false);
     const read = !undelivered && (faults.readRate ? random() < faults.readRate : false);
@@ -362,34 +350,21 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
     }
     if (isToken) tokenRequests++;
     else sendRequests++;
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    collectBody(req, maxBodyBytes, (body, bytes) => {
       const answer: Answer =
         bytes > maxBodyBytes
           ? { status: 413, body: invalidArgument('Request payload size exceeds the limit.') }
           : isToken
-            ? answerToken(Buffer.concat(chunks).toString('utf8'))
-            : answerSend(decodeURIComponent(sendMatch![1]!), req.headers.authorization, Buffer.concat(chunks).toString('utf8'));
+            ? answerToken(body.toString('utf8'))
+            : answerSend(decodeURIComponent(sendMatch![1]!), req.headers.authorization, body.toString('utf8'));
       const latency = faults.latencyMs ?? 0;
       if (latency > 0) setTimeout(() => reply(res, answer.status, answer.body, answer.headers), latency);
       else reply(res, answer.status, answer.body, answer.headers);
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
+  const url = listening.url;
   tokenUri = `${url}/token`;
   const serviceAccount = JSON.stringify({
     type: 'service_account',
@@ -418,7 +393,7 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
     get sendRequests() {
       return sendRequests;
     },
-    messages: () => recent.slice(-keptMessages),
+    messages: () => recent.toArray(),
     setFaults(next) {
       faults = { ...next };
     },
@@ -426,11 +401,6 @@ export async function startSandboxFcm(options: FcmSandboxOptions): Promise<FcmSa
     async drainReceipts() {
       while (pendingReceipts.size > 0) await Promise.all([...pendingReceipts]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => listening.close(),
   };
 }

@@ -6,6 +6,8 @@ import type { RecipientVerdict } from '../receipts.js';
 import { type TelegramConfig, botTokenOf, botTokenPattern } from './config.js';
 import { webhookSecretOf } from './receipts.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
+import { RetryAfterGate } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** One inline keyboard button: a link (the only kind a broadcast has, as nobody handles callbacks). */
@@ -155,8 +157,6 @@ function redact(text: string, token: string): string {
   return text.split(token).join('<bot token>');
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Telegram over the Bot API: one `POST {base}/bot<token>/sendMessage` per message (the API
  * has no batch call), many in flight at once through an undici Pool of the adapter's own.
@@ -177,8 +177,8 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
   readonly #path: string;
   readonly #pool: Pool;
   readonly #slots: Slots;
-  /** Telegram asked (429 retry_after) for no request before this time; the limit is per bot, so every request waits it out. */
-  #notBefore = 0;
+  /** Telegram asked (429 retry_after) for no request before a time; the limit is per bot, so every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   constructor(config: TelegramConfig, sender: SenderIdentity) {
     this.#config = config;
@@ -195,6 +195,7 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
     this.#path = `${base.pathname.replace(/\/+$/, '')}/bot${this.#token ?? ''}/sendMessage`;
     this.#pool = new Pool(base.origin, { connections: config.concurrency, keepAliveTimeout: 30_000 });
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs);
   }
 
   /**
@@ -215,45 +216,29 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
     const fail = (kind: 'transient' | 'permanent', code: string, detail: string, retryAfterMs?: number): SendOutcome => ({
       result: { messageId: m.messageId, ok: false, kind, code, detail: redact(detail, token), ...(retryAfterMs ? { retryAfterMs } : {}) },
     });
-    const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs)
-      return fail(
-        'transient',
-        'TELEGRAM_RATE_LIMITED',
-        `Telegram asked for no requests before ${new Date(this.#notBefore).toISOString()}`,
-        wait,
-      );
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause) return fail('transient', 'TELEGRAM_RATE_LIMITED', `Telegram asked for no requests before ${pause.until}`, pause.waitMs);
 
-    let status: number;
-    let text: string;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
-        body: JSON.stringify(toWireMessage(m, this.#config)),
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return fail('transient', 'TELEGRAM_TIMEOUT', `No answer from Telegram within ${this.#config.timeoutMs} ms`);
+    const answer = await postForAnswer(this.#pool, {
+      path: this.#path,
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(toWireMessage(m, this.#config)),
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut) return fail('transient', 'TELEGRAM_TIMEOUT', `No answer from Telegram within ${this.#config.timeoutMs} ms`);
       // The code only: a message from the network stack might quote the URL, and the URL holds the token.
-      return fail('transient', 'TELEGRAM_NETWORK', `Could not reach Telegram (${e.code ?? e.name})`);
+      return fail('transient', 'TELEGRAM_NETWORK', `Could not reach Telegram (${answer.error.code ?? answer.error.name})`);
     }
 
-    const v = verdictOfAnswer(status, text);
+    const v = verdictOfAnswer(answer.status, answer.text);
     switch (v.verdict) {
       case 'accepted':
         return { result: { messageId: m.messageId, ok: true, providerId: `${m.to}:${v.messageId}` } };
       case 'fatal':
         return { fatal: { code: v.code, detail: redact(v.detail, token) } };
       case 'failed':
-        if (v.retryAfterMs !== undefined) this.#notBefore = Math.max(this.#notBefore, Date.now() + v.retryAfterMs);
+        if (v.retryAfterMs !== undefined) this.#gate.pauseFor(v.retryAfterMs);
         return {
           result: {
             messageId: m.messageId,

@@ -1,4 +1,5 @@
 import type { SenderIdentity } from '../provider.js';
+import { checkedBaseUrl, positiveInt } from '../env-config.js';
 
 /** How to reach the Telegram Bot API; read from the environment once, at start (STYLE habit 6). */
 export interface TelegramConfig {
@@ -36,14 +37,6 @@ export const botTokenPattern = /^\d{1,20}:[A-Za-z0-9_-]{1,100}$/;
  */
 const defaults = { concurrency: 25, timeoutMs: 30_000, maxRetryWaitMs: 10_000, linkPreviews: true };
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
-
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name]?.trim().toLowerCase();
   if (raw === undefined || raw === '') return fallback;
@@ -52,21 +45,9 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new Error(`${name} must be true or false, not "${env[name]}"`);
 }
 
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Checks the base URL: http(s), no query; plain http only to loopback, because the bot token travels in the path. */
 function baseUrlOf(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error(`${name} must be a URL such as ${telegramApiUrl}, not "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
-    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
-  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return checkedBaseUrl(name, raw, telegramApiUrl);
 }
 
 /**

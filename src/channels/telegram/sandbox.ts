@@ -1,7 +1,10 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { botTokenPattern } from './config.js';
 import { secretTokenHeader } from './receipts.js';
 
@@ -141,18 +144,6 @@ const error = (status: number, description: string, parameters?: Record<string, 
 const badRequest = (what: string) => error(400, `Bad Request: ${what}`);
 const notFound = () => error(404, 'Not Found');
 
-/** mulberry32: a small seeded PRNG, so a fault rate gives the same answers on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const byteOffset = (text: string, index: number) => Buffer.byteLength(text.slice(0, index));
 
 const decodeEntities = (text: string) =>
@@ -290,9 +281,10 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
   const keep = options.keep ?? defaultKeep;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
-  const recent: SandboxMessage[] = [];
+  /** The latest `keep` messages. */
+  const recent = new Ring<SandboxMessage>(keep);
   /** `<bot id>:<chat id>` of chats that blocked a bot, oldest first (a Map keeps insertion order). */
   const blocked = new Map<string, true>();
   const pending = new Set<Promise<void>>();
@@ -305,16 +297,6 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
 
   const botIdOf = (token: string) => Number(token.slice(0, token.indexOf(':')));
   const botUser = (token: string) => ({ id: botIdOf(token), is_bot: true, first_name: 'Herald Sandbox', username: 'herald_sandbox_bot' });
-
-  /** A ring of the latest `keep` messages: constant work per message, where a shifted array would move 10,000 entries each time. */
-  let ringStart = 0;
-  const remember = (message: SandboxMessage) => {
-    if (recent.length < keep) recent.push(message);
-    else {
-      recent[ringStart] = message;
-      ringStart = (ringStart + 1) % keep;
-    }
-  };
 
   /** Posts an Update to the bot's webhook after the receipt delay, as Telegram does when something happens in a chat. */
   const postUpdate = (token: string, update: Record<string, unknown>) => {
@@ -408,7 +390,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     const messageId = ++nextMessageId;
     const date = Math.floor(Date.now() / 1000);
     accepted++;
-    remember({
+    recent.push({
       channel: 'telegram',
       to: digits,
       ledgerKey: null,
@@ -478,11 +460,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
   };
 
   const reply = (res: ServerResponse, answer: Answer): void => {
-    const json = JSON.stringify(answer.body);
-    const send = () => {
-      res.writeHead(answer.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) });
-      res.end(json);
-    };
+    const send = () => replyJson(res, answer.status, answer.body);
     const latency = faults.latencyMs ?? 0;
     if (latency > 0) setTimeout(send, latency);
     else send();
@@ -500,31 +478,17 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
       req.resume();
       return reply(res, error(401, 'Unauthorized'));
     }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    collectBody(req, maxBodyBytes, (body, bytes) => {
       if (bytes > maxBodyBytes) return reply(res, error(413, 'Request Entity Too Large'));
-      const params = paramsOf(url.searchParams, req.headers['content-type'] ?? '', Buffer.concat(chunks, bytes).toString('utf8'));
+      const params = paramsOf(url.searchParams, req.headers['content-type'] ?? '', body.toString('utf8'));
       if (!params) return reply(res, badRequest("can't parse JSON object"));
       reply(res, answerMethod(token, route[2]!.toLowerCase(), params));
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.url,
     get accepted() {
       return accepted;
     },
@@ -532,7 +496,7 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     get updatesPosted() {
       return updatesPosted;
     },
-    messages: () => [...recent.slice(ringStart), ...recent.slice(0, ringStart)],
+    messages: () => recent.toArray(),
     setFaults: (next) => {
       faults = { ...next };
     },
@@ -543,16 +507,13 @@ export async function startSandboxTelegram(options: TelegramSandboxOptions): Pro
     drainReceipts: async () => {
       while (pending.size > 0) await Promise.all([...pending]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const [timer, settle] of timers) {
-          clearTimeout(timer);
-          settle();
-        }
-        timers.clear();
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      for (const [timer, settle] of timers) {
+        clearTimeout(timer);
+        settle();
+      }
+      timers.clear();
+      return listening.close();
+    },
   };
 }

@@ -1,6 +1,12 @@
 import type { OutgoingSms } from '../channel.js';
 import type { ProviderModule } from '../provider.js';
-import { type TwilioConfig, sandboxTwilioConfig, twilioConfigFromEnv, twilioDefaultConfig } from '../twilio/config.js';
+import {
+  type TwilioConfig,
+  sandboxTwilioConfig,
+  twilioConfigFromEnv,
+  twilioDefaultConfig,
+  twilioFailoverConfigFromEnv,
+} from '../twilio/config.js';
 import { TwilioSmsAdapter } from './adapter.js';
 import { twilioSmsReceipts } from './receipts.js';
 import { startTwilioSmsSandbox } from './sandbox.js';
@@ -11,8 +17,12 @@ export const twilioSmsProvider = Object.freeze<ProviderModule<TwilioConfig, Outg
   channel: 'sms',
   configFromEnv: twilioConfigFromEnv,
   defaultConfig: twilioDefaultConfig,
+  failoverConfigFromEnv: twilioFailoverConfigFromEnv,
   async startSandbox(options) {
-    const server = await startTwilioSmsSandbox(options);
+    // A failover sandbox is another Twilio account: its callbacks are signed with its own token.
+    const server = await startTwilioSmsSandbox(
+      options.secondary ? { ...options, accountSid: `AC${'f'.repeat(32)}`, authToken: 'herald-sandbox-twilio-failover-token' } : options,
+    );
     return {
       server,
       config: sandboxTwilioConfig(server.url, server.accountSid, server.authToken),

@@ -1,4 +1,5 @@
 import type { SenderIdentity } from '../provider.js';
+import { checkedBaseUrl, positiveInt } from '../env-config.js';
 
 /** How to reach Twilio's REST API (SMS and voice share it); read from the environment once, at start (STYLE habit 6). */
 export interface TwilioConfig {
@@ -28,29 +29,9 @@ export const twilioApiUrl = 'https://api.twilio.com';
 // Twilio queues per account rather than refusing concurrent creates; 8 keeps a 2-core sender busy without 20429s.
 const defaults = { concurrency: 8, timeoutMs: 15_000, maxRetryWaitMs: 10_000 };
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Checks the base URL: http(s), no query; plain http only to loopback, because the auth token travels in a header. */
 function baseUrlOf(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error(`${name} must be a URL such as ${twilioApiUrl}, not "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
-    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
-  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return checkedBaseUrl(name, raw, twilioApiUrl);
 }
 
 const accountSidPattern = /^AC[0-9a-fA-F]{32}$/;
@@ -102,4 +83,24 @@ export function twilioCredentials(config: TwilioConfig, sender: SenderIdentity):
   if (accountSid && authToken) return { accountSid, authToken };
   if (config.accountSid && config.authToken) return { accountSid: config.accountSid, authToken: config.authToken };
   return null;
+}
+
+/**
+ * The failover Twilio account (engine/failover-adapter.ts): TWILIO_FAILOVER_ACCOUNT_SID,
+ * TWILIO_FAILOVER_AUTH_TOKEN and TWILIO_FAILOVER_API_URL, read as the TWILIO_* ones are (the
+ * concurrency and timeout are shared). Null when none of the three is set.
+ */
+export function twilioFailoverConfigFromEnv(env: NodeJS.ProcessEnv): TwilioConfig | null {
+  const { TWILIO_FAILOVER_ACCOUNT_SID, TWILIO_FAILOVER_AUTH_TOKEN, TWILIO_FAILOVER_API_URL } = env;
+  if (!TWILIO_FAILOVER_ACCOUNT_SID?.trim() && !TWILIO_FAILOVER_AUTH_TOKEN?.trim() && !TWILIO_FAILOVER_API_URL?.trim()) return null;
+  try {
+    return twilioConfigFromEnv({
+      ...env,
+      TWILIO_ACCOUNT_SID: TWILIO_FAILOVER_ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: TWILIO_FAILOVER_AUTH_TOKEN,
+      TWILIO_API_URL: TWILIO_FAILOVER_API_URL?.trim() || twilioApiUrl,
+    });
+  } catch (err) {
+    throw new Error((err as Error).message.replace(/TWILIO_/g, 'TWILIO_FAILOVER_'), { cause: err });
+  }
 }

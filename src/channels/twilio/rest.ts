@@ -6,6 +6,8 @@ import type { RecipientVerdict } from '../receipts.js';
 import type { TwilioConfig } from './config.js';
 import { type TwilioFailure, verdictOfTwilioResponse } from './errors.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
+import { RetryAfterGate } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** The resources Herald creates: a Message (SMS) or a Call (voice). */
@@ -13,8 +15,6 @@ export type TwilioResource = 'Messages' | 'Calls';
 
 /** One message as a create request: its form, or why it cannot be sent at all (checked before any call). */
 export type TwilioRequest = { readonly form: URLSearchParams } | { readonly refused: { readonly code: string; readonly detail: string } };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Creates Twilio resources, one form-encoded `POST /2010-04-01/Accounts/{sid}/<resource>.json`
@@ -30,8 +30,8 @@ export class TwilioRest<M extends { readonly messageId: number }> {
   readonly #pool: Pool;
   readonly #headers: Record<string, string>;
   readonly #slots: Slots;
-  /** Twilio asked (Retry-After) not to be called before this time; every request waits it out. */
-  #notBefore = 0;
+  /** Twilio asked (Retry-After) not to be called before a time; every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   constructor(
     config: TwilioConfig,
@@ -49,6 +49,7 @@ export class TwilioRest<M extends { readonly messageId: number }> {
     const basic = credentials ? Buffer.from(`${credentials.accountSid}:${credentials.authToken}`).toString('base64') : '';
     this.#headers = { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Basic ${basic}` };
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs);
   }
 
   /**
@@ -86,37 +87,21 @@ export class TwilioRest<M extends { readonly messageId: number }> {
     const request = this.#toRequest(m);
     if ('refused' in request) return failed('permanent', request.refused.code, request.refused.detail);
 
-    const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs)
-      return failed('transient', 'TWILIO_THROTTLED', `Twilio asked for no requests before ${new Date(this.#notBefore).toISOString()}`, {
-        retryAfterMs: wait,
-      });
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause)
+      return failed('transient', 'TWILIO_THROTTLED', `Twilio asked for no requests before ${pause.until}`, { retryAfterMs: pause.waitMs });
 
-    let status: number;
-    let text: string;
-    let header: (name: string) => string | null;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: this.#headers,
-        body: request.form.toString(),
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-      header = (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return failed('transient', 'TWILIO_TIMEOUT', `No answer from Twilio within ${this.#config.timeoutMs} ms`);
-      return failed('transient', 'TWILIO_NETWORK', (e.code ?? e.message).slice(0, 400));
+    const answer = await postForAnswer(this.#pool, {
+      path: this.#path,
+      headers: this.#headers,
+      body: request.form.toString(),
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut) return failed('transient', 'TWILIO_TIMEOUT', `No answer from Twilio within ${this.#config.timeoutMs} ms`);
+      return failed('transient', 'TWILIO_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 400));
     }
+    const { status, text, header } = answer;
 
     if (status >= 200 && status < 300) {
       let sid: unknown = null;
@@ -130,7 +115,7 @@ export class TwilioRest<M extends { readonly messageId: number }> {
     const now = Date.now();
     const rawRetry = header('retry-after');
     const until = rawRetry === null ? null : parseRetryAfter(rawRetry, now);
-    if (until !== null) this.#notBefore = Math.max(this.#notBefore, until);
+    if (until !== null) this.#gate.pauseUntil(until);
     const v: TwilioFailure = verdictOfTwilioResponse(status, text, header('location'));
     switch (v.verdict) {
       case 'fatal':

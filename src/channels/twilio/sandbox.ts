@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { smsSegments } from '../../domain/sms.js';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { ledgerQueryParam } from './callbacks.js';
 import { sandboxTwilioAccountSid, sandboxTwilioAuthToken } from './config.js';
 import { twilioSignature } from './signature.js';
@@ -62,18 +65,6 @@ const e164 = /^\+[1-9]\d{6,14}$/;
 const shortCode = /^\d{3,8}$/;
 const alphanumericSender = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
 
-/** mulberry32: a tiny seeded PRNG; Math.random cannot be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Twilio's dates: RFC 2822 with a numeric zone ("Thu, 24 Aug 2023 05:01:45 +0000"). */
 const rfc2822 = (d: Date) => d.toUTCString().replace(/GMT$/, '+0000');
 
@@ -127,14 +118,8 @@ const endingTriggers: Readonly<Record<string, Fault>> = {
   '3005': { kind: 'accept', outcome: 'undelivered-30005' },
 };
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json), ...headers });
-  res.end(json);
-}
-
 function twilioError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
-  reply(res, status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, headers);
+  replyJson(res, status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, headers);
 }
 
 /** What the sandbox says (and speaks) for a call: the <Say> text or the <Play> URL of its TwiML. */
@@ -159,18 +144,12 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
   const expectedAuth = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
   const receiptDelayMs = options.receiptDelayMs ?? 5;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = options;
   let requests = 0;
   let accepted = 0;
-  let kept: SandboxMessage[] = [];
+  const kept = new Ring<SandboxMessage>(sandboxMessageLimit);
   const pending = new Set<Promise<void>>();
-
-  const keep = (message: SandboxMessage) => {
-    kept.push(message);
-    // Trimmed in bulk: amortised O(1) per message, at most twice the limit held.
-    if (kept.length >= 2 * sandboxMessageLimit) kept = kept.slice(-sandboxMessageLimit);
-  };
 
   /** The fault for one request: a trigger number wins, else three draws (always three, so the sequence stays aligned). */
   const faultOf = (to: string, from: string): Fault => {
@@ -231,7 +210,14 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const now = new Date();
     const statusCallback = params.get('StatusCallback');
     accepted++;
-    keep({ channel: 'sms', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary: body, receivedAt: now.toISOString() });
+    kept.push({
+      channel: 'sms',
+      to,
+      ledgerKey: ledgerKeyIn(statusCallback),
+      providerId: sid,
+      summary: body,
+      receivedAt: now.toISOString(),
+    });
     const base = { AccountSid: accountSid, ApiVersion: '2010-04-01', MessageSid: sid, SmsSid: sid, From: from, To: to };
     const final =
       fault.outcome === 'ok'
@@ -239,7 +225,7 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
         : { ...base, MessageStatus: 'undelivered', SmsStatus: 'undelivered', ErrorCode: fault.outcome.slice(-5) };
     postCallbacks(statusCallback, [{ ...base, MessageStatus: 'sent', SmsStatus: 'sent' }, final]);
     const uri = `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`;
-    reply(res, 201, {
+    replyJson(res, 201, {
       account_sid: accountSid,
       api_version: '2010-04-01',
       body,
@@ -285,10 +271,10 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     const statusCallback = params.get('StatusCallback');
     accepted++;
     const summary = twimlSummary(twiml) ?? params.get('Url') ?? '';
-    keep({ channel: 'voice', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary, receivedAt: now.toISOString() });
+    kept.push({ channel: 'voice', to, ledgerKey: ledgerKeyIn(statusCallback), providerId: sid, summary, receivedAt: now.toISOString() });
     postCallbacks(statusCallback, callProgress(params, sid, fault.outcome));
     const uri = `/2010-04-01/Accounts/${accountSid}/Calls/${sid}.json`;
-    reply(res, 201, {
+    replyJson(res, 201, {
       account_sid: accountSid,
       answered_by: null,
       api_version: '2010-04-01',
@@ -365,15 +351,9 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
       req.resume();
       return twilioError(res, 401, 20003, 'Authenticate');
     }
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxRequestBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    collectBody(req, maxRequestBytes, (body, bytes) => {
       if (bytes > maxRequestBytes) return twilioError(res, 413, 20001, 'Request entity too large');
-      const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const params = new URLSearchParams(body.toString('utf8'));
       const answer = () => (match[2] === 'Messages' ? createMessage(params, res) : createCall(params, res));
       const latency = faults.latencyMs ?? 0;
       if (latency > 0) setTimeout(answer, latency);
@@ -381,17 +361,9 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.url,
     accountSid,
     authToken,
     get requests() {
@@ -401,19 +373,14 @@ export async function startTwilioSandbox(options: TwilioSandboxOptions): Promise
       return accepted;
     },
     duplicates: 0,
-    messages: () => kept.slice(-sandboxMessageLimit),
+    messages: () => kept.toArray(),
     setFaults(next: SandboxFaults) {
       faults = next;
     },
     async drainReceipts() {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => listening.close(),
   };
 }
 

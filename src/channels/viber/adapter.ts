@@ -4,6 +4,7 @@ import { type ChannelAdapter, type ChannelCapabilities, type OutgoingViber, Prov
 import type { SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import type { ViberConfig } from './config.js';
+import { postForAnswer } from '../http-post.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
 import { Slots } from '../slots.js';
 
@@ -338,30 +339,19 @@ export class ViberAdapter implements ChannelAdapter<OutgoingViber> {
     if (!built.ok)
       return built.fatal ? { fatal: { code: built.code, detail: built.detail } } : failed('permanent', built.code, built.detail);
 
-    let status: number;
-    let text: string;
-    let location: string | null;
-    try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: this.#path,
-        headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Viber-Auth-Token': this.#token! },
-        body: JSON.stringify(built.wire),
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
-      });
-      status = response.statusCode;
-      text = await response.body.text();
-      const loc = response.headers.location;
-      location = (Array.isArray(loc) ? loc[0] : loc) ?? null;
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
-        return failed('transient', 'VIBER_TIMEOUT', `No answer from Viber within ${this.#config.timeoutMs} ms`);
-      return failed('transient', 'VIBER_NETWORK', (e.code ?? e.message).slice(0, 400));
+    const answer = await postForAnswer(this.#pool, {
+      path: this.#path,
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Viber-Auth-Token': this.#token! },
+      body: JSON.stringify(built.wire),
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut) return failed('transient', 'VIBER_TIMEOUT', `No answer from Viber within ${this.#config.timeoutMs} ms`);
+      return failed('transient', 'VIBER_NETWORK', (answer.error.code ?? answer.error.message).slice(0, 400));
     }
 
-    const v = status >= 200 && status < 300 ? this.#readAnswer(text) : verdictOfHttpStatus(status, text, location);
+    const { status, text } = answer;
+    const v = status >= 200 && status < 300 ? this.#readAnswer(text) : verdictOfHttpStatus(status, text, answer.header('location'));
     switch (v.verdict) {
       case 'accepted':
         return { result: { messageId: m.messageId, ok: true, providerId: v.providerId } };

@@ -1,3 +1,5 @@
+import { checkedBaseUrl, positiveInt } from '../env-config.js';
+
 /** How to reach Viber's REST bot API; read from the environment once, at start (STYLE habit 6). */
 export interface ViberConfig {
   /** Base URL without a trailing slash; the adapter posts to `${baseUrl}/pa/send_message`. */
@@ -26,29 +28,9 @@ export const sandboxViberToken = 'herald-viber-sandbox-token';
  */
 const defaults = { concurrency: 25, timeoutMs: 15_000 };
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /** Checks the base URL: http(s), no query; plain http only to loopback, because the token travels in a header. */
 export function viberBaseUrlOf(name: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error(`${name} must be a URL such as ${defaultViberApiUrl}, not "${raw}"`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`${name} must be an http(s) URL, not "${raw}"`);
-  if (url.protocol === 'http:' && !loopbackHosts.has(url.hostname))
-    throw new Error(`${name} must use https (plain http is allowed to loopback only), not "${raw}"`);
-  if (url.search || url.hash) throw new Error(`${name} must not carry a query or fragment, not "${raw}"`);
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  return checkedBaseUrl(name, raw, defaultViberApiUrl);
 }
 
 /**

@@ -1,7 +1,10 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJsonText } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { viberLimits } from './adapter.js';
 import { sandboxViberToken } from './config.js';
 import { viberSignature } from './receipts.js';
@@ -58,26 +61,9 @@ const defaultReceiptDelayMs = 5;
  */
 const tokenBase = 4_912_661_846_655_238_145n;
 
-/** mulberry32: a small seeded PRNG, so fault runs repeat. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** JSON with `message_token` written as a bare integer, as Viber writes it. */
 function withToken(fields: Record<string, unknown>, token: string): string {
   return `${JSON.stringify(fields).slice(0, -1)},"message_token":${token}}`;
-}
-
-function reply(res: ServerResponse, status: number, json: string): void {
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) });
-  res.end(json);
 }
 
 const statusJson = (status: number, message: string) => JSON.stringify({ status, status_message: message, chat_hostname: chatHostname });
@@ -152,15 +138,14 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
   const host = options.host ?? '127.0.0.1';
   const authToken = options.authToken ?? sandboxViberToken;
   const receiptDelayMs = options.receiptDelayMs ?? defaultReceiptDelayMs;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let faults: SandboxFaults = { ...options };
   let requests = 0;
   let accepted = 0;
   let sequence = 0n;
   let webhookUrl: string | null = null;
   let closed = false;
-  const kept: SandboxMessage[] = [];
-  let oldest = 0;
+  const kept = new Ring<SandboxMessage>(keep);
   const pending = new Set<Promise<void>>();
   const waits = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
@@ -212,29 +197,21 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
         token,
       );
 
-  const record = (message: SandboxMessage) => {
-    if (kept.length < keep) kept.push(message);
-    else {
-      kept[oldest] = message;
-      oldest = (oldest + 1) % keep;
-    }
-  };
-
   const sendMessage = (m: Record<string, unknown>, res: ServerResponse): void => {
     const problem = sendProblem(m);
-    if (problem) return reply(res, 200, statusJson(problem.status, problem.message));
+    if (problem) return replyJsonText(res, 200, statusJson(problem.status, problem.message));
     const receiver = m.receiver as string;
-    if (receiver.includes('+unavailable')) return reply(res, 503, JSON.stringify({ error: 'Sandbox: service unavailable' }));
-    if (receiver.includes('+throttled') || chance(faults.transientRate)) return reply(res, 200, statusJson(12, 'tooManyRequests'));
-    if (receiver.includes('+unregistered')) return reply(res, 200, statusJson(5, 'receiverNotRegistered'));
+    if (receiver.includes('+unavailable')) return replyJsonText(res, 503, JSON.stringify({ error: 'Sandbox: service unavailable' }));
+    if (receiver.includes('+throttled') || chance(faults.transientRate)) return replyJsonText(res, 200, statusJson(12, 'tooManyRequests'));
+    if (receiver.includes('+unregistered')) return replyJsonText(res, 200, statusJson(5, 'receiverNotRegistered'));
     if (receiver.includes('+unsubscribed') || chance(faults.permanentRate)) {
       schedule([callback('unsubscribed', receiver, nextToken())]);
-      return reply(res, 200, statusJson(6, 'receiverNotSubscribed'));
+      return replyJsonText(res, 200, statusJson(6, 'receiverNotSubscribed'));
     }
 
     const token = nextToken();
     accepted++;
-    record({
+    kept.push({
       channel: 'viber',
       to: receiver,
       ledgerKey: typeof m.tracking_data === 'string' ? m.tracking_data : null,
@@ -242,7 +219,7 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
       summary: summaryOf(m),
       receivedAt: new Date().toISOString(),
     });
-    reply(res, 200, withToken({ status: 0, status_message: 'ok', chat_hostname: chatHostname, billing_status: 1 }, token));
+    replyJsonText(res, 200, withToken({ status: 0, status_message: 'ok', chat_hostname: chatHostname, billing_status: 1 }, token));
 
     if (receiver.includes('+undelivered') || chance(faults.undeliveredRate))
       schedule([callback('failed', receiver, token, { desc: 'Sandbox: the message could not be delivered' })]);
@@ -254,14 +231,14 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
   const setWebhook = (m: Record<string, unknown>, res: ServerResponse): void => {
     if (m.url === '') {
       webhookUrl = null;
-      return reply(res, 200, statusJson(0, 'ok'));
+      return replyJsonText(res, 200, statusJson(0, 'ok'));
     }
-    if (!isUrl(m.url)) return reply(res, 200, statusJson(1, 'invalidUrl'));
+    if (!isUrl(m.url)) return replyJsonText(res, 200, statusJson(1, 'invalidUrl'));
     webhookUrl = m.url;
     const events = Array.isArray(m.event_types) ? m.event_types : ['delivered', 'seen', 'failed', 'subscribed', 'unsubscribed'];
     // Viber calls the new webhook once before it answers; the sandbox answers first and calls after.
     schedule([() => withToken({ event: 'webhook', timestamp: Date.now(), chat_hostname: chatHostname }, nextToken())]);
-    reply(res, 200, JSON.stringify({ status: 0, status_message: 'ok', chat_hostname: chatHostname, event_types: events }));
+    replyJsonText(res, 200, JSON.stringify({ status: 0, status_message: 'ok', chat_hostname: chatHostname, event_types: events }));
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -275,27 +252,21 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
             : undefined;
     if (!route) {
       req.resume();
-      return reply(res, 404, JSON.stringify({ error: 'Sandbox: only POST /pa/send_message and POST /pa/set_webhook are served' }));
+      return replyJsonText(res, 404, JSON.stringify({ error: 'Sandbox: only POST /pa/send_message and POST /pa/set_webhook are served' }));
     }
     requests++;
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
+    collectBody(req, maxBodyBytes, (raw, bytes) => {
       const answer = () => {
-        if (req.headers['x-viber-auth-token'] !== authToken) return reply(res, 200, statusJson(2, 'invalidAuthToken'));
-        if (bytes > maxBodyBytes) return reply(res, 200, statusJson(3, 'badData: the request is larger than 30 KB'));
+        if (req.headers['x-viber-auth-token'] !== authToken) return replyJsonText(res, 200, statusJson(2, 'invalidAuthToken'));
+        if (bytes > maxBodyBytes) return replyJsonText(res, 200, statusJson(3, 'badData: the request is larger than 30 KB'));
         let body: unknown;
         try {
-          body = JSON.parse(Buffer.concat(chunks, bytes).toString('utf8'));
+          body = JSON.parse(raw.toString('utf8'));
         } catch {
-          return reply(res, 200, statusJson(3, 'badData: the body is not JSON'));
+          return replyJsonText(res, 200, statusJson(3, 'badData: the body is not JSON'));
         }
         if (body === null || typeof body !== 'object' || Array.isArray(body))
-          return reply(res, 200, statusJson(3, 'badData: the body must be an object'));
+          return replyJsonText(res, 200, statusJson(3, 'badData: the body must be an object'));
         route(body as Record<string, unknown>, res);
       };
       const latency = faults.latencyMs ?? 0;
@@ -304,17 +275,9 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.url,
     authToken,
     get webhookUrl() {
       return webhookUrl;
@@ -326,24 +289,21 @@ export async function startViberSandbox(options: ViberSandboxOptions): Promise<V
       return accepted;
     },
     duplicates: 0,
-    messages: () => (kept.length < keep ? kept.slice() : [...kept.slice(oldest), ...kept.slice(0, oldest)]),
+    messages: () => kept.toArray(),
     setFaults(next: SandboxFaults) {
       faults = { ...next };
     },
     async drainReceipts() {
       while (pending.size > 0) await Promise.all([...pending]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        closed = true;
-        for (const wait of waits) {
-          clearTimeout(wait.timer);
-          wait.resolve();
-        }
-        waits.clear();
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      closed = true;
+      for (const wait of waits) {
+        clearTimeout(wait.timer);
+        wait.resolve();
+      }
+      waits.clear();
+      return listening.close();
+    },
   };
 }

@@ -2,10 +2,11 @@ import { Pool } from 'undici';
 import { assertUnreachable } from '../../domain/errors.js';
 import { type ChannelAdapter, type ChannelCapabilities, type OutgoingWebhook, ProviderFatalError, type SendResult } from '../channel.js';
 import type { SenderIdentity } from '../provider.js';
-import { retryAfterMs } from '../email-http/adapter.js';
 import { type WebhookConfig, defaultWebhookConfig, readWebhookCredentials } from './config.js';
 import { signWebhook } from './signature.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { postForAnswer } from '../http-post.js';
+import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** What one endpoint answer means for us; nothing endpoint-shaped passes this point. */
@@ -87,10 +88,6 @@ export function verdictOfAnswer(status: number, body: string, location: string |
   return { verdict: 'failed', kind: 'permanent', code: 'WEBHOOK_REJECTED', detail: `HTTP ${status}: ${said}`.trim() };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-type Answer = { readonly status: number; readonly text: string; readonly header: (name: string) => string | null };
-
 /** One sender's endpoint, ready to post to. */
 interface Target {
   readonly pool: Pool;
@@ -133,8 +130,8 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
   /** Where and how to post; or, for unusable credentials, why not (the campaign fails at its first send, not the process at start). */
   readonly #target: Target | { readonly unusable: string };
   readonly #slots: Slots;
-  /** The endpoint asked us (Retry-After) not to call before this time; every request waits it out. */
-  #notBefore = 0;
+  /** The endpoint asked us (Retry-After) not to call before a time; every request waits it out. */
+  readonly #gate: RetryAfterGate;
 
   /** A null config means the defaults (a runtime without defaultConfig passes null for senders with their own credentials). */
   constructor(config: WebhookConfig | null, sender: Pick<SenderIdentity, 'credentials'>) {
@@ -142,6 +139,7 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
     this.#config = config;
     this.capabilities = { batchSize: 1, concurrency: config.concurrency, idempotent: true, costUnit: 'message' };
     this.#slots = new Slots(config.concurrency);
+    this.#gate = new RetryAfterGate(config.maxRetryWaitMs);
     const credentials = readWebhookCredentials(sender.credentials);
     if (credentials.ok) {
       const url = new URL(credentials.value.url);
@@ -174,12 +172,11 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       detail: string,
       extra: { retryAfterMs?: number; recipient?: 'gone' } = {},
     ): { result: SendResult } => ({ result: { messageId: m.messageId, ok: false, kind, code, detail, ...extra } });
-    const wait = this.#notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs) {
-      const until = new Date(this.#notBefore).toISOString();
-      return failed('transient', 'WEBHOOK_THROTTLED', `The endpoint asked for no requests before ${until}`, { retryAfterMs: wait });
-    }
-    if (wait > 0) await sleep(wait);
+    const pause = await this.#gate.pass();
+    if (pause)
+      return failed('transient', 'WEBHOOK_THROTTLED', `The endpoint asked for no requests before ${pause.until}`, {
+        retryAfterMs: pause.waitMs,
+      });
 
     let body: string;
     try {
@@ -188,26 +185,30 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       // A BigInt or a cycle in rendered data: this message can never be posted, the others can.
       return failed('permanent', 'WEBHOOK_PAYLOAD', `The payload cannot be written as JSON: ${(err as Error).message}`);
     }
-    let answer: Answer;
-    try {
-      answer = await this.#post(target, body, {
+    // The answer's body is read up to 64 KB, as only its start is ever kept.
+    const answer = await postForAnswer(target.pool, {
+      path: target.path,
+      headers: {
         'Content-Type': 'application/json',
         'User-Agent': 'Herald-Webhook/1',
         'Herald-Signature': signWebhook(target.secret, body),
         'Idempotency-Key': m.ledgerKey,
         'Herald-Message': m.ledgerKey,
-      });
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT')
+      },
+      body,
+      timeoutMs: this.#config.timeoutMs,
+      maxAnswerBytes,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut || answer.error.code === 'UND_ERR_CONNECT_TIMEOUT')
         return failed('transient', 'WEBHOOK_TIMEOUT', `No answer from the endpoint within ${this.#config.timeoutMs} ms`);
       // The code alone (ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET): undici's messages name the host.
-      return failed('transient', 'WEBHOOK_NETWORK', `The endpoint could not be reached (${e.code ?? 'network error'})`);
+      return failed('transient', 'WEBHOOK_NETWORK', `The endpoint could not be reached (${answer.error.code ?? 'network error'})`);
     }
 
     const delay = retryAfterMs(answer.header('retry-after'), Date.now());
     const ok = answer.status >= 200 && answer.status < 300;
-    if (delay !== null && !ok) this.#notBefore = Math.max(this.#notBefore, Date.now() + delay);
+    if (delay !== null && !ok) this.#gate.pauseFor(delay);
     const v = verdictOfAnswer(answer.status, answer.text, answer.header('location'));
     switch (v.verdict) {
       case 'accepted':
@@ -220,34 +221,6 @@ export class WebhookAdapter implements ChannelAdapter<OutgoingWebhook> {
       default:
         return assertUnreachable(v);
     }
-  }
-
-  /** One POST; the answer's body is read up to 64 KB, as only its start is ever kept. */
-  async #post(target: Target, body: string, headers: Record<string, string>): Promise<Answer> {
-    const response = await target.pool.request({
-      method: 'POST',
-      path: target.path,
-      headers,
-      body,
-      headersTimeout: this.#config.timeoutMs,
-      bodyTimeout: this.#config.timeoutMs,
-    });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      chunks.push(chunk);
-      size += chunk.length;
-      // Leaving the loop destroys the stream: an endless answer costs us its connection, not our memory.
-      if (size >= maxAnswerBytes) break;
-    }
-    return {
-      status: response.statusCode,
-      text: Buffer.concat(chunks).subarray(0, maxAnswerBytes).toString('utf8'),
-      header: (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      },
-    };
   }
 
   async close(): Promise<void> {

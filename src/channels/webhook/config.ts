@@ -1,4 +1,5 @@
 import { defaultToleranceSeconds } from './signature.js';
+import { positiveInt } from '../env-config.js';
 
 /**
  * How Herald posts to webhook endpoints; read from the environment once, at start (STYLE
@@ -41,14 +42,6 @@ export const defaultWebhookConfig: WebhookConfig = Object.freeze({
   maxRetryWaitMs: 10_000,
   toleranceSeconds: defaultToleranceSeconds,
 });
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
 
 /**
  * Reads WEBHOOK_TIMEOUT_MS (≤ 120,000) and WEBHOOK_CONCURRENCY (≤ 256) over the defaults.

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { replyJson } from '../sandbox-kit/json-reply.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
+import { Ring } from '../sandbox-kit/ring.js';
 import type { WebhookReceiptBody } from './receipts.js';
 import { maxReceiptEvents } from './receipts.js';
 import { checkWebhookSignature, signWebhook } from './signature.js';
@@ -72,12 +74,6 @@ function unit(seed: number, text: string): number {
   return (h >>> 0) / 2 ** 32;
 }
 
-function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json), ...headers });
-  res.end(json);
-}
-
 /** Who the payload is for, where Herald's payload says it (`to`, `contact.id` or `contactId`). */
 function recipientOf(payload: Record<string, unknown>): string {
   const contact = payload.contact;
@@ -109,9 +105,8 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
   const seen = new Map<string, string>();
   /** Transient answers given per key not yet accepted, so each attempt draws anew. */
   const attempts = new Map<string, number>();
-  /** The latest accepted messages, a ring: `keptNext` is where the next one goes (Array.shift would copy 10,000 a message). */
-  const kept: SandboxMessage[] = [];
-  let keptNext = 0;
+  /** The latest accepted messages. */
+  const kept = new Ring<SandboxMessage>(keepMessages);
   let requests = 0;
   let refused = 0;
   let duplicates = 0;
@@ -233,15 +228,14 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     seen.set(key, providerId);
     const now = Date.now();
     const p = payload as Record<string, unknown>;
-    kept[keptNext] = {
+    kept.push({
       channel: 'webhook',
       to: recipientOf(p),
       ledgerKey: key,
       providerId,
       summary: typeof p.event === 'string' ? p.event : raw.toString('utf8', 0, 80),
       receivedAt: new Date(now).toISOString(),
-    };
-    keptNext = (keptNext + 1) % keepMessages;
+    });
     scheduleReceipts(key, now);
     return { status: 200, body: { id: providerId } };
   };
@@ -250,38 +244,24 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/hook') {
       req.resume();
-      return reply(res, 404, { error: 'not_found', detail: 'Sandbox: only POST /hook is served' });
+      return replyJson(res, 404, { error: 'not_found', detail: 'Sandbox: only POST /hook is served' });
     }
     if (req.method !== 'POST') {
       req.resume();
-      return reply(res, 405, { error: 'method_not_allowed' }, { Allow: 'POST' });
+      return replyJson(res, 405, { error: 'method_not_allowed' }, { Allow: 'POST' });
     }
     requests++;
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxBodyBytes) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const a = bytes > maxBodyBytes ? { status: 413, body: { error: 'too_large' } } : answer(req, Buffer.concat(chunks, bytes));
-      const send = () => reply(res, a.status, a.body, 'headers' in a ? a.headers : {});
+    collectBody(req, maxBodyBytes, (body, bytes) => {
+      const a = bytes > maxBodyBytes ? { status: 413, body: { error: 'too_large' } } : answer(req, body);
+      const send = () => replyJson(res, a.status, a.body, 'headers' in a ? a.headers : {});
       const latency = faults.latencyMs ?? 0;
       if (latency > 0) setTimeout(send, latency);
       else send();
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
+  const url = listening.url;
 
   return {
     url,
@@ -305,26 +285,23 @@ export async function startWebhookSandbox(options: WebhookSandboxOptions = {}): 
     get receiptFailures() {
       return receiptFailures;
     },
-    messages: () => [...kept.slice(keptNext), ...kept.slice(0, keptNext)],
+    messages: () => kept.toArray(),
     setFaults(next: SandboxFaults) {
       faults = { ...next };
     },
     async drainReceipts() {
       while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        // Receipts not yet posted are dropped; a drainReceipts() waiting on them returns.
-        closed = true;
-        if (flushTimer !== null) {
-          clearTimeout(flushTimer.timer);
-          flushTimer.done();
-        }
-        flushTimer = null;
-        queue = [];
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pool would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      // Receipts not yet posted are dropped; a drainReceipts() waiting on them returns.
+      closed = true;
+      if (flushTimer !== null) {
+        clearTimeout(flushTimer.timer);
+        flushTimer.done();
+      }
+      flushTimer = null;
+      queue = [];
+      return listening.close();
+    },
   };
 }

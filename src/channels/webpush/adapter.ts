@@ -7,6 +7,9 @@ import type { ProviderContext, SenderIdentity } from '../provider.js';
 import type { RecipientVerdict } from '../receipts.js';
 import { type VapidCredentials, type WebPushConfig, fromBase64url, vapidCredentialsOf } from './config.js';
 import { type SendOutcome, sendEach } from '../send-each.js';
+import { isLoopbackHost } from '../env-config.js';
+import { postForAnswer } from '../http-post.js';
+import { RetryAfterGate, retryAfterMs } from '../retry-after.js';
 import { Slots } from '../slots.js';
 
 /** A browser's PushSubscription as `JSON.stringify(subscription)` writes it: the address of a web push recipient. */
@@ -75,17 +78,6 @@ export function verdictOfStatus(status: number, body: string, location: string |
   return { verdict: 'failed', kind: 'permanent', code: 'WEBPUSH_REJECTED', detail };
 }
 
-/** Retry-After as milliseconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3); null when absent or unreadable. */
-export function retryAfterMs(header: string | null, now: number): number | null {
-  if (!header) return null;
-  const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 /**
  * Reads a recipient address into a subscription, or says what is wrong with it. Browsers
  * only hand out https endpoints; plain http is allowed to loopback for the sandbox.
@@ -105,7 +97,7 @@ export function parseSubscription(address: string): PushSubscriptionJSON | strin
   } catch {
     return 'endpoint must be the push service URL';
   }
-  if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && loopbackHosts.has(endpoint.hostname)))
+  if (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopbackHost(endpoint.hostname)))
     return 'endpoint must be an https URL';
   const p256dh = fromBase64url(s.keys?.p256dh);
   if (!p256dh || p256dh.length !== 65 || p256dh[0] !== 0x04) return 'keys.p256dh must be an uncompressed P-256 public key in base64url';
@@ -134,11 +126,9 @@ export function payloadOf(m: OutgoingWebPush, receiptUrl: string | null, receipt
 interface Origin {
   readonly pool: Pool;
   vapid: { readonly header: string; readonly renewAt: number } | null;
-  /** The push service asked us not to call before this time. */
-  notBefore: number;
+  /** The push service asked us (Retry-After) not to call before a time. */
+  readonly gate: RetryAfterGate;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** VAPID JWTs live 12 hours (RFC 8292 allows 24) and are re-signed once fewer than 6 remain, so clock skew never expires one in flight. */
 const vapidLifetimeS = 12 * 3600;
@@ -223,44 +213,31 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
 
     const endpoint = new URL(subscription.endpoint);
     const origin = this.#originOf(endpoint.origin);
-    const wait = origin.notBefore - Date.now();
-    if (wait > this.#config.maxRetryWaitMs) {
-      const until = new Date(origin.notBefore).toISOString();
-      return failed('transient', 'WEBPUSH_THROTTLED', `${endpoint.host} asked for no requests before ${until}`, { retryAfterMs: wait });
-    }
-    if (wait > 0) await sleep(wait);
-
-    let status: number;
-    let text: string;
-    let header: (name: string) => string | null;
-    try {
-      const response = await origin.pool.request({
-        method: 'POST',
-        path: `${endpoint.pathname}${endpoint.search}`,
-        headers: {
-          Authorization: this.#vapidHeader(endpoint.origin, origin, vapid),
-          'Content-Encoding': 'aes128gcm',
-          'Content-Type': 'application/octet-stream',
-          TTL: String(Math.max(0, Math.floor(m.ttlSeconds))),
-          Urgency: this.#config.urgency,
-          Topic: topicOf(m),
-        },
-        body,
-        headersTimeout: this.#config.timeoutMs,
-        bodyTimeout: this.#config.timeoutMs,
+    const pause = await origin.gate.pass();
+    if (pause)
+      return failed('transient', 'WEBPUSH_THROTTLED', `${endpoint.host} asked for no requests before ${pause.until}`, {
+        retryAfterMs: pause.waitMs,
       });
-      status = response.statusCode;
-      text = await response.body.text();
-      header = (name) => {
-        const value = response.headers[name];
-        return (Array.isArray(value) ? value[0] : value) ?? null;
-      };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT')
+
+    const answer = await postForAnswer(origin.pool, {
+      path: `${endpoint.pathname}${endpoint.search}`,
+      headers: {
+        Authorization: this.#vapidHeader(endpoint.origin, origin, vapid),
+        'Content-Encoding': 'aes128gcm',
+        'Content-Type': 'application/octet-stream',
+        TTL: String(Math.max(0, Math.floor(m.ttlSeconds))),
+        Urgency: this.#config.urgency,
+        Topic: topicOf(m),
+      },
+      body,
+      timeoutMs: this.#config.timeoutMs,
+    });
+    if (!answer.ok) {
+      if (answer.timedOut)
         return failed('transient', 'WEBPUSH_TIMEOUT', `No answer from ${endpoint.host} within ${this.#config.timeoutMs} ms`);
-      return failed('transient', 'WEBPUSH_NETWORK', `${endpoint.host}: ${(e.code ?? e.message).slice(0, 300)}`);
+      return failed('transient', 'WEBPUSH_NETWORK', `${endpoint.host}: ${(answer.error.code ?? answer.error.message).slice(0, 300)}`);
     }
+    const { status, text, header } = answer;
 
     const v = verdictOfStatus(status, text, header('location'));
     switch (v.verdict) {
@@ -270,7 +247,7 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
         return { fatal: { code: v.code, detail: v.detail } };
       case 'failed': {
         const delay = retryAfterMs(header('retry-after'), Date.now());
-        if (delay !== null && v.kind === 'transient') origin.notBefore = Math.max(origin.notBefore, Date.now() + delay);
+        if (delay !== null && v.kind === 'transient') origin.gate.pauseFor(delay);
         return failed(v.kind, v.code, v.detail, {
           ...(delay !== null && v.kind === 'transient' ? { retryAfterMs: delay } : {}),
           ...(v.recipient ? { recipient: v.recipient } : {}),
@@ -296,7 +273,11 @@ export class WebPushAdapter implements ChannelAdapter<OutgoingWebPush> {
       void evicted.pool.close();
     }
     // Most subscriptions are Chrome's: up to `concurrency` requests may go to one origin at once.
-    origin = { pool: new Pool(key, { connections: this.#config.concurrency, keepAliveTimeout: 30_000 }), vapid: null, notBefore: 0 };
+    origin = {
+      pool: new Pool(key, { connections: this.#config.concurrency, keepAliveTimeout: 30_000 }),
+      vapid: null,
+      gate: new RetryAfterGate(this.#config.maxRetryWaitMs),
+    };
     this.#origins.set(key, origin);
     return origin;
   }

@@ -1,5 +1,6 @@
 import { createECDH, createHmac } from 'node:crypto';
 import type { SenderIdentity } from '../provider.js';
+import { positiveInt } from '../env-config.js';
 
 /**
  * How Herald talks to push services; read from the environment once, at start (STYLE habit 6).
@@ -37,14 +38,6 @@ export interface VapidCredentials {
 }
 
 const defaults = { concurrency: 50, timeoutMs: 15_000, maxRetryWaitMs: 10_000, maxOrigins: 32, urgency: 'normal' } as const;
-
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${name} must be an integer from 1 to ${max}, not "${env[name]}"`);
-  return n;
-}
 
 const base64url = /^[A-Za-z0-9_-]+$/;
 

@@ -1,7 +1,9 @@
 import { type ECDH, createDecipheriv, createECDH, createPublicKey, hkdfSync, randomBytes, verify } from 'node:crypto';
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxFaults, SandboxMessage, SandboxOptions, SandboxServer } from '../provider.js';
+import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
+import { Ring } from '../sandbox-kit/ring.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 import { type PushSubscriptionJSON, type WebPushPayload, maxPushBodyBytes } from './adapter.js';
 import { fromBase64url } from './config.js';
 
@@ -83,18 +85,6 @@ interface Subscription {
 
 /** Messages (and Topic keys for duplicates) kept: the latest 10,000; older ones are only counted. */
 const keep = 10_000;
-
-/** mulberry32: a tiny seeded PRNG, so a given seed fails the same requests every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Check =
   | { readonly ok: true; readonly key: string; readonly exp: number }
@@ -208,23 +198,6 @@ export function decryptPushBody(body: Buffer, ecdh: ECDH, uaPublic: Buffer, auth
   return Buffer.concat(plain);
 }
 
-/** The latest `size` items, oldest first, in a fixed array. */
-class Ring<T> {
-  readonly #items: T[] = [];
-  #start = 0;
-  constructor(readonly size: number) {}
-  push(item: T): void {
-    if (this.#items.length < this.size) this.#items.push(item);
-    else {
-      this.#items[this.#start] = item;
-      this.#start = (this.#start + 1) % this.size;
-    }
-  }
-  toArray(): T[] {
-    return [...this.#items.slice(this.#start), ...this.#items.slice(0, this.#start)];
-  }
-}
-
 function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -238,7 +211,7 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
   const maxSubscriptions = options.maxSubscriptions ?? 100_000;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const receiptDelayMs = options.receiptDelayMs ?? 5;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const faultsOf = (f: SandboxFaults): SandboxFaults => ({
     latencyMs: f.latencyMs,
     transientRate: f.transientRate,
@@ -377,29 +350,16 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes <= maxPushBodyBytes + 1) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).subarray(0, maxPushBodyBytes + 1);
+    // What was kept is at most maxPushBodyBytes + 1: enough for answer() to see a body too large.
+    collectBody(req, maxPushBodyBytes + 1, (body) => {
       const latency = faults.latencyMs ?? 0;
       if (latency > 0) setTimeout(() => answer(req, res, body), latency);
       else answer(req, res, body);
     });
   };
 
-  const server = createServer({ keepAliveTimeout: 30_000 }, handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  url = `http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as AddressInfo).port}`;
+  const listening = await listenOnLoopback(handle, { host, port: options.port });
+  url = listening.url;
 
   return {
     url,
@@ -449,19 +409,16 @@ export async function startWebPushSandbox(options: WebPushSandboxOptions): Promi
       if (id) subscriptions.delete(id);
     },
     drainReceipts: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => drained.push(resolve))),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const timer of timers) clearTimeout(timer);
-        pending -= timers.size;
-        timers.clear();
-        if (pending <= 0) {
-          pending = 0;
-          for (const r of drained) r();
-          drained = [];
-        }
-        server.close(() => resolve());
-        // Idle keep-alive connections of the sender's pools would otherwise hold close() open.
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      for (const timer of timers) clearTimeout(timer);
+      pending -= timers.size;
+      timers.clear();
+      if (pending <= 0) {
+        pending = 0;
+        for (const r of drained) r();
+        drained = [];
+      }
+      return listening.close();
+    },
   };
 }

@@ -87,7 +87,8 @@ async function readTargets(
   const pg = dialectOf(trx) === 'postgres';
   const lock = pg ? sql`for update of m` : sql``;
   const inWorkspace = args.workspaceId === null ? sql`` : sql`and m.workspace_id = ${args.workspaceId}`;
-  const columns = sql`m.id, m.run_id, m.workspace_id, r.campaign_id, r.channel, m.address, m.state, m.sent_at, m.provider_id`;
+  // A message that fell back to another channel (DESIGN §8) is on its own `channel`, not the run's.
+  const columns = sql`m.id, m.run_id, m.workspace_id, r.campaign_id, coalesce(m.channel, r.channel) as channel, m.address, m.state, m.sent_at, m.provider_id`;
   const rows: TargetRow[] = [];
   if (args.keys.length > 0) {
     const { rows: found } = await sql<TargetRow>`
@@ -102,7 +103,7 @@ async function readTargets(
     rows.push(...found);
   }
   if (args.providerIds.length > 0) {
-    const ofChannel = args.channel === null ? sql`` : sql`and r.channel = ${args.channel}`;
+    const ofChannel = args.channel === null ? sql`` : sql`and coalesce(m.channel, r.channel) = ${args.channel}`;
     const { rows: found } = await sql<TargetRow>`
       select ${columns}
       from ${jsonTable(trx, JSON.stringify(args.providerIds.map((p) => ({ provider_id: p }))), { provider_id: 'text' })}

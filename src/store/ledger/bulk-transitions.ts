@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { MessageState } from '../../domain/messages.js';
+import { refundUnsent } from '../balance.js';
 import type { Database } from '../schema.js';
 import { bumpCounters, tally } from './counters.js';
 
@@ -42,13 +43,25 @@ export async function recoverExpiredLeases(
   // The caller's own live batches are never taken back: it will record them itself.
   const keep = args.keepOwners?.length ? sql`and lease_owner not in (${sql.join(args.keepOwners)})` : sql``;
   return db.transaction().execute(async (trx) => {
-    const result = await sql<{ state: string }>`
+    const result = await sql<{ state: string; id: number; cost: number; workspace_id: string }>`
       update messages
       set state = case when (select status from campaigns where id = ${args.campaignId}) in ('stopped', 'unpublished') then 'cancelled' else 'pending' end,
           lease_owner = null, lease_until = null, updated_at = ${args.now.toISOString()}
       where run_id = ${args.runId} and state = 'sending' and lease_until < ${args.now.getTime()} ${keep}
-      returning state
+      returning state, id, cost, workspace_id
     `.execute(trx);
+    // A dead worker's reservation comes back with its messages (store/balance.ts): if the batch
+    // did reach the provider, the re-send is charged instead, so each message is paid once.
+    const first = result.rows[0];
+    if (first)
+      await refundUnsent(trx, {
+        workspaceId: first.workspace_id,
+        campaignId: args.campaignId,
+        runId: args.runId,
+        rows: result.rows,
+        note: 'lease expired: the worker died before recording the batch',
+        now: args.now,
+      });
     const deltas = tally(result.rows);
     await bumpCounters(trx, args.runId, { ...deltas, sending: -result.rows.length });
     return result.rows.length;

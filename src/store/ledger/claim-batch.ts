@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import type { Channel } from '../../domain/lifecycle.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters } from './counters.js';
@@ -8,6 +9,8 @@ export interface ClaimedMessage {
   readonly runId: number;
   readonly contactId: number;
   readonly address: string;
+  /** The fallback channel it goes out on; null: the run's own (store/ledger/fall-back.ts). */
+  readonly channel?: Channel | null;
   readonly attempts: number;
   /** Null when the contact was deleted after the snapshot: the message is not sent. */
   readonly contact: {
@@ -47,7 +50,7 @@ export async function claimBatch(
 
     // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
     const lock = pg ? sql`for update skip locked` : sql``;
-    const claimed = await sql<{ id: number; contact_id: number; address: string; attempts: number }>`
+    const claimed = await sql<{ id: number; contact_id: number; address: string; channel: string | null; attempts: number }>`
       update messages
       set state = 'sending', lease_owner = ${args.owner}, lease_until = ${nowMs + args.leaseMs},
           attempts = attempts + 1, updated_at = ${args.now.toISOString()}
@@ -58,7 +61,7 @@ export async function claimBatch(
         limit ${args.limit}
         ${lock}
       )
-      returning id, contact_id, address, attempts
+      returning id, contact_id, address, channel, attempts
     `.execute(trx);
     const rows = claimed.rows;
     if (rows.length === 0) return [];
@@ -83,6 +86,7 @@ export async function claimBatch(
           runId: args.runId,
           contactId: r.contact_id,
           address: r.address,
+          channel: (r.channel as Channel | null) ?? null,
           attempts: r.attempts,
           contact: c
             ? {

@@ -1,7 +1,10 @@
 import { type Kysely, sql } from 'kysely';
+import { refundUnsent } from '../balance.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
+import type { Channel } from '../../domain/lifecycle.js';
 import { bumpCounters, tally } from './counters.js';
+import { fallBack } from './fall-back.js';
 
 /** What happened to one leased message. */
 export type Outcome =
@@ -33,7 +36,21 @@ function outcomesTable(db: Kysely<Database>, payload: string) {
 
 export async function recordOutcomes(
   db: Kysely<Database>,
-  args: { runId: number; campaignId: string; workspaceId: string; owner: string; outcomes: readonly Outcome[]; now: Date },
+  args: {
+    runId: number;
+    campaignId: string;
+    workspaceId: string;
+    owner: string;
+    outcomes: readonly Outcome[];
+    now: Date;
+    /** The batch's cost was reserved (store/balance.ts): give back what did not go out, in this transaction. */
+    charged?: boolean;
+    /**
+     * A campaign with fallback channels: these messages failed permanently on `from`, and move
+     * on to the first of `next` their contact has an address on (store/ledger/fall-back.ts).
+     */
+    fallBack?: { readonly ids: readonly number[]; readonly from: Channel; readonly next: readonly Channel[] };
+  },
 ): Promise<number> {
   if (args.outcomes.length === 0) return 0;
   const payload = JSON.stringify(
@@ -56,7 +73,9 @@ export async function recordOutcomes(
       ? sql`messages.run_id = ${args.runId} and messages.state = 'sending' and messages.lease_owner = ${args.owner}`
       : sql`+messages.run_id = ${args.runId} and +messages.state = 'sending' and messages.lease_owner = ${args.owner}`;
   return db.transaction().execute(async (trx) => {
-    const changed = await sql<{ state: string }>`
+    // Only a charged batch reads back each row's cost; a free channel's record stays as it was.
+    const returning = args.charged ? sql`messages.state as state, messages.id as id, messages.cost as cost` : sql`messages.state as state`;
+    const changed = await sql<{ state: string; id: number; cost: number }>`
       update messages
       set state = case
             when o.state = 'pending' and (select status from campaigns where id = ${args.campaignId}) in ('stopped', 'unpublished') then 'cancelled'
@@ -71,10 +90,24 @@ export async function recordOutcomes(
           updated_at = ${nowIso}
       from ${outcomesTable(db, payload)}
       where messages.id = o.id and ${guard}
-      returning messages.state as state
+      returning ${returning}
     `.execute(trx);
+    if (args.charged)
+      await refundUnsent(trx, {
+        workspaceId: args.workspaceId,
+        campaignId: args.campaignId,
+        runId: args.runId,
+        rows: changed.rows,
+        note: null,
+        now: args.now,
+      });
     const deltas = tally(changed.rows);
     const n = changed.rows.length;
+    if (args.fallBack && args.fallBack.ids.length > 0) {
+      const moved = await fallBack(trx, { runId: args.runId, campaignId: args.campaignId, now: args.now, ...args.fallBack });
+      deltas.failed = (deltas.failed ?? 0) - moved.length;
+      deltas.pending = (deltas.pending ?? 0) + moved.length;
+    }
     await bumpCounters(trx, args.runId, { ...deltas, sending: -n });
     const sent = deltas.sent ?? 0;
     const failed = deltas.failed ?? 0;

@@ -1,7 +1,7 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
-import type { Audience } from '../../domain/campaign.js';
+import { type Audience, channelChain, parseFallback } from '../../domain/campaign.js';
 import type { Channel } from '../../domain/lifecycle.js';
-import { addressOf, suppressedAddress } from '../addresses.js';
+import { addressOf, chainAddress, chainChannel, chainColumns, chainSuppressed, suppressedAddress } from '../addresses.js';
 import { audienceParts, listContactsFrom, rulesWhere } from '../audience.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
@@ -41,6 +41,7 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
         'runs.snapshot_done',
         'runs.channel',
         'campaigns.audience',
+        'campaigns.fallback',
         'campaigns.status',
         'campaigns.delivery',
         'runs.occurrence_at',
@@ -87,7 +88,22 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
     // primary key. The address is computed once in the inner select; a suppressed one lands
     // `suppressed` (DESIGN §4: the suppression list applies at snapshot time) by a
     // primary-key probe per row.
-    const insert = sql`
+    const chain = channelChain(channel, parseFallback(run.fallback));
+    const insert =
+      chain.length > 1
+        ? snapshotWithFallback({
+            runId,
+            workspaceId: run.workspace_id,
+            chain,
+            state,
+            now,
+            dialect: dialectOf(trx),
+            from: sql`
+            from ${listContactsFrom(trx, audience.listIds, run.snapshot_cursor, upto)}
+            where c.workspace_id = ${run.workspace_id}
+              and ${rulesWhere(parts)}`,
+          })
+        : sql`
       insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
       select a.workspace_id, cast(${runId} as bigint), a.id,
              case when ${suppressedAddress(channel, run.workspace_id, sql.ref('a.address'))} then 'suppressed'
@@ -112,6 +128,38 @@ export async function snapshotChunk(db: Kysely<Database>, runId: number, chunkSi
       .execute();
     return { inserted, done: last };
   });
+}
+
+/**
+ * The snapshot of a campaign with fallback channels (DESIGN §8): each contact gets the first
+ * channel of the chain it has an address on, written to `messages.channel` (null for the
+ * campaign's own, so the rows a campaign without fallbacks writes look the same) with that
+ * address. An address suppressed on its channel lands `suppressed` and does not fall back:
+ * the list holds unsubscribes and complaints, and a person who said stop on one channel is
+ * not chased on the next.
+ */
+function snapshotWithFallback(args: {
+  runId: number;
+  workspaceId: string;
+  chain: readonly Channel[];
+  state: string;
+  now: Date;
+  dialect: ReturnType<typeof dialectOf>;
+  from: RawBuilder<unknown>;
+}): RawBuilder<unknown> {
+  const { chain } = args;
+  return sql`
+    insert into messages (workspace_id, run_id, contact_id, state, address, channel, attempts, next_attempt_at, updated_at)
+    select a.workspace_id, cast(${args.runId} as bigint), a.id,
+           case when ${chainSuppressed(chain, args.workspaceId, 'a')} then 'suppressed' else cast(${args.state} as text) end,
+           ${chainAddress(chain, 'a')}, ${chainChannel(chain, 'a')}, 0, 0, cast(${args.now.toISOString()} as text)
+    from (
+      select c.workspace_id, c.id, ${chainColumns(chain, args.dialect)}
+      ${args.from}
+    ) a
+    where ${chainAddress(chain, 'a')} is not null
+    on conflict (run_id, contact_id) do nothing
+  `;
 }
 
 /**
