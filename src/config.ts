@@ -1,4 +1,9 @@
-import { type HttpEmailConfig, httpEmailConfigFromEnv } from './channels/email-http/config.js';
+import {
+  type HttpEmailConfig,
+  type HttpEmailWebhookAuth,
+  httpEmailConfigFromEnv,
+  httpEmailWebhookAuthFromEnv,
+} from './channels/email-http/config.js';
 import { type SmtpConfig, smtpConfigFromEnv } from './channels/email-smtp/config.js';
 import { unwrap } from './domain/errors.js';
 import { type RateRule, validateRateRule } from './domain/pacing.js';
@@ -24,6 +29,8 @@ export interface Config {
   /** How email leaves: SMTP, or a Postmark-style HTTP batch API. */
   readonly emailTransport: 'smtp' | 'http';
   readonly emailHttp: HttpEmailConfig | null;
+  /** Basic auth the HTTP email provider's webhooks must carry (EMAIL_HTTP_WEBHOOK_USER/_PASSWORD); null: no receipt route for it outside sandbox mode. */
+  readonly emailHttpWebhook: HttpEmailWebhookAuth | null;
   /** The email provider's own limit, shared by every workspace and worker (e.g. "100/s,5000/h"). */
   readonly emailRateLimit: RateRule | null;
   /** Seals sender credentials (HERALD_SECRET_KEY); null when unset (sandbox mode then uses a key of its own per start). */
@@ -129,6 +136,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtp: sandbox ? null : smtpConfigFromEnv(env),
     emailTransport: transport,
     emailHttp,
+    // In sandbox mode the sandbox's own webhook credentials are required instead.
+    emailHttpWebhook: sandbox ? null : httpEmailWebhookAuthFromEnv(env),
     emailRateLimit: parseRateLimit('HERALD_EMAIL_RATE_LIMIT', env.HERALD_EMAIL_RATE_LIMIT),
     secrets: env.HERALD_SECRET_KEY?.trim() ? SecretBox.fromText('HERALD_SECRET_KEY', env.HERALD_SECRET_KEY) : null,
     publicUrl: publicUrlOf(env.HERALD_PUBLIC_URL),

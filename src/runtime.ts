@@ -2,12 +2,13 @@ import { pino, type Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import type { ChannelAdapter, OutgoingEmail } from './channels/channel.js';
 import { channelProviders } from './channels/catalogue.js';
-import type { SandboxFaults } from './channels/provider.js';
-import { Providers } from './engine/providers.js';
+import type { ProcessReceipts, SandboxFaults } from './channels/provider.js';
+import { Providers, receiptPath } from './engine/providers.js';
 import { SecretBox } from './store/secrets.js';
 import { trackingKey } from './domain/tracking.js';
 import { type AdapterSpec, SendThreads, adapterFromSpec } from './engine/send-threads.js';
-import { sandboxHttpEmailConfig } from './channels/email-http/config.js';
+import { sandboxHttpEmailConfig, sandboxHttpEmailWebhookAuth } from './channels/email-http/config.js';
+import { httpEmailReceiptProvider, httpEmailReceipts } from './channels/email-http/receipts.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from './channels/email-http/sandbox.js';
 import { sandboxSmtpConfig } from './channels/email-smtp/config.js';
 import { type SandboxMailbox, type SandboxSmtpServer, startSandboxSmtp } from './channels/email-smtp/sandbox.js';
@@ -34,6 +35,8 @@ export interface Herald {
   readonly app: Awaited<ReturnType<typeof buildApp>>;
   /** The in-process sandbox SMTP server, when Herald started one. */
   readonly sandboxSmtp: SandboxSmtpServer | null;
+  /** The in-process sandbox HTTP email API (sandbox mode with HERALD_EMAIL_TRANSPORT=http). */
+  readonly sandboxHttpEmail: SandboxHttpEmailServer | null;
   readonly mailbox: SandboxMailbox | null;
   /** The providers of the channels other than email, and their sandboxes in sandbox mode. */
   readonly providers: Providers;
@@ -85,13 +88,26 @@ export async function startHerald(
   }, 2_000);
   earlyReceipts.unref();
 
+  // Herald's own address once the app listens, for receipt callbacks and email links.
+  const listening: { url: string | null } = { url: null };
   let sandboxSmtp: SandboxSmtpServer | null = null;
   let sandboxHttp: SandboxHttpEmailServer | null = null;
   let emailSpec: AdapterSpec | null = null;
+  // Webhooks of the HTTP email provider (POST /v1/receipts/postmark/default): the sandbox's,
+  // or the provider's when EMAIL_HTTP_WEBHOOK_USER/_PASSWORD are set; otherwise none (404).
+  let emailReceipts: ProcessReceipts | null = null;
   if (config.sandbox) {
     log.warn(sandboxWarning);
     if (config.emailTransport === 'http') {
-      sandboxHttp = await startSandboxHttpEmail();
+      sandboxHttp = await startSandboxHttpEmail({
+        receiptUrl: () => {
+          const base = config.publicUrl ?? listening.url;
+          return base ? `${base}${receiptPath(httpEmailReceiptProvider, null)}` : null;
+        },
+        webhookAuth: sandboxHttpEmailWebhookAuth,
+        ...(opts.sandboxFaults?.readRate !== undefined ? { readRate: opts.sandboxFaults.readRate } : {}),
+      });
+      emailReceipts = httpEmailReceipts(sandboxHttpEmailWebhookAuth);
       emailSpec = { kind: 'email-http', config: sandboxHttpEmailConfig(sandboxHttp.url) };
       log.info({ url: sandboxHttp.url }, 'sandbox HTTP email API');
     } else {
@@ -101,6 +117,7 @@ export async function startHerald(
     }
   } else if (config.emailTransport === 'http') {
     if (config.emailHttp) emailSpec = { kind: 'email-http', config: config.emailHttp };
+    if (config.emailHttp && config.emailHttpWebhook) emailReceipts = httpEmailReceipts(config.emailHttpWebhook);
   } else if (config.smtp) {
     emailSpec = { kind: 'email-smtp', config: config.smtp };
   }
@@ -110,7 +127,6 @@ export async function startHerald(
   // Without HERALD_SECRET_KEY, sandbox mode seals credentials under a key of this start only:
   // the sandbox never uses a sender's own credentials, and real sending requires the key.
   const secrets = config.secrets ?? (config.sandbox ? SecretBox.random() : null);
-  const listening: { url: string | null } = { url: null };
   // Email links (unsubscribe, open pixel, click redirect) are signed under a key derived from
   // HERALD_SECRET_KEY; without it, one of this start only, so links from before a restart
   // (or from a `herald worker` with another key) stop working.
@@ -168,6 +184,7 @@ export async function startHerald(
     sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null,
     secrets,
     providers,
+    emailReceipts,
     email,
     tracking,
     log,
@@ -207,6 +224,7 @@ export async function startHerald(
     automations,
     app,
     sandboxSmtp,
+    sandboxHttpEmail: sandboxHttp,
     mailbox,
     providers,
     workspace: { id: workspace?.id ?? null, newKey },

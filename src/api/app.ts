@@ -31,6 +31,7 @@ import { calendarRoutes } from './routes/calendar.js';
 import { eventRoutes } from './routes/events.js';
 import type { SandboxMailbox } from '../channels/email-smtp/sandbox.js';
 import type { ChannelAdapter, OutgoingEmail } from '../channels/channel.js';
+import type { ProcessReceipts } from '../channels/provider.js';
 import { trackingRoutes } from './routes/tracking.js';
 
 export interface AppDeps {
@@ -49,6 +50,11 @@ export interface AppDeps {
   readonly secrets?: SecretBox | null;
   /** The channel providers, for receipt webhooks and the sandbox inboxes; absent in tests that send no receipts. */
   readonly providers?: Providers;
+  /**
+   * Receipts of the email provider when it posts webhooks (email over HTTP: `postmark`),
+   * which the runtime builds apart from the channel providers; absent or null: none taken.
+   */
+  readonly emailReceipts?: ProcessReceipts | null;
   /** The email adapter, for test sends from a template; absent or null when no email provider is configured. */
   readonly email?: ChannelAdapter<OutgoingEmail> | null;
   /** The key that signs email links and Herald's public base URL (routes/tracking.ts); absent: those routes answer 404. */

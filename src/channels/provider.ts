@@ -111,6 +111,20 @@ export interface ReceiptHandler<C> {
 }
 
 /**
+ * A provider's receipt handler bound to its configuration, for a provider the process runs
+ * outside the Providers registry: email over HTTP, whose adapter the runtime builds from
+ * HERALD_EMAIL_TRANSPORT. Its receipts come to `/v1/receipts/<provider>/default` only, as
+ * the process has one such account.
+ */
+export interface ProcessReceipts {
+  /** Its name in the receipt URL, e.g. `postmark`. */
+  readonly provider: string;
+  readonly channel: Channel;
+  verify(request: ReceiptRequest): boolean;
+  parse(request: ReceiptRequest): ReceiptParse;
+}
+
+/**
  * One provider protocol (STYLE habit 7: a folder under src/channels with adapter.ts,
  * config.ts, receipts.ts, sandbox.ts and an index.ts exporting this). The runtime builds
  * adapters from it per sender, routes every channel without a configured provider to its

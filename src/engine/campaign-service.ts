@@ -69,8 +69,7 @@ import { getWorkspace, workspaceSettings } from '../store/workspaces.js';
 import { countWaiting } from '../store/ledger/waiting.js';
 import type { Trigger } from '../domain/automation.js';
 import type { Clock } from './clock.js';
-import { checkTemplate, liquid } from './render.js';
-import { liquidScope } from './render-channels.js';
+import { checkTemplate, liquid, liquidScope } from './render.js';
 
 export interface ActionParams {
   readonly sendAt?: string;

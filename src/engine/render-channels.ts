@@ -13,7 +13,7 @@ import type {
   WebhookContent,
 } from '../domain/template-content.js';
 import type { ClaimedMessage } from '../store/ledger/claim-batch.js';
-import { liquid } from './render.js';
+import { liquid, liquidScope } from './render.js';
 
 /** What a run on a channel other than email sends, loaded once per run (the email twin is EmailContent). */
 export interface ChannelRunContent {
@@ -44,20 +44,6 @@ function renderer(content: ChannelRunContent, scope: object): (path: string, sou
     let parsed = templates.get(path);
     if (!parsed) templates.set(path, (parsed = liquid.parse(source)));
     return liquid.renderSync(parsed, scope) as string;
-  };
-}
-
-/** The Liquid scope every channel shares with email: `{{ contact.firstName }}`, custom attributes, `{{ campaign.name }}`. */
-export function liquidScope(content: { campaignId: string; campaignName: string }, contact: Contact): object {
-  return {
-    contact: {
-      ...contact.attributes,
-      email: contact.email,
-      phone: contact.phone,
-      firstName: contact.firstName,
-      lastName: contact.lastName,
-    },
-    campaign: { id: content.campaignId, name: content.campaignName },
   };
 }
 

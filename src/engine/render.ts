@@ -101,6 +101,20 @@ export function textFromHtml(html: string): string {
     .trim();
 }
 
+/** The Liquid scope every channel shares: `{{ contact.firstName }}`, custom attributes, `{{ campaign.name }}`. */
+export function liquidScope(content: { campaignId: string; campaignName: string }, contact: NonNullable<ClaimedMessage['contact']>) {
+  return {
+    contact: {
+      ...contact.attributes,
+      email: contact.email,
+      phone: contact.phone,
+      firstName: contact.firstName,
+      lastName: contact.lastName,
+    },
+    campaign: { id: content.campaignId, name: content.campaignName },
+  };
+}
+
 /** The Message-ID of a ledger row: the same on every attempt, so a provider can drop repeats. */
 export function headerMessageId(m: { runId: number; id: number }, fromAddress: string): string {
   const domain = fromAddress.split('@')[1] ?? 'herald.invalid';
@@ -118,17 +132,7 @@ export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: N
   const ref = { runId: m.runId, messageId: m.id };
   const links = content.links;
   const unsubscribe = links ? unsubscribeUrl(links, ref) : null;
-  const scope = {
-    contact: {
-      ...contact.attributes,
-      email: contact.email,
-      phone: contact.phone,
-      firstName: contact.firstName,
-      lastName: contact.lastName,
-    },
-    campaign: { id: content.campaignId, name: content.campaignName },
-    unsubscribe_url: unsubscribe ?? '',
-  };
+  const scope = { ...liquidScope(content, contact), unsubscribe_url: unsubscribe ?? '' };
   const subject = liquid.renderSync(t.subject, scope) as string;
   let html = t.html ? (liquid.renderSync(t.html, scope) as string) : null;
   if (html !== null && unsubscribe) html = withUnsubscribeFooter(html, unsubscribe);

@@ -3,8 +3,18 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OutgoingEmail, type SendResult } from '../../src/channels/channel.js';
 import { HttpEmailAdapter, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
-import { type HttpEmailConfig, httpEmailConfigFromEnv, sandboxHttpEmailConfig } from '../../src/channels/email-http/config.js';
-import { parseHttpEmailReceipt } from '../../src/channels/email-http/receipts.js';
+import {
+  type HttpEmailConfig,
+  httpEmailConfigFromEnv,
+  httpEmailWebhookAuthFromEnv,
+  sandboxHttpEmailConfig,
+} from '../../src/channels/email-http/config.js';
+import {
+  basicAuthMatches,
+  httpEmailReceipts,
+  parseHttpEmailReceipt,
+  parseHttpEmailReceiptRequest,
+} from '../../src/channels/email-http/receipts.js';
 import { type SandboxHttpEmailServer, startSandboxHttpEmail } from '../../src/channels/email-http/sandbox.js';
 import { fatalOf } from './provider-fatal.js';
 
@@ -390,15 +400,16 @@ describe('provider receipts read into our events', () => {
     const parsed = parseHttpEmailReceipt(payload);
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
-    expect(parsed.event).toMatchObject({ message, providerId: 'p1', type });
-    expect(parsed.event?.hard).toBe(hard);
-    expect(parsed.event?.at).toBeInstanceOf(Date);
+    expect(parsed.events).toHaveLength(1);
+    expect(parsed.events[0]).toMatchObject({ message, providerId: 'p1', type });
+    expect(parsed.events[0]?.hard).toBe(hard);
+    expect(parsed.events[0]?.at).toBeInstanceOf(Date);
   });
 
   it('falls back to the provider’s MessageID when the payload has no Herald metadata', () => {
     expect(parseHttpEmailReceipt({ RecordType: 'Delivery', MessageID: 'p9', DeliveredAt: '2025-04-05T16:33:54Z' })).toEqual({
       ok: true,
-      event: { message: null, providerId: 'p9', type: 'delivered', at: new Date('2025-04-05T16:33:54Z') },
+      events: [{ message: null, providerId: 'p9', type: 'delivered', at: new Date('2025-04-05T16:33:54Z') }],
     });
   });
 
@@ -407,7 +418,7 @@ describe('provider receipts read into our events', () => {
       { RecordType: 'Bounce', Type: 'AutoResponder', MessageID: 'p1', BouncedAt: '2025-04-05T17:00:00Z' },
       { RecordType: 'SubscriptionChange', MessageID: 'p1', ChangedAt: '2025-04-05T17:00:00Z' },
     ])
-      expect(parseHttpEmailReceipt(payload)).toEqual({ ok: true, event: null });
+      expect(parseHttpEmailReceipt(payload)).toEqual({ ok: true, events: [] });
   });
 
   it.each([
@@ -420,5 +431,152 @@ describe('provider receipts read into our events', () => {
     const parsed = parseHttpEmailReceipt(payload);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.detail).toMatch(detail);
+  });
+});
+
+describe('webhook credentials and the receipt handler', () => {
+  const auth = { user: 'postmark', password: 'a-long-webhook-password' };
+  const basic = (credentials: string) => `Basic ${Buffer.from(credentials).toString('base64')}`;
+
+  it('reads EMAIL_HTTP_WEBHOOK_USER and _PASSWORD, both or neither', () => {
+    expect(httpEmailWebhookAuthFromEnv({})).toBeNull();
+    expect(
+      httpEmailWebhookAuthFromEnv({ EMAIL_HTTP_WEBHOOK_USER: ' postmark ', EMAIL_HTTP_WEBHOOK_PASSWORD: 'a-long-webhook-password' }),
+    ).toEqual(auth);
+  });
+
+  it.each([
+    [{ EMAIL_HTTP_WEBHOOK_USER: 'postmark' }, /set together/],
+    [{ EMAIL_HTTP_WEBHOOK_PASSWORD: 'a-long-webhook-password' }, /set together/],
+    [{ EMAIL_HTTP_WEBHOOK_USER: 'post:mark', EMAIL_HTTP_WEBHOOK_PASSWORD: 'a-long-webhook-password' }, /colon/],
+    [{ EMAIL_HTTP_WEBHOOK_USER: 'postmark', EMAIL_HTTP_WEBHOOK_PASSWORD: 'short' }, /at least 16/],
+  ])('refuses %o', (env, message) => {
+    expect(() => httpEmailWebhookAuthFromEnv(env)).toThrow(message);
+  });
+
+  it('takes exactly the configured basic auth credentials', () => {
+    expect(basicAuthMatches(basic('postmark:a-long-webhook-password'), auth)).toBe(true);
+    expect(basicAuthMatches(`basic   ${Buffer.from('postmark:a-long-webhook-password').toString('base64')}`, auth)).toBe(true);
+    for (const header of [
+      undefined,
+      '',
+      basic('postmark:a-long-webhook-passwor'),
+      basic('postmark:a-long-webhook-password2'),
+      basic('Postmark:a-long-webhook-password'),
+      basic('postmark'),
+      'Bearer a-long-webhook-password',
+      'Basic !!!',
+    ])
+      expect(basicAuthMatches(header, auth), String(header)).toBe(false);
+  });
+
+  it('verifies and reads a request as the receipt route hands it over', () => {
+    const handler = httpEmailReceipts(auth);
+    expect(handler).toMatchObject({ provider: 'postmark', channel: 'email' });
+    const rawBody = Buffer.from(
+      JSON.stringify({
+        RecordType: 'Delivery',
+        MessageID: 'p1',
+        DeliveredAt: '2025-04-05T16:33:54Z',
+        Metadata: { herald_message: '7.42' },
+      }),
+    );
+    const request = { url: 'http://h/v1/receipts/postmark/default', method: 'POST', rawBody };
+    expect(handler.verify({ ...request, headers: { authorization: basic('postmark:a-long-webhook-password') } })).toBe(true);
+    expect(handler.verify({ ...request, headers: {} })).toBe(false);
+    expect(handler.parse({ ...request, headers: {} })).toEqual({
+      ok: true,
+      events: [{ message: { runId: 7, messageId: 42 }, providerId: 'p1', type: 'delivered', at: new Date('2025-04-05T16:33:54Z') }],
+    });
+    expect(parseHttpEmailReceiptRequest({ ...request, headers: {}, rawBody: Buffer.from('not json') })).toMatchObject({ ok: false });
+  });
+});
+
+describe('the sandbox posts Postmark webhooks back', () => {
+  /** A receiver recording each webhook's Authorization header and JSON body. */
+  async function startReceiver(): Promise<{ url: string; got: { authorization: string | undefined; body: Record<string, unknown> }[] }> {
+    const got: { authorization: string | undefined; body: Record<string, unknown> }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        got.push({
+          authorization: req.headers.authorization,
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+        });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    stub = server;
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/receipts/postmark/default`, got };
+  }
+
+  it('Delivery for each accepted message, Bounce for +bounce, SpamComplaint for +complaint, with basic auth and the Metadata sent', async () => {
+    const receiver = await startReceiver();
+    sandbox = await startSandboxHttpEmail({
+      receiptUrl: () => receiver.url,
+      webhookAuth: { user: 'u', password: 'p' },
+      receiptDelayMs: 1,
+    });
+    const results = await adapterFor(sandbox.url).send([
+      email(1),
+      email(2, 'ann+bounce@example.test'),
+      email(3, 'bob+complaint@example.test'),
+      email(4, 'cy+fail@example.test'),
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false]);
+    await sandbox.drainReceipts();
+    expect(receiver.got.every((g) => g.authorization === `Basic ${Buffer.from('u:p').toString('base64')}`)).toBe(true);
+    const seen = receiver.got.map((g) => [g.body.RecordType, (g.body.Metadata as Record<string, string>).herald_message]);
+    expect(seen.sort()).toEqual(
+      [
+        ['Bounce', '7.2'],
+        ['Delivery', '7.1'],
+        ['Delivery', '7.3'],
+        ['SpamComplaint', '7.3'],
+      ].sort(),
+    );
+    // Each reads back into our events, naming the ledger row, as Herald's route will read it.
+    const events = receiver.got.flatMap((g) => {
+      const parsed = parseHttpEmailReceipt(g.body);
+      return parsed.ok ? parsed.events : [];
+    });
+    expect(events.find((e) => e.type === 'bounced')).toMatchObject({ message: { runId: 7, messageId: 2 }, hard: true });
+    expect(events.filter((e) => e.type === 'delivered')).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'complained')).toHaveLength(1);
+    const accepted = results.filter((r) => r.ok) as Extract<SendResult, { ok: true }>[];
+    expect(new Set(events.map((e) => e.providerId))).toEqual(new Set(accepted.map((r) => r.providerId)));
+    expect(sandbox.receiptsPosted).toBe(4);
+  });
+
+  it('opens a readRate fraction of delivered messages', async () => {
+    const receiver = await startReceiver();
+    sandbox = await startSandboxHttpEmail({ receiptUrl: () => receiver.url, readRate: 0.5, receiptDelayMs: 0 });
+    await adapterFor(sandbox.url).send(many(200));
+    await sandbox.drainReceipts();
+    const types = receiver.got.map((g) => g.body.RecordType);
+    expect(types.filter((t) => t === 'Delivery')).toHaveLength(200);
+    const opens = types.filter((t) => t === 'Open').length;
+    expect(opens).toBeGreaterThan(60);
+    expect(opens).toBeLessThan(140);
+  });
+
+  it('posts nothing without a receipt URL, and keeps at most 10,000 webhooks waiting', async () => {
+    sandbox = await startSandboxHttpEmail({ receiptUrl: () => null });
+    await adapterFor(sandbox.url).send(many(10));
+    await sandbox.drainReceipts();
+    expect(sandbox.receiptsPosted).toBe(0);
+    await sandbox.close();
+
+    const receiver = await startReceiver();
+    sandbox = await startSandboxHttpEmail({ receiptUrl: () => receiver.url, receiptDelayMs: 60_000 });
+    await adapterFor(sandbox.url).send(many(10_500));
+    // 10,000 queued and four in the lanes, waiting out their delay.
+    expect(sandbox.receiptsDropped).toBe(496);
+    // close() does not wait out the delay; what was waiting is not posted.
+    await sandbox.close();
+    await sandbox.drainReceipts();
+    expect(receiver.got).toHaveLength(0);
   });
 });

@@ -1,13 +1,60 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ReceiptRequest } from '../../channels/provider.js';
+import type { ReceiptParse } from '../../channels/receipts.js';
+import type { Channel } from '../../domain/lifecycle.js';
+import type { SenderRow } from '../../store/schema.js';
 import { HeraldError } from '../../domain/errors.js';
 import { applyReceipts } from '../../store/ledger/apply-receipts.js';
 import { holdEarlyReceipts } from '../../store/ledger/early-receipts.js';
 import type { AppDeps } from '../app.js';
 
+/** How one receipt request is checked and read, and the sender it is addressed to (null: the environment's or the sandbox's). */
+interface Check {
+  readonly channel: Channel;
+  readonly sender: SenderRow | null;
+  verify(request: ReceiptRequest): boolean;
+  parse(request: ReceiptRequest): ReceiptParse;
+}
+
+/**
+ * The check for `provider` and `senderId`: the process's HTTP email provider (AppDeps
+ * emailReceipts, `default` only: it has one account per process), else the channel
+ * providers' registry; NOT_FOUND for anything else.
+ */
+async function receiptCheckOf(deps: AppDeps, provider: string, senderId: string): Promise<Check> {
+  const email = deps.emailReceipts;
+  if (email && provider === email.provider) {
+    if (senderId !== 'default')
+      throw HeraldError.of(
+        'NOT_FOUND',
+        `Receipts for ${provider} go to /v1/receipts/${provider}/default: the email provider is configured per process, not per sender.`,
+      );
+    return { channel: email.channel, sender: null, verify: (r) => email.verify(r), parse: (r) => email.parse(r) };
+  }
+  const providers = deps.providers;
+  if (!providers) throw HeraldError.of('NOT_FOUND', 'This process takes no receipts.');
+  const sender =
+    senderId === 'default'
+      ? null
+      : ((await deps.db.selectFrom('senders').selectAll().where('id', '=', senderId).executeTakeFirst()) ?? null);
+  if (senderId !== 'default' && !sender) throw HeraldError.of('NOT_FOUND', `No sender ${senderId}.`);
+  const check = providers.receiptCheck(provider, sender);
+  if (!check) throw HeraldError.of('NOT_FOUND', `No receipts are taken for provider ${provider}.`);
+  const handler = check.module.receipts!;
+  return {
+    channel: check.module.channel,
+    sender,
+    verify: (r) => handler.verify(r, check.config, check.identity),
+    parse: (r) => handler.parse(r),
+  };
+}
+
 const Params = Type.Object({
-  provider: Type.String({ maxLength: 64, description: 'The provider: twilio-sms, twilio-voice, webpush, fcm, telegram, viber, webhook' }),
+  provider: Type.String({
+    maxLength: 64,
+    description: 'The provider: twilio-sms, twilio-voice, webpush, fcm, telegram, viber, webhook, postmark (email over HTTP)',
+  }),
   sender: Type.String({ maxLength: 64, description: 'The sender whose credentials sign the receipts, or `default` for the environment’s' }),
 });
 
@@ -49,8 +96,9 @@ export const receiptRoutes =
           summary: 'A provider’s delivery receipts (signed by the provider; no API key)',
           description:
             'Twilio status callbacks (X-Twilio-Signature), Viber callbacks (X-Viber-Content-Signature), Telegram updates ' +
-            '(X-Telegram-Bot-Api-Secret-Token), Herald webhook receipts (Herald-Signature) and push receipts posted by a ' +
-            'service worker or app (a signed token in the body).',
+            '(X-Telegram-Bot-Api-Secret-Token), Herald webhook receipts (Herald-Signature), push receipts posted by a ' +
+            'service worker or app (a signed token in the body) and Postmark webhooks for email over HTTP (HTTP basic ' +
+            'auth, at /v1/receipts/postmark/default only).',
           params: Params,
           security: [],
           response: { 200: ReceiptAnswer },
@@ -58,33 +106,26 @@ export const receiptRoutes =
       },
       async (request, reply) => {
         reply.header('access-control-allow-origin', '*');
-        const providers = deps.providers;
-        if (!providers) throw HeraldError.of('NOT_FOUND', 'This process takes no receipts.');
         const { provider, sender: senderId } = request.params;
-        const sender =
-          senderId === 'default'
-            ? null
-            : ((await deps.db.selectFrom('senders').selectAll().where('id', '=', senderId).executeTakeFirst()) ?? null);
-        if (senderId !== 'default' && !sender) throw HeraldError.of('NOT_FOUND', `No sender ${senderId}.`);
-        const check = providers.receiptCheck(provider, sender);
-        if (!check) throw HeraldError.of('NOT_FOUND', `No receipts are taken for provider ${provider}.`);
+        const check = await receiptCheckOf(deps, provider, senderId);
 
         const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const headers: Record<string, string | undefined> = {};
         for (const [name, value] of Object.entries(request.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
         const receipt: ReceiptRequest = {
-          url: `${providers.publicUrl() ?? `${request.protocol}://${request.host}`}${request.url}`,
+          url: `${deps.providers?.publicUrl() ?? `${request.protocol}://${request.host}`}${request.url}`,
           method: request.method,
           headers,
           rawBody,
         };
-        if (!check.module.receipts!.verify(receipt, check.config, check.identity)) {
+        if (!check.verify(receipt)) {
           request.log.warn({ provider, sender: senderId }, 'receipt refused: its signature does not verify');
           throw HeraldError.of('UNAUTHENTICATED', 'The receipt’s signature does not verify.');
         }
-        const parsed = check.module.receipts!.parse(receipt);
+        const { sender } = check;
+        const parsed = check.parse(receipt);
         if (!parsed.ok) throw HeraldError.of('VALIDATION_FAILED', parsed.detail, { errors: [{ field: 'body', message: parsed.detail }] });
-        const channel = check.module.channel;
+        const channel = check.channel;
         const now = deps.clock.now();
         const result = await applyReceipts(deps.db, { workspaceId: sender?.workspace_id ?? null, channel, events: parsed.events, now });
         let unknown = result.unknown;

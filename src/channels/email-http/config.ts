@@ -56,6 +56,44 @@ export function httpEmailConfigFromEnv(env: NodeJS.ProcessEnv): HttpEmailConfig 
   };
 }
 
+/**
+ * The HTTP basic auth credentials Herald requires on the provider's webhooks
+ * (`POST /v1/receipts/postmark/default`): Postmark secures a webhook by credentials in its
+ * URL, `https://<user>:<password>@herald.example.com/v1/receipts/postmark/default`.
+ */
+export interface HttpEmailWebhookAuth {
+  readonly user: string;
+  readonly password: string;
+}
+
+/** The credentials the loopback sandbox puts on its webhooks, and Herald requires of them in sandbox mode. */
+export const sandboxHttpEmailWebhookAuth: HttpEmailWebhookAuth = { user: 'herald-sandbox', password: 'herald-sandbox-webhook' };
+
+/** The shortest EMAIL_HTTP_WEBHOOK_PASSWORD taken: it is all that guards the receipt route. */
+export const minWebhookPasswordLength = 16;
+
+const hasControl = (text: string) => [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+
+/**
+ * Reads EMAIL_HTTP_WEBHOOK_USER and EMAIL_HTTP_WEBHOOK_PASSWORD (both or neither); null
+ * without them, and the postmark receipt route then answers 404.
+ */
+export function httpEmailWebhookAuthFromEnv(env: NodeJS.ProcessEnv): HttpEmailWebhookAuth | null {
+  const user = env.EMAIL_HTTP_WEBHOOK_USER?.trim() ?? '';
+  const password = env.EMAIL_HTTP_WEBHOOK_PASSWORD?.trim() ?? '';
+  if (!user && !password) return null;
+  if (!user || !password)
+    throw new Error(
+      'EMAIL_HTTP_WEBHOOK_USER and EMAIL_HTTP_WEBHOOK_PASSWORD must be set together (the basic auth of the provider’s webhooks)',
+    );
+  // A colon ends the user name in basic auth; control characters cannot travel in a URL's userinfo.
+  if (user.includes(':') || hasControl(user)) throw new Error('EMAIL_HTTP_WEBHOOK_USER must not contain a colon or control characters');
+  if (hasControl(password)) throw new Error('EMAIL_HTTP_WEBHOOK_PASSWORD must not contain control characters');
+  if (password.length < minWebhookPasswordLength)
+    throw new Error(`EMAIL_HTTP_WEBHOOK_PASSWORD must be at least ${minWebhookPasswordLength} characters`);
+  return { user, password };
+}
+
 /** The loopback sandbox API (see sandbox.ts), with its default token unless told another. */
 export function sandboxHttpEmailConfig(baseUrl: string, token: string = sandboxHttpEmailToken): HttpEmailConfig {
   return { ...defaults, baseUrl: baseUrlOf('sandbox URL', baseUrl), token };

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Pool } from 'undici';
 import { SandboxMailbox } from '../email-smtp/sandbox.js';
 import type { WireAnswer } from './adapter.js';
-import { maxHttpEmailBatch, sandboxHttpEmailToken } from './config.js';
+import { type HttpEmailWebhookAuth, maxHttpEmailBatch, sandboxHttpEmailToken, sandboxHttpEmailWebhookAuth } from './config.js';
 import { replyJson } from '../sandbox-kit/json-reply.js';
 import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js';
+import { seededRandom } from '../sandbox-kit/seeded-random.js';
 
 /**
  * The sandbox HTTP email API (DESIGN §1): a loopback server speaking the provider's batch
@@ -19,6 +21,18 @@ import { collectBody, listenOnLoopback } from '../sandbox-kit/loopback-server.js
  *                     has no per-message transient answer, so neither has the sandbox
  * - `failRate`      → that fraction of requests answers 503 with Retry-After
  * - `latencyMs`     → every batch answer waits this long
+ *
+ * With a `receiptUrl` it posts Postmark's webhooks back, one record a request, with HTTP
+ * basic auth (`webhookAuth`), after `receiptDelayMs`, each carrying the Metadata the message
+ * came with so Herald finds its ledger row: Delivery for every accepted message, then Open
+ * for a `readRate` fraction of them (seeded, so a run is repeatable);
+ *
+ * - `…+bounce@…`    → accepted, then Bounce (HardBounce, Inactive) instead of Delivery
+ * - `…+complaint@…` → accepted, delivered, then SpamComplaint
+ *
+ * Receipts wait in one bounded queue (at most 10,000 besides the four being posted; beyond
+ * it they are dropped and counted in `receiptsDropped`) and go out four at a time, so
+ * memory stays flat through a million-message run whatever the receiver's speed.
  *
  * It is plain node:http and JSON.parse, not Fastify: a benchmark pushes a million messages
  * through it, and the server's cost must stay small beside the sender's.
@@ -35,6 +49,16 @@ export interface SandboxHttpEmailOptions {
   /** Retry-After, in seconds, on every 503 (default 1). */
   readonly retryAfterSeconds?: number;
   readonly mailbox?: SandboxMailbox;
+  /** Where to post webhooks; called for each, as Herald learns its URL once it listens. Absent or null: no webhooks. */
+  readonly receiptUrl?: () => string | null;
+  /** The basic auth credentials on each webhook (default sandboxHttpEmailWebhookAuth). */
+  readonly webhookAuth?: HttpEmailWebhookAuth;
+  /** Fraction, 0 to 1, of delivered messages that are also opened. */
+  readonly readRate?: number;
+  /** Delay before a webhook goes out, in milliseconds (default 5). */
+  readonly receiptDelayMs?: number;
+  /** Seed of the open-rate PRNG (default 1). */
+  readonly seed?: number;
 }
 
 export interface SandboxHttpEmailServer {
@@ -45,7 +69,93 @@ export interface SandboxHttpEmailServer {
   readonly mailbox: SandboxMailbox;
   /** Batch requests received, whatever their answer. */
   readonly requests: number;
+  /** Webhooks posted (whatever the receiver answered), and dropped because the queue was full. */
+  readonly receiptsPosted: number;
+  readonly receiptsDropped: number;
+  /** Resolves once every webhook queued so far has been posted (or failed to post). */
+  drainReceipts(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Webhooks queued at most (besides those in the lanes); more are dropped (counted) so the sandbox's memory stays bounded. */
+const maxQueuedReceipts = 10_000;
+/** Webhooks in flight at once. */
+const receiptLanes = 4;
+const defaultReceiptDelayMs = 5;
+
+/** One webhook to post: what it says, about which message; its JSON is written when it goes. */
+interface QueuedReceipt {
+  readonly record: 'Delivery' | 'Open' | 'Bounce' | 'SpamComplaint';
+  readonly providerId: string;
+  readonly recipient: string;
+  readonly from: string;
+  readonly subject: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly stream: string;
+  readonly due: number;
+}
+
+/** Postmark's webhook body for one record (postmarkapp.com/developer/webhooks). */
+function webhookBody(r: QueuedReceipt): string {
+  const at = new Date().toISOString();
+  const common = { MessageID: r.providerId, MessageStream: r.stream, ServerID: 1, Tag: '', Metadata: r.metadata };
+  switch (r.record) {
+    case 'Delivery':
+      return JSON.stringify({ RecordType: 'Delivery', ...common, Recipient: r.recipient, DeliveredAt: at, Details: 'Sandbox: delivered' });
+    case 'Open':
+      return JSON.stringify({
+        RecordType: 'Open',
+        ...common,
+        Recipient: r.recipient,
+        ReceivedAt: at,
+        FirstOpen: true,
+        Platform: 'Sandbox',
+      });
+    case 'Bounce':
+      return JSON.stringify({
+        RecordType: 'Bounce',
+        ...common,
+        ID: 1,
+        Type: 'HardBounce',
+        TypeCode: 1,
+        Name: 'Hard bounce',
+        Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).',
+        Details: 'Sandbox: the address asked to bounce',
+        Email: r.recipient,
+        From: r.from,
+        Subject: r.subject,
+        BouncedAt: at,
+        DumpAvailable: false,
+        Inactive: true,
+        CanActivate: true,
+      });
+    case 'SpamComplaint':
+      return JSON.stringify({
+        RecordType: 'SpamComplaint',
+        ...common,
+        ID: 2,
+        Type: 'SpamComplaint',
+        TypeCode: 512,
+        Name: 'Spam complaint',
+        Description: 'The subscriber explicitly marked this message as spam.',
+        Details: 'Sandbox: the address asked to complain',
+        Email: r.recipient,
+        From: r.from,
+        Subject: r.subject,
+        BouncedAt: at,
+        DumpAvailable: false,
+        Inactive: true,
+        CanActivate: false,
+      });
+  }
+}
+
+/** The string values of a message's Metadata (what Postmark keeps and returns), or none. */
+function metadataOf(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return out;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) if (typeof v === 'string') out[k] = v.slice(0, 80);
+  return out;
 }
 
 /** Postmark's ceiling on one request (50 MB); a bigger body is refused unread. */
@@ -60,6 +170,8 @@ interface IncomingEmail {
   readonly TextBody?: unknown;
   readonly HtmlBody?: unknown;
   readonly Headers?: unknown;
+  readonly Metadata?: unknown;
+  readonly MessageStream?: unknown;
 }
 
 /** The bare addresses of a To or From field: `"Ann, A." <ann@x.test>, bob@y.test` → both addresses, lower case. */
@@ -94,6 +206,102 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
   const failRate = options.failRate ?? 0;
   const unavailable = { 'Retry-After': String(options.retryAfterSeconds ?? 1) };
   let requests = 0;
+
+  // Webhooks back to Herald: a bounded FIFO drained by a few lanes.
+  const receiptUrl = options.receiptUrl ?? (() => null);
+  const webhookAuth = options.webhookAuth ?? sandboxHttpEmailWebhookAuth;
+  const authorization = `Basic ${Buffer.from(`${webhookAuth.user}:${webhookAuth.password}`).toString('base64')}`;
+  const readRate = options.readRate ?? 0;
+  const receiptDelayMs = options.receiptDelayMs ?? defaultReceiptDelayMs;
+  const random = seededRandom(options.seed ?? 1);
+  const queue: (QueuedReceipt | undefined)[] = [];
+  let head = 0;
+  let lanes = 0;
+  let posted = 0;
+  let dropped = 0;
+  let closed = false;
+  const idle = new Set<() => void>();
+  const pools = new Map<string, Pool>();
+  const waits = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  const later = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wait = { timer: setTimeout(() => (waits.delete(wait), resolve()), ms), resolve };
+      waits.add(wait);
+    });
+
+  /** Posts one webhook, once (Postmark retries; the sandbox's receiver is local, and a lost one is only a lost receipt). */
+  const post = async (r: QueuedReceipt): Promise<void> => {
+    const target = receiptUrl();
+    if (closed || !target) return;
+    try {
+      const url = new URL(target);
+      let pool = pools.get(url.origin);
+      if (!pool) pools.set(url.origin, (pool = new Pool(url.origin, { connections: receiptLanes })));
+      const response = await pool.request({
+        method: 'POST',
+        path: `${url.pathname}${url.search}`,
+        headers: { 'content-type': 'application/json', authorization },
+        body: webhookBody(r),
+        headersTimeout: 10_000,
+        bodyTimeout: 10_000,
+      });
+      await response.body.dump();
+    } catch {
+      // The receiver is down or gone: the receipt is lost, as the sender would see it.
+    }
+    posted++;
+  };
+
+  const lane = async (): Promise<void> => {
+    lanes++;
+    try {
+      while (head < queue.length && !closed) {
+        const r = queue[head]!;
+        queue[head++] = undefined; // let it go
+        if (head === queue.length) {
+          queue.length = 0;
+          head = 0;
+        } else if (head > 1024 && head * 2 > queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
+        const wait = r.due - Date.now();
+        if (wait > 0) await later(wait);
+        await post(r);
+      }
+    } finally {
+      lanes--;
+      if (lanes === 0) for (const done of idle) done();
+      if (lanes === 0) idle.clear();
+    }
+  };
+
+  const enqueue = (r: Omit<QueuedReceipt, 'due'>): void => {
+    if (closed || receiptUrl() === null) return;
+    if (queue.length - head >= maxQueuedReceipts) {
+      dropped++;
+      return;
+    }
+    queue.push({ ...r, due: Date.now() + receiptDelayMs });
+    if (lanes < receiptLanes) void lane();
+  };
+
+  /** The webhooks an accepted message earns. */
+  const scheduleReceipts = (m: IncomingEmail, to: string, providerId: string): void => {
+    if (options.receiptUrl === undefined) return;
+    const base = {
+      providerId,
+      recipient: addresses(to)[0] ?? to,
+      from: typeof m.From === 'string' ? (addresses(m.From)[0] ?? '') : '',
+      subject: typeof m.Subject === 'string' ? m.Subject.slice(0, 200) : '',
+      metadata: metadataOf(m.Metadata),
+      stream: typeof m.MessageStream === 'string' ? m.MessageStream.slice(0, 100) : 'outbound',
+    };
+    if (/\+bounce@/i.test(to)) return enqueue({ ...base, record: 'Bounce' });
+    enqueue({ ...base, record: 'Delivery' });
+    if (/\+complaint@/i.test(to)) enqueue({ ...base, record: 'SpamComplaint' });
+    else if (readRate > 0 && random() < readRate) enqueue({ ...base, record: 'Open' });
+  };
 
   const answerBatch = (body: string, res: ServerResponse): void => {
     let messages: unknown;
@@ -160,6 +368,7 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
       size: text.length + html.length,
       raw: `Message-ID: ${messageId}\r\nFrom: ${m.From}\r\nTo: ${to}\r\nSubject: ${subject}\r\n\r\n${text}`.slice(0, 4096),
     });
+    scheduleReceipts(m, to, providerId);
     return { ErrorCode: 0, Message: 'OK', MessageID: providerId, SubmittedAt: submittedAt, To: to };
   };
 
@@ -192,6 +401,23 @@ export async function startSandboxHttpEmail(options: SandboxHttpEmailOptions = {
     get requests() {
       return requests;
     },
-    close: () => listening.close(),
+    get receiptsPosted() {
+      return posted;
+    },
+    get receiptsDropped() {
+      return dropped;
+    },
+    drainReceipts: () => (lanes === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.add(resolve))),
+    async close() {
+      closed = true;
+      for (const wait of waits) {
+        clearTimeout(wait.timer);
+        wait.resolve();
+      }
+      waits.clear();
+      await listening.close();
+      await Promise.allSettled([...pools.values()].map((p) => p.close()));
+      pools.clear();
+    },
   };
 }
