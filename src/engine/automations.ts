@@ -53,6 +53,7 @@ export class Automations {
   readonly #log: Logger;
   readonly #lastEvaluated = new Map<string, number>();
   readonly #lastFullPass = new Map<string, number>();
+  #pass: { readonly at: number; readonly done: Promise<number> } | null = null;
 
   constructor(deps: { db: Db; clock: Clock; log: Logger }) {
     this.#db = deps.db;
@@ -66,7 +67,21 @@ export class Automations {
    * (`keepOwners`: the caller's live batches). Returns how many messages were queued.
    */
   async tick(keepOwners: readonly string[] = []): Promise<number> {
+    // One pass at a time: a caller arriving during a pass for the same instant (the engine's
+    // loop, a test) joins it and learns when its contacts are in, instead of finding the pass
+    // throttled and empty; a pass for an earlier instant is let finish, then a new one runs.
     const now = this.#clock.now();
+    while (this.#pass && this.#pass.at !== now.getTime()) await this.#pass.done.catch(() => 0);
+    if (!this.#pass) {
+      const done = this.#tick(now, keepOwners).finally(() => {
+        this.#pass = null;
+      });
+      this.#pass = { at: now.getTime(), done };
+    }
+    return this.#pass.done;
+  }
+
+  async #tick(now: Date, keepOwners: readonly string[]): Promise<number> {
     const automations = await this.#db
       .selectFrom('campaigns')
       .selectAll()
