@@ -54,11 +54,23 @@ export class Automations {
   readonly #lastEvaluated = new Map<string, number>();
   readonly #lastFullPass = new Map<string, number>();
   #pass: { readonly at: number; readonly done: Promise<number> } | null = null;
+  #hasLive = true;
+  #liveCheckedAt = 0;
 
   constructor(deps: { db: Db; clock: Clock; log: Logger }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#log = deps.log;
+  }
+
+  /**
+   * Whether a live automation may exist: one did at the last pass, or that pass is more than
+   * 5 s old (a worker that does not hold the schedule lock never passes). The dispatcher's
+   * claim loop asks for automation runs only then, so sends without automations pay no
+   * extra query per batch.
+   */
+  get hasLive(): boolean {
+    return this.#hasLive || Date.now() - this.#liveCheckedAt > 5000;
   }
 
   /**
@@ -88,6 +100,8 @@ export class Automations {
       .where('status', 'in', ['live', 'unpublished'])
       .where('kind', '=', 'automation')
       .execute();
+    this.#hasLive = automations.some((c) => c.status === 'live');
+    this.#liveCheckedAt = Date.now();
     let queued = 0;
     for (const campaign of automations) {
       await this.#recoverLeases(campaign, now, keepOwners);

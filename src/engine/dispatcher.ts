@@ -334,7 +334,7 @@ export class Engine {
       .execute();
     const rows: ActiveRun[] = sending.map((campaign) => ({ campaign, runId: campaign.current_run_id! }));
     // Live automations send from each period run with pending messages.
-    if (this.#deps.automations)
+    if (this.#deps.automations?.hasLive)
       rows.push(...(await automationRunsWithWork(this.#deps.db)).map(({ run_id, ...campaign }) => ({ campaign, runId: run_id })));
     const now = this.#deps.clock.now().getTime();
     let wakeAt: number | undefined;
