@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type KeyObject, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Signed tokens for the links Herald puts in an email (issue 5): the open pixel
@@ -37,8 +37,19 @@ export interface VerifiedToken extends LedgerRef {
 
 const macLength = 16;
 
+// Every email signs three tokens or more: the key object is made once per key, not per token.
+const keyObjects = new Map<string, KeyObject>();
+function keyObjectOf(key: string): KeyObject {
+  let object = keyObjects.get(key);
+  if (!object) {
+    if (keyObjects.size > 16) keyObjects.clear();
+    keyObjects.set(key, (object = createSecretKey(Buffer.from(key, 'hex'))));
+  }
+  return object;
+}
+
 function mac(key: string, kind: TrackingKind, ref: LedgerRef, url: string | null): string {
-  const h = createHmac('sha256', Buffer.from(key, 'hex'));
+  const h = createHmac('sha256', keyObjectOf(key));
   h.update(`herald-tracking\n${kindTag[kind]}\n${ref.runId}.${ref.messageId}\n${url ?? ''}`);
   return h.digest().subarray(0, macLength).toString('base64url');
 }

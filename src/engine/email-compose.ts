@@ -34,7 +34,9 @@ const escapeAttribute = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&
 
 /** Puts `fragment` before the last `</body>`, or at the end of a fragment without one. */
 function beforeBodyEnd(html: string, fragment: string): string {
-  const at = html.toLowerCase().lastIndexOf('</body>');
+  // A lower-case copy of the whole HTML only when a `</BODY>` of another case is there to find.
+  let at = html.lastIndexOf('</body>');
+  if (at === -1 && /<\/body>/i.test(html)) at = html.toLowerCase().lastIndexOf('</body>');
   return at === -1 ? `${html}${fragment}` : `${html.slice(0, at)}${fragment}${html.slice(at)}`;
 }
 
