@@ -111,6 +111,18 @@ export const trackingRoutes =
       '<p>This link comes from a test message or a preview: there is nothing to unsubscribe from.</p>',
     );
 
+    /**
+     * The message an unsubscribe link names, with the page's headers set; or the reply already
+     * answered: 404 for a token that does not verify, the test page for a test send's link.
+     */
+    const unsubscribeRef = (token: string, reply: FastifyReply): { ref: VerifiedToken } | { answered: FastifyReply } => {
+      const ref = verified('unsubscribe', token);
+      if (!ref) return { answered: notFound(reply) };
+      reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
+      if (ref.runId === 0) return { answered: reply.send(testMessage) };
+      return { ref };
+    };
+
     app.get(
       '/u/:token',
       {
@@ -122,10 +134,9 @@ export const trackingRoutes =
         },
       },
       async (request, reply) => {
-        const ref = verified('unsubscribe', request.params.token);
-        if (!ref) return notFound(reply);
-        reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
-        if (ref.runId === 0) return reply.send(testMessage);
+        const u = unsubscribeRef(request.params.token, reply);
+        if ('answered' in u) return u.answered;
+        const { ref } = u;
         const message = await messageOf(ref);
         if (!message) return reply.code(404).send(page('Link not found', '<p>This message is no longer known here.</p>'));
         const who = message.address ? `<strong>${escapeHtml(message.address)}</strong>` : 'You';
@@ -151,10 +162,9 @@ export const trackingRoutes =
         },
       },
       async (request, reply) => {
-        const ref = verified('unsubscribe', request.params.token);
-        if (!ref) return notFound(reply);
-        reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
-        if (ref.runId === 0) return reply.send(testMessage);
+        const u = unsubscribeRef(request.params.token, reply);
+        if ('answered' in u) return u.answered;
+        const { ref } = u;
         const result = await record(ref, 'unsubscribed');
         if (result.unknown > 0) return reply.code(404).send(page('Link not found', '<p>This message is no longer known here.</p>'));
         return reply.send(page('You are unsubscribed', '<p>You will not receive these emails any more.</p>'));
