@@ -62,6 +62,7 @@ import { type AudienceFacts, audienceFacts, sampleAudience } from '../store/audi
 import { readMoney } from '../store/balance.js';
 import { readCampaignCounters } from '../store/ledger/counters.js';
 import { moveMessages } from '../store/ledger/bulk-transitions.js';
+import { requeueDueSql } from '../store/ledger/local-due.js';
 import type { Page } from '../store/pagination.js';
 import type { CampaignRow, CampaignUpdate, SenderRow } from '../store/schema.js';
 import { liquidParts } from '../domain/template-content.js';
@@ -877,7 +878,7 @@ export class CampaignService {
       nextRunAt = nextOccurrence(recurrence, zone, after, await this.#runCount(row.id));
       facts.nextOccurrence = nextRunAt;
     }
-    const { ctx } = await this.#context(row, params, facts);
+    const { ctx, timeZone: workspaceZone } = await this.#context(row, params, facts);
     const t = apply(state, action, ctx);
     if (!t.ok) return t;
     const next = t.value;
@@ -1011,8 +1012,14 @@ export class CampaignService {
           : runId !== null
             ? [runId]
             : [];
+      // A restart keeps each recipient's local send time (docs/time.md); a retry of failures sends at once.
+      const delivery = parseJson<Delivery | null>(row.delivery ?? 'null');
+      const localTime = next.effect === 'requeue_cancelled' && delivery?.localTime ? delivery : null;
       for (const runId of move ? runIds : []) {
-        const moved = await moveMessages(trx, { runId, from: move![0], to: move![1], now });
+        const due = localTime
+          ? await requeueDueSql(trx, { runId, from: move![0], delivery: localTime, launch: now, workspaceZone })
+          : undefined;
+        const moved = await moveMessages(trx, { runId, from: move![0], to: move![1], now, due });
         if (next.effect !== 'cancel_unsent')
           await trx.updateTable('runs').set({ finished_at: null, outcome: null }).where('id', '=', runId).execute();
         if (moved > 0)

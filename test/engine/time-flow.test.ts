@@ -288,6 +288,58 @@ describe.each(dialects)('time (%s)', (dialect) => {
     expect(new Set(ny)).toEqual(new Set(['2026-03-07T15']));
   }, 180_000);
 
+  it('a stopped local-time campaign, restarted, keeps each recipient’s 10:00; a time passed while stopped waits for the next day', async () => {
+    const clock = new ManualClock('2026-06-10T00:00:00Z');
+    t = await startTestHerald({ dialect, clock, env: { HERALD_BATCH_SIZE: '10' } });
+    const zones = ['Asia/Tokyo', 'Europe/London', 'America/New_York', 'America/Los_Angeles'];
+    const { campaign } = await seedCampaign(t.api, { contacts: 0, campaign: { delivery: { localTime: '10:00' } } });
+    const contacts = zones.flatMap((zone, z) => Array.from({ length: 4 }, (_, i) => ({ email: `r${z}-${i}@example.test`, timeZone: zone })));
+    await t.api('POST', '/v1/contacts/bulk', { contacts, listIds: campaign.audience.listIds });
+    await act(t.api, campaign.id, 'launch');
+    await waitFor(t.api, campaign.id, (c) => c.status === 'sending' && c.counts.total === 16);
+    // Tokyo's 10:00 is 01:00 UTC: its four go, then the campaign is stopped until London's 10:00 (09:00 UTC) has passed.
+    clock.set('2026-06-10T01:05:00Z');
+    await tick(t.herald);
+    await waitFor(t.api, campaign.id, (c) => c.counts.sent === 4 && c.counts.inFlight === 0);
+    await act(t.api, campaign.id, 'stop');
+    clock.set('2026-06-10T12:00:00Z');
+    const restarted = await act(t.api, campaign.id, 'restart');
+    expect(restarted.status).toBe(200);
+    // Nobody is due at the restart: New York and Los Angeles keep today's 10:00, London waits for tomorrow's.
+    await tick(t.herald);
+    const waiting = await waitFor(t.api, campaign.id, (c) => c.status === 'sending' && c.counts.pending === 12);
+    expect(waiting.counts).toMatchObject({ sent: 4, waiting: 12, cancelled: 0 });
+    for (let step = 0; step < 24 * 4; step++) {
+      clock.advance(15 * 60_000);
+      await tick(t.herald);
+      await waitFor(t.api, campaign.id, (c) => c.counts.inFlight === 0 && c.counts.pending === c.counts.waiting, 10_000);
+    }
+    const done = await waitFor(t.api, campaign.id, (c) => c.status === 'completed');
+    expect(done.counts).toMatchObject({ sent: 16, waiting: 0 });
+    const sends = await t.herald.db
+      .selectFrom('messages')
+      .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
+      .select(['messages.sent_at', 'contacts.time_zone'])
+      .execute();
+    const days = new Map<string, Set<string>>();
+    for (const m of sends) {
+      const local = DateTime.fromISO(m.sent_at!, { zone: m.time_zone! });
+      expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(600);
+      expect(local.hour * 60 + local.minute).toBeLessThan(615);
+      days.set(m.time_zone!, (days.get(m.time_zone!) ?? new Set()).add(local.toISODate()!));
+    }
+    expect(Object.fromEntries([...days].map(([zone, d]) => [zone, [...d]]))).toEqual({
+      'Asia/Tokyo': ['2026-06-10'],
+      'Europe/London': ['2026-06-11'],
+      'America/New_York': ['2026-06-10'],
+      'America/Los_Angeles': ['2026-06-10'],
+    });
+    // Each recipient once at the mailbox.
+    const received = (await t.api('GET', '/v1/sandbox/messages?limit=100')).body as { data: { to: string | string[] }[] };
+    expect(new Set(received.data.flatMap((m) => [m.to].flat())).size).toBe(16);
+    expect(received.data.length).toBe(16);
+  }, 180_000);
+
   it('with quiet hours 21:00–08:00 sends nothing to anyone inside their quiet hours, even after a pause', async () => {
     const clock = new ManualClock('2026-03-28T18:00:00Z');
     t = await startTestHerald({ dialect, clock, env: { HERALD_BATCH_SIZE: '7' } });

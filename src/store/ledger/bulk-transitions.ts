@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { MessageState } from '../../domain/messages.js';
 import { refundUnsent } from '../balance.js';
 import type { Database } from '../schema.js';
@@ -7,11 +7,12 @@ import { bumpCounters, tally } from './counters.js';
 /**
  * Moves every message of a run from one state to another in one statement, with the
  * counters, inside the caller's transaction: stop (pending → cancelled), restart
- * (cancelled → pending), retry failed (failed → pending).
+ * (cancelled → pending), retry failed (failed → pending). A message back to `pending` is due
+ * at once, or at `due` (an expression over the row: a restart of a local-time campaign).
  */
 export async function moveMessages(
   trx: Kysely<Database>,
-  args: { runId: number; from: MessageState; to: MessageState; now: Date },
+  args: { runId: number; from: MessageState; to: MessageState; now: Date; due?: RawBuilder<number> },
 ): Promise<number> {
   const reset = args.to === 'pending';
   const result = await trx
@@ -19,7 +20,7 @@ export async function moveMessages(
     .set({
       state: args.to,
       updated_at: args.now.toISOString(),
-      ...(reset ? { attempts: 0, next_attempt_at: 0, error_code: null, error_detail: null } : {}),
+      ...(reset ? { attempts: 0, next_attempt_at: args.due ?? 0, error_code: null, error_detail: null } : {}),
     })
     .where('run_id', '=', args.runId)
     .where('state', '=', args.from)
