@@ -119,7 +119,9 @@ export const AutomationEvent = Type.Object(
     ),
     name: Type.String({ minLength: 1, maxLength: 100 }),
     properties: Type.Optional(
-      Type.Record(Type.String(), Type.Unknown(), { description: 'Recorded with the event; not yet used by templates' }),
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'Kept with each message the event queues, for its template: `{{ event.properties.total }}`; at most 16 KiB as JSON',
+      }),
     ),
   },
   { additionalProperties: false },

@@ -344,6 +344,7 @@ export class Automations {
         channel: campaign.channel as Channel,
         where: sql<boolean>`c.id = ${contact} and ${audience}`,
         capDays: pacing.frequencyCapDays ?? null,
+        event: { name: event.name, properties: event.properties ?? {} },
         now,
       });
       // Nobody new: the contact already has today's message (once a day per automation).

@@ -53,7 +53,7 @@ function renderer(content: ChannelRunContent, scope: object): (path: string, sou
  * fails the campaign), as renderEmail does.
  */
 export function renderForChannel(content: ChannelRunContent, m: ClaimedMessage, contact: Contact): Outgoing {
-  const r = renderer(content, liquidScope(content, contact));
+  const r = renderer(content, liquidScope(content, contact, m.event));
   const common = { messageId: m.id, runId: m.runId, ledgerKey: `${m.runId}.${m.id}`, to: m.address };
   const opt = (path: string, source: string | undefined) => (source === undefined ? null : r(path, source));
   switch (content.channel) {

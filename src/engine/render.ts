@@ -101,9 +101,18 @@ export function textFromHtml(html: string): string {
     .trim();
 }
 
-/** The Liquid scope every channel shares: `{{ contact.firstName }}`, custom attributes, `{{ campaign.name }}`. */
-export function liquidScope(content: { campaignId: string; campaignName: string }, contact: NonNullable<ClaimedMessage['contact']>) {
+/**
+ * The Liquid scope every channel shares: `{{ contact.firstName }}`, custom attributes,
+ * `{{ campaign.name }}`, and for a message an API event queued, `{{ event.name }}` and
+ * `{{ event.properties.total }}`.
+ */
+export function liquidScope(
+  content: { campaignId: string; campaignName: string },
+  contact: NonNullable<ClaimedMessage['contact']>,
+  event?: ClaimedMessage['event'],
+) {
   return {
+    ...(event ? { event } : {}),
     contact: {
       ...contact.attributes,
       email: contact.email,
@@ -132,7 +141,7 @@ export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: N
   const ref = { runId: m.runId, messageId: m.id };
   const links = content.links;
   const unsubscribe = links ? unsubscribeUrl(links, ref) : null;
-  const scope = { ...liquidScope(content, contact), unsubscribe_url: unsubscribe ?? '' };
+  const scope = { ...liquidScope(content, contact, m.event), unsubscribe_url: unsubscribe ?? '' };
   const subject = liquid.renderSync(t.subject, scope) as string;
   let html = t.html ? (liquid.renderSync(t.html, scope) as string) : null;
   if (html !== null && unsubscribe) html = withUnsubscribeFooter(html, unsubscribe);

@@ -14,6 +14,7 @@ import * as m0008 from './migrations/0008_time.js';
 import * as m0009 from './migrations/0009_money.js';
 import * as m0010 from './migrations/0010_email_content.js';
 import * as m0011 from './migrations/0011_fallback.js';
+import * as m0012 from './migrations/0012_event_data.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -31,6 +32,7 @@ const migrations: Record<string, Migration> = {
   '0009_money': m0009,
   '0010_email_content': m0010,
   '0011_fallback': m0011,
+  '0012_event_data': m0012,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -257,6 +257,8 @@ export interface MessageTable {
   channel: ColumnType<string | null, string | null | undefined, string | null>;
   /** The channels it failed on before this one, e.g. "sms: TWILIO_21610 …"; null when none. */
   fallback_trail: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The API event that queued it, JSON `{ name, properties }` (automations; null otherwise). */
+  event: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RunCounterTable {

@@ -80,17 +80,20 @@ export async function enterContacts(
     where: RawBuilder<boolean>;
     /** At most one message per contact per this many days (besides once per period). */
     capDays: number | null;
+    /** The API event that lets the contact in, kept on the message for its template. */
+    event?: { name: string; properties: Record<string, unknown> };
     now: Date;
   },
 ): Promise<number> {
   const nowIso = args.now.toISOString();
   const cap = underCap(args.campaignId, args.capDays, args.now);
+  const event = args.event ? JSON.stringify({ name: args.event.name, properties: args.event.properties }) : null;
   return db.transaction().execute(async (trx) => {
     const { rows } = await sql<{ state: string }>`
-      insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
+      insert into messages (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at, event)
       select a.workspace_id, cast(${args.runId} as bigint), a.id,
              case when ${suppressedAddress(args.channel, args.workspaceId, sql.ref('a.address'))} then 'suppressed' else 'pending' end,
-             a.address, 0, 0, cast(${nowIso} as text)
+             a.address, 0, 0, cast(${nowIso} as text), cast(${event} as text)
       from (
         select c.workspace_id, c.id, ${addressOf(args.channel, dialectOf(trx))} as address
         from contacts c

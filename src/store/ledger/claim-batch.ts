@@ -4,6 +4,11 @@ import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 import { bumpCounters } from './counters.js';
 
+export interface TriggerEvent {
+  readonly name: string;
+  readonly properties: Record<string, unknown>;
+}
+
 export interface ClaimedMessage {
   readonly id: number;
   readonly runId: number;
@@ -12,6 +17,8 @@ export interface ClaimedMessage {
   /** The fallback channel it goes out on; null: the run's own (store/ledger/fall-back.ts). */
   readonly channel?: Channel | null;
   readonly attempts: number;
+  /** The API event that let the contact into an automation, for `{{ event.properties.… }}`. */
+  readonly event?: TriggerEvent | null;
   /** Null when the contact was deleted after the snapshot: the message is not sent. */
   readonly contact: {
     readonly email: string | null;
@@ -50,7 +57,14 @@ export async function claimBatch(
 
     // PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
     const lock = pg ? sql`for update skip locked` : sql``;
-    const claimed = await sql<{ id: number; contact_id: number; address: string; channel: string | null; attempts: number }>`
+    const claimed = await sql<{
+      id: number;
+      contact_id: number;
+      address: string;
+      channel: string | null;
+      attempts: number;
+      event: string | null;
+    }>`
       update messages
       set state = 'sending', lease_owner = ${args.owner}, lease_until = ${nowMs + args.leaseMs},
           attempts = attempts + 1, updated_at = ${args.now.toISOString()}
@@ -61,7 +75,7 @@ export async function claimBatch(
         limit ${args.limit}
         ${lock}
       )
-      returning id, contact_id, address, channel, attempts
+      returning id, contact_id, address, channel, attempts, event
     `.execute(trx);
     const rows = claimed.rows;
     if (rows.length === 0) return [];
@@ -88,6 +102,7 @@ export async function claimBatch(
           address: r.address,
           channel: (r.channel as Channel | null) ?? null,
           attempts: r.attempts,
+          event: r.event === null ? null : (JSON.parse(r.event) as TriggerEvent),
           contact: c
             ? {
                 email: c.email,
