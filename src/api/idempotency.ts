@@ -3,11 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../domain/errors.js';
 import type { Clock } from '../engine/clock.js';
 import type { Db } from '../store/database.js';
-import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from '../store/idempotency.js';
+import {
+  abandonedAfterMs,
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  releaseIdempotencyKey,
+  touchIdempotencyKey,
+} from '../store/idempotency.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     idempotencyKey: string | null;
+    idempotencyHeartbeat: NodeJS.Timeout | null;
   }
 }
 
@@ -16,8 +23,14 @@ declare module 'fastify' {
  * timeout gets the first response again instead of a second campaign. Responses below
  * 500 are stored for 24 hours; a 5xx forgets the key so the retry runs again.
  */
-export function registerIdempotency(app: FastifyInstance, deps: { db: Db; clock: Clock }): void {
+export function registerIdempotency(app: FastifyInstance, deps: { db: Db; clock: Clock; heartbeatMs?: number }): void {
   app.decorateRequest('idempotencyKey', null);
+  app.decorateRequest('idempotencyHeartbeat', null);
+  const heartbeatMs = deps.heartbeatMs ?? abandonedAfterMs / 3;
+  const stopHeartbeat = (request: { idempotencyHeartbeat: NodeJS.Timeout | null }) => {
+    if (request.idempotencyHeartbeat) clearInterval(request.idempotencyHeartbeat);
+    request.idempotencyHeartbeat = null;
+  };
 
   app.addHook('preHandler', async (request, reply) => {
     const raw = request.headers['idempotency-key'];
@@ -33,9 +46,18 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; clock:
       .digest('hex');
     const claim = await claimIdempotencyKey(deps.db, { workspaceId: request.workspaceId, key, requestHash, now: deps.clock.now() });
     switch (claim.kind) {
-      case 'new':
+      case 'new': {
         request.idempotencyKey = key;
+        // While the request runs its placeholder stays fresh, so a retry waits for it (409)
+        // however long it takes, instead of taking it for dead and running it again.
+        const workspaceId = request.workspaceId;
+        request.idempotencyHeartbeat = setInterval(() => {
+          touchIdempotencyKey(deps.db, { workspaceId, key, now: deps.clock.now() }).catch((err: unknown) =>
+            request.log.error({ err }, 'could not touch an idempotency key'),
+          );
+        }, heartbeatMs).unref();
         return;
+      }
       case 'replay':
         reply.code(claim.statusCode).header('idempotent-replayed', 'true');
         if (claim.contentType) reply.header('content-type', claim.contentType);
@@ -48,6 +70,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; clock:
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
+    stopHeartbeat(request);
     const key = request.idempotencyKey;
     if (!key) return payload;
     request.idempotencyKey = null;
@@ -65,4 +88,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { db: Db; clock:
     }
     return payload;
   });
+
+  // A client that hangs up before the answer: the request still finishes and stores it (onSend).
+  app.addHook('onResponse', async (request) => stopHeartbeat(request));
 }

@@ -4,7 +4,11 @@ import type { Database } from './schema.js';
 /** How long a key is remembered (Stripe keeps 24 hours too). */
 export const idempotencyTtlMs = 24 * 3_600_000;
 
-/** A request still unanswered after this long is taken for dead. */
+/**
+ * A placeholder not touched for this long belongs to a request whose process died. A live
+ * request touches its placeholder every third of this (the API's heartbeat), so one that
+ * runs longer (a large bulk upload) is never taken over and run twice.
+ */
 export const abandonedAfterMs = 60_000;
 
 export type Claim =
@@ -49,7 +53,7 @@ export async function claimIdempotencyKey(
       .executeTakeFirstOrThrow();
     if (row.request_hash !== args.requestHash) return { kind: 'mismatch' };
     if (row.status_code === null || row.response === null) {
-      // A placeholder this old belongs to a request whose process died: the retry takes over.
+      // A placeholder untouched this long belongs to a request whose process died: the retry takes over.
       if (Date.parse(row.created_at) < args.now.getTime() - abandonedAfterMs) {
         await trx
           .updateTable('idempotency_keys')
@@ -63,6 +67,17 @@ export async function claimIdempotencyKey(
     }
     return { kind: 'replay', statusCode: row.status_code, contentType: row.content_type, response: row.response };
   });
+}
+
+/** The heartbeat of a request still running: its placeholder is not abandoned. */
+export async function touchIdempotencyKey(db: Kysely<Database>, args: { workspaceId: string; key: string; now: Date }): Promise<void> {
+  await db
+    .updateTable('idempotency_keys')
+    .set({ created_at: args.now.toISOString() })
+    .where('workspace_id', '=', args.workspaceId)
+    .where('key', '=', args.key)
+    .where('status_code', 'is', null)
+    .execute();
 }
 
 /** Stores the response of the request that claimed the key. */
