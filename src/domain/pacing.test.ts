@@ -13,6 +13,7 @@ import {
   parsePacingState,
   parseRetryAfter,
   refund,
+  settle,
   take,
   takeAcross,
   validateRateRule,
@@ -383,6 +384,88 @@ describe('blockedUntil', () => {
     expect(applyRetryAfter(emptyPacingState, 'soon', T0, 5000).blockedUntil).toBe(T0 + 5000);
     expect(applyRetryAfter(emptyPacingState, undefined, T0).blockedUntil).toBe(T0 + 60_000);
     expect(applyRetryAfter(blockUntil(emptyPacingState, T0 + 600_000), '10', T0).blockedUntil).toBe(T0 + 600_000);
+  });
+});
+
+describe('settle', () => {
+  /**
+   * Slots that each take a slice, hand it to a provider that answers after a latency, and
+   * settle it at the answer; each message arrives at some moment between its grant and the
+   * answer. Returns the arrivals. With `stampAtGrant` the grants are never settled (the
+   * limiter as it was), for the counter-example.
+   */
+  function simulate(
+    perSecond: number,
+    slots: readonly { latency: number; arriveAt: number }[][],
+    opts: { stampAtGrant?: boolean } = {},
+  ): Sent[] {
+    let state: PacingState = emptyPacingState;
+    const arrivals: Sent[] = [];
+    const free = slots.map(() => T0);
+    const next = slots.map(() => 0);
+    const inFlight: { at: number; slot: number; grantedAt: number; n: number }[] = [];
+    for (;;) {
+      // The next event: a slot free to ask, or an answer.
+      const slot = free.reduce((best, t, i) => (next[i]! < slots[i]!.length && (best < 0 || t < free[best]!) ? i : best), -1);
+      inFlight.sort((a, b) => a.at - b.at);
+      const answer = inFlight[0];
+      if (answer && (slot < 0 || answer.at <= free[slot]!)) {
+        inFlight.shift();
+        if (!opts.stampAtGrant) state = settle(state, answer.grantedAt, answer.n, answer.n, answer.at);
+        free[answer.slot] = answer.at;
+        continue;
+      }
+      if (slot < 0) break;
+      const now = free[slot]!;
+      const r = take({ perSecond }, state, now, Math.ceil(perSecond / 10));
+      state = r.state;
+      if (r.granted === 0) {
+        free[slot] = r.retryAt!;
+        continue;
+      }
+      const { latency, arriveAt } = slots[slot]![next[slot]!++]!;
+      arrivals.push({ t: now + Math.floor(latency * arriveAt), n: r.granted });
+      inFlight.push({ at: now + latency, slot, grantedAt: now, n: r.granted });
+      free[slot] = Infinity;
+    }
+    return arrivals.sort((a, b) => a.t - b.t);
+  }
+
+  const requestArb = fc.record({
+    latency: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 400 })),
+    arriveAt: fc.double({ min: 0, max: 1, noNaN: true }),
+  });
+
+  it('keeps every 1-s window of arrivals at the limit, whatever each request’s latency and when in it the messages land', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.array(fc.array(requestArb, { maxLength: 60 }), { minLength: 1, maxLength: 3 }),
+        (perSecond, slots) => {
+          expect(worstWindow(simulate(perSecond, slots), 1000)).toBeLessThanOrEqual(perSecond);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is needed: stamped at the grant, a slow first request and the next second’s grants land in one second', () => {
+    // A 100/s limit in slices of 10: the first request takes 80 ms and lands at its answer, the rest 2 ms.
+    const slots = [[{ latency: 80, arriveAt: 1 }, ...Array.from({ length: 30 }, () => ({ latency: 2, arriveAt: 1 }))]];
+    expect(worstWindow(simulate(100, slots, { stampAtGrant: true }), 1000)).toBeGreaterThan(100);
+    const settled = simulate(100, slots);
+    expect(worstWindow(settled, 1000)).toBeLessThanOrEqual(100);
+    // The price is the latency once a window: 31 slices still take about 3 s.
+    expect(settled[settled.length - 1]!.t - T0).toBeLessThan(3300);
+  });
+
+  it('gives back what was not sent, as refund does', () => {
+    const first = take({ perSecond: 10 }, emptyPacingState, T0, 10);
+    const settled = settle(first.state, T0, 10, 6, T0 + 30);
+    expect(allowance({ perSecond: 10 }, settled, T0 + 30).available).toBe(4);
+    // The six count from the answer: they free their places a second after it, not after the grant.
+    expect(allowance({ perSecond: 10 }, settled, T0 + 1010).available).toBe(4);
+    expect(allowance({ perSecond: 10 }, settled, T0 + 1031).available).toBe(10);
   });
 });
 

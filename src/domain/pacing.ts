@@ -235,6 +235,43 @@ export function refund(state: PacingState, grantedAt: Millis, n: number): Pacing
   return out;
 }
 
+/**
+ * Settles a grant once its batch was answered: the `granted` messages come off the grant's
+ * pair (as {@link refund} does) and the `sent` ones go back in stamped `answeredAt`, in
+ * every window. A provider counts arrivals, and a message arrives somewhere between its
+ * grant and the answer; stamping it at the answer keeps it in the window until a full
+ * window after it can have arrived, so no window of *arrivals* holds more than the limit
+ * however the requests' latencies vary (stamped at the grant, a slow first request and the
+ * next second's grants landed together: 110 in a second at a 100/s limit). The price is
+ * each request's latency, once per window. The grant's own pair may have slid out of a long
+ * wait's window; the sent ones go in anyway, which only errs on the safe side.
+ */
+export function settle(state: PacingState, grantedAt: Millis, granted: number, sent: number, answeredAt: Millis): PacingState {
+  const refunded = refund(state, grantedAt, granted);
+  if (sent <= 0) return refunded;
+  const out: { -readonly [K in keyof PacingState]: PacingState[K] } = { ...refunded };
+  for (const window of windows) {
+    // Only the windows in use have a log; a rule's windows are the ones its grants went into.
+    if (state[window].length === 0) continue;
+    out[window] = insertGrant(live(refunded[window], answeredAt, windowMs[window]), answeredAt, windowMs[window], sent);
+  }
+  return out;
+}
+
+/** Adds `n` at `at` to a sorted log, merged into a pair of the same slot (stamped with the later time). */
+function insertGrant(grants: Grants, at: Millis, length: number, n: number): Grants {
+  const slot = length / slotsPerWindow;
+  const out = grants.slice();
+  const same = out.findIndex(([t]) => Math.floor(t / slot) === Math.floor(at / slot));
+  if (same >= 0) {
+    out[same] = [Math.max(out[same]![0], at), out[same]![1] + n];
+    return out;
+  }
+  const after = out.findIndex(([t]) => t > at);
+  out.splice(after < 0 ? out.length : after, 0, [at, n]);
+  return out;
+}
+
 /** The longest pause a Retry-After can impose; a farther date is more likely a broken header than a plan. */
 export const maxRetryAfterMs = 24 * 3_600_000;
 

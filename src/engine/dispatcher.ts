@@ -471,7 +471,7 @@ export class Engine {
       // do not both take one (a 20-message first slice put 110 in the first second).
       const reservedUntil = this.#runNotBefore.get(run.runId) ?? 0;
       if (reservedUntil > nowMs) return 0;
-      if (perSecond !== Infinity) this.#runNotBefore.set(run.runId, nowMs + (limit * 1000 * spacingMargin) / perSecond);
+      if (perSecond !== Infinity) this.#runNotBefore.set(run.runId, nowMs + (limit * 1000) / perSecond);
       grant = await limiter.take({
         workspaceId: c.workspace_id,
         keys: [senderKey],
@@ -484,18 +484,19 @@ export class Engine {
         return 0;
       }
       limit = grant.granted;
-      // Space the run's next slice by what this one is worth at the limit, for every slot,
-      // plus a margin: slices spaced exactly at the limit put 11 in a second whenever one
-      // request is answered a little faster than the one before (rate-100 saw 110-120).
-      if (perSecond !== Infinity)
-        this.#runNotBefore.set(run.runId, grant.at.getTime() + (grant.granted * 1000 * spacingMargin) / perSecond);
+      // Space the run's next slice by what this one is worth at the limit, for every slot, so
+      // messages leave evenly. That no second of arrivals exceeds the limit, however late a
+      // request lands, is the limiter's (it counts sent messages from the answer: settle below).
+      if (perSecond !== Infinity) this.#runNotBefore.set(run.runId, grant.at.getTime() + (grant.granted * 1000) / perSecond);
     }
 
     this.#busyOwners.add(owner);
     try {
-      const sent = await this.#sendClaimed(run, owner, adapter, loaded.content, limit);
-      // Tokens for messages that never went out (a short claim, a skipped contact) go back.
-      if (grant && grant.granted > sent.handed) await limiter!.giveBack(grant, grant.granted - sent.handed);
+      const answer: Answer = { at: null };
+      const sent = await this.#sendClaimed(run, owner, adapter, loaded.content, limit, answer);
+      // Tokens for messages that never went out (a short claim, a skipped contact) go back,
+      // and the rest count from the provider's answer, by when they have certainly arrived.
+      if (grant) await limiter!.settle(grant, sent.handed, answer.at);
       return sent.claimed;
     } finally {
       this.#busyOwners.delete(owner);
@@ -515,6 +516,7 @@ export class Engine {
     adapter: AnyAdapter,
     content: RunContent,
     limit: number,
+    answer: Answer,
   ): Promise<{ claimed: number; handed: number }> {
     const { db, clock } = this.#deps;
     const c = run.campaign;
@@ -524,7 +526,7 @@ export class Engine {
     const primary = c.channel as Channel;
     const own: Route = { channel: primary, adapter, content, senderId: c.sender_id, next: [] };
     const fallback = parseFallback(c.fallback);
-    if (fallback.length === 0) return { claimed: leased.length, handed: await this.#sendGroup(run, owner, own, leased) };
+    if (fallback.length === 0) return { claimed: leased.length, handed: await this.#sendGroup(run, owner, own, leased, answer) };
 
     const chain = channelChain(primary, fallback);
     const groups = new Map<Channel, ClaimedMessage[]>();
@@ -537,7 +539,7 @@ export class Engine {
       const next = chain.slice(chain.indexOf(channel) + 1);
       const route = channel === primary ? { ...own, next } : await this.#fallbackRoute(c, channel, next);
       if (route) {
-        handed += await this.#sendGroup(run, owner, route, messages);
+        handed += await this.#sendGroup(run, owner, route, messages, answer);
         continue;
       }
       // The fallback was removed from the campaign (or its template, sender or provider went)
@@ -565,8 +567,11 @@ export class Engine {
     return { channel, adapter, content: loaded.content, senderId: entry.senderId, next };
   }
 
-  /** Sends one channel's messages of a claimed batch and records them. Returns how many went to the provider. */
-  async #sendGroup(run: ActiveRun, owner: string, route: Route, leased: readonly ClaimedMessage[]): Promise<number> {
+  /**
+   * Sends one channel's messages of a claimed batch and records them. Returns how many went
+   * to the provider, and notes in `answer` when it answered.
+   */
+  async #sendGroup(run: ActiveRun, owner: string, route: Route, leased: readonly ClaimedMessage[], answer: Answer): Promise<number> {
     const { db, clock, service, log } = this.#deps;
     const c = run.campaign;
     const leaseMs = this.#opts.leaseMs;
@@ -609,6 +614,7 @@ export class Engine {
       const { fatal, results } = batch;
       const attempts = new Map(claimed.map((m) => [m.id, m.attempts]));
       const now = clock.now();
+      answer.at = now;
       // A provider that asked to wait (Retry-After) gets no request from this engine until then;
       // its answers are throttling, not failures, and stay out of the auto-pause window.
       const throttled = new Set<number>();
@@ -803,12 +809,10 @@ function costUnits(content: RunContent, m: ClaimedMessage): number {
   }
 }
 
-/**
- * Slices under a rate limit leave this much further apart than the limit allows: 1% of
- * the rate buys 10 ms of tolerance per tenth-of-a-second slice against jitter in when a
- * provider sees the requests (the mean stays within 2% of the limit).
- */
-const spacingMargin = 1.01;
+/** When the provider answered a slot's batch (the latest of its channels' requests); null when nothing was sent. */
+interface Answer {
+  at: Date | null;
+}
 
 /**
  * Messages per claim when nothing sets it: the adapter's batch (one request), or, for a

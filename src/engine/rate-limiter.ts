@@ -1,6 +1,6 @@
 import { type RateRule, parseRetryAfter } from '../domain/pacing.js';
 import type { Db } from '../store/database.js';
-import { type RateLimitKey, blockUntil, returnTokens, takeTokensAcross } from '../store/rate-limits.js';
+import { type RateLimitKey, blockUntil, returnTokens, settleTokens, takeTokensAcross } from '../store/rate-limits.js';
 import type { Clock } from './clock.js';
 
 /** The workspace id under which shared keys are kept: one state for the whole deployment. */
@@ -11,7 +11,7 @@ export interface RateLimitGrant {
   readonly granted: number;
   /** When to ask again for the rest; null when all that was wanted was granted. */
   readonly retryAt: Date | null;
-  /** When the grant was made, and from which keys: what giveBack needs. */
+  /** When the grant was made, and from which keys: what settle and giveBack need. */
   readonly at: Date;
   readonly keys: readonly RateLimitKey[];
 }
@@ -63,6 +63,23 @@ export class RateLimiter {
   /** Returns the part of a grant that was not sent (fewer messages were due, or some did not render). */
   async giveBack(grant: RateLimitGrant, unsent: number): Promise<void> {
     await returnTokens(this.#db, { keys: grant.keys, grantedAt: grant.at, count: Math.min(unsent, grant.granted), now: this.#clock.now() });
+  }
+
+  /**
+   * Settles a grant once its batch is answered: what was not sent goes back, and the sent
+   * messages count from now rather than from the grant, so a slow request never lets its
+   * messages land in the same second as the next second's (see domain/pacing.ts `settle`).
+   */
+  async settle(grant: RateLimitGrant, sent: number, answeredAt: Date | null = null): Promise<void> {
+    const now = this.#clock.now();
+    await settleTokens(this.#db, {
+      keys: grant.keys,
+      grantedAt: grant.at,
+      granted: grant.granted,
+      sent,
+      answeredAt: answeredAt ?? now,
+      now,
+    });
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   emptyPacingState,
   parsePacingState,
   refund,
+  settle as settleState,
   takeAcross,
 } from '../domain/pacing.js';
 import { dialectOf } from './dialect.js';
@@ -143,6 +144,29 @@ export async function returnTokens(
       for (const k of keys) {
         const state = states.get(idOf(k)) ?? emptyPacingState;
         await saveState(trx, k, refund(state, args.grantedAt.getTime(), args.count), args.now);
+      }
+    });
+}
+
+/**
+ * Settles a grant made at `grantedAt` once its batch was answered at `answeredAt`: the unsent part
+ * goes back, the sent part counts from the answer (domain/pacing.ts `settle`).
+ */
+export async function settleTokens(
+  db: Kysely<Database>,
+  args: { keys: readonly RateLimitKey[]; grantedAt: Date; granted: number; sent: number; answeredAt: Date; now: Date },
+): Promise<void> {
+  const keys = ordered(args.keys);
+  if (keys.length === 0 || args.granted <= 0) return;
+  await db
+    .withTables<{ rate_limits: RateLimitTable }>()
+    .transaction()
+    .execute(async (trx) => {
+      const states = await lockStates(trx, keys, args.now);
+      for (const k of keys) {
+        const state = states.get(idOf(k)) ?? emptyPacingState;
+        const sent = Math.min(args.sent, args.granted);
+        await saveState(trx, k, settleState(state, args.grantedAt.getTime(), args.granted, sent, args.answeredAt.getTime()), args.now);
       }
     });
 }

@@ -124,6 +124,22 @@ describe.each(dialects)('rate limits on %s', (dialect) => {
       expect((await limiter.take(ask)).granted).toBe(20);
     });
 
+    it('settles a grant at the provider’s answer: the unsent part comes back, the sent part counts from the answer', async () => {
+      const clock = new ManualClock(T0);
+      const limiter = new RateLimiter({ db, clock });
+      const ask = { workspaceId: ws, keys: ['sender:b'], rules: { 'sender:b': { perSecond: 10 } }, want: 10 };
+      const grant = await limiter.take(ask);
+      clock.set(at(400));
+      // 8 of the 10 went out, answered 300 ms after the grant.
+      await limiter.settle(grant, 8, at(300));
+      expect((await limiter.take(ask)).granted).toBe(2);
+      // A second after the grant the 8 are still in the window: they may have landed as late as the answer.
+      clock.set(at(1100));
+      expect((await limiter.take(ask)).granted).toBe(0);
+      clock.set(at(1301));
+      expect((await limiter.take(ask)).granted).toBe(8);
+    });
+
     it('limits shared keys across workspaces and workspace keys within each', async () => {
       const clock = new ManualClock(T0);
       const limiter = new RateLimiter({ db, clock });
