@@ -47,12 +47,13 @@ const windowBytes = 1 << 20;
 export function startParseThread(source: Readable, data: ParseWorkerData): ParseThread {
   // The worker keeps a few batches alive at a time (≈ 15 MB of live heap over a 1M-row import,
   // its modules included): a 12 MB young generation instead of V8's 48 MB default took its
-  // heap from 42 to 30 MB, and a 64 MB old generation instead of a share of the machine's
+  // heap from 42 to 30 MB, and a 256 MB old generation instead of a share of the machine's
   // memory (gigabytes on 24 GB) makes V8 collect it before it fills with dead batches
-  // (≈ 21 MB at the peak). More frequent collections slow the worker, which has time to
-  // spare: the main thread's writes set the pace.
+  // (22 MB at the peak; 64 MB did no better, and a batch holding 100 MB of text, which the
+  // checks would refuse line by line, then killed the worker). More frequent collections
+  // slow the worker, which has time to spare: the main thread's writes set the pace.
   const worker = startWorker(import.meta.url, 'parse-worker', data, {
-    resourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 64 },
+    resourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 256 },
   });
   const queue: (Parsed | null | Error)[] = [];
   let waiting: (() => void) | null = null;
