@@ -13,7 +13,18 @@ import { sql } from 'kysely';
 import type { Db } from '../src/store/database.js';
 import { dialectOf } from '../src/store/dialect.js';
 import { createList } from '../src/store/lists.js';
-import { type BenchHerald, benchSender, benchTemplate, launch, mb, round, runOf, snapshotAll, startBenchHerald } from './materialise.js';
+import {
+  type BenchHerald,
+  benchSender,
+  benchTemplate,
+  launch,
+  mb,
+  messagesShapedTable,
+  round,
+  runOf,
+  snapshotAll,
+  startBenchHerald,
+} from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const defaultContacts = 1_000_000;
@@ -67,18 +78,6 @@ async function createCampaign(bench: BenchHerald, listId: string): Promise<strin
     senderId: await ok('POST', '/v1/senders', benchSender),
     audience: { listIds: [listId], segmentIds: [include], excludeSegmentIds: [exclude] },
   });
-}
-
-/** An empty table with the columns and indexes of `messages`, from the database's own catalogue. */
-async function messagesShapedTable(db: Db, name: string): Promise<void> {
-  if (dialectOf(db) === 'postgres') {
-    await sql.raw(`create table ${name} (like messages including all)`).execute(db);
-    return;
-  }
-  const { rows } = await sql<{ sql: string }>`
-    select sql from sqlite_master where tbl_name = 'messages' and sql is not null order by type desc
-  `.execute(db);
-  for (const r of rows) await sql.raw(r.sql.replace(/"messages(_\w+)?"/g, `"${name}$1"`)).execute(db);
 }
 
 async function run(dialect: 'sqlite' | 'postgres', ctx: PhaseContext) {

@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { type Herald, startHerald } from '../src/runtime.js';
 import type { Db } from '../src/store/database.js';
+import { dialectOf } from '../src/store/dialect.js';
 import { snapshotChunk } from '../src/store/ledger/snapshot-audience.js';
 import { createList } from '../src/store/lists.js';
 import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
@@ -99,12 +100,20 @@ export async function launch(api: Api, campaignId: string): Promise<void> {
   if (r.status !== 200) throw new Error(`launch: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
-/** An empty table with the columns and indexes of `messages`, read from the schema so it follows migrations. */
-async function createMessagesShapedTable(db: Db, name: string): Promise<void> {
-  const { rows } = await sql<{
-    sql: string;
-  }>`select sql from sqlite_master where tbl_name = 'messages' and sql is not null order by type desc`.execute(db);
-  for (const r of rows) await sql.raw(r.sql.replace(/"messages(_\w+)?"/g, `"${name}$1"`)).execute(db);
+/**
+ * An empty table with the columns and indexes of `messages`, from the database's own
+ * catalogue, so it follows migrations. Kysely's migrations quote the names they write, raw
+ * SQL ones (0007's `messages_provider`) do not: both are renamed.
+ */
+export async function messagesShapedTable(db: Db, name: string): Promise<void> {
+  if (dialectOf(db) === 'postgres') {
+    await sql.raw(`create table ${name} (like messages including all)`).execute(db);
+    return;
+  }
+  const { rows } = await sql<{ sql: string }>`
+    select sql from sqlite_master where tbl_name = 'messages' and sql is not null order by type desc
+  `.execute(db);
+  for (const r of rows) await sql.raw(r.sql.replace(/"?\bmessages(_\w+)?\b"?/g, `"${name}$1"`)).execute(db);
 }
 
 const defaultContacts = 1_000_000;
@@ -135,7 +144,7 @@ async function run(_phase: string, ctx: PhaseContext) {
     if (Number(count) !== n) throw new Error(`snapshot wrote ${count} messages, expected ${n}`);
     ctx.log(`Herald snapshot: ${heraldS.toFixed(2)} s in ${chunks} chunks, longest ${longest.toFixed(0)} ms`);
 
-    await createMessagesShapedTable(db, 'bench_copy');
+    await messagesShapedTable(db, 'bench_copy');
     rss = ctx.watchRss();
     t = performance.now();
     await sql`
