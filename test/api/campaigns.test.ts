@@ -400,18 +400,17 @@ describe.each(dialects)('input the review found unguarded (%s)', (dialect) => {
     const { campaign, templateId } = await seedCampaign(t.api, { contacts: 3 });
     const loop = await t.api('PATCH', `/v1/templates/${templateId}`, { html: '{% for i in (1..10000000) %}xxxxxxxxxx{% endfor %}' });
     expect(loop.status).toBe(200);
-    const started = Date.now();
     await act(t.api, campaign.id, 'launch');
-    const done = await waitFor(t.api, campaign.id, (c) => finished(c) && c.counts.inFlight === 0);
-    // Unbounded, each message took 7 s and stalled every workspace; the bound stops the first
-    // render, and the campaign fails with the reason before anything goes out.
-    expect(Date.now() - started).toBeLessThan(15_000);
+    const done = await waitFor(t.api, campaign.id, (c) => finished(c) && c.counts.inFlight === 0, 60_000);
+    // Unbounded, each message took 7 s, stalled every workspace and then went out; the bound
+    // stops the first render, and the campaign fails with the reason before anything goes out.
+    // (How long that takes is not asserted: on a loaded machine the launch alone took 15 s.)
     expect(done).toMatchObject({ status: 'failed', counts: { failed: 0, sent: 0, pending: 3 } });
     expect(done.failureReasons).toEqual([
       expect.objectContaining({ code: 'TEMPLATE_RENDER_LIMIT', detail: expect.stringMatching(/limit exceeded/) }),
     ]);
     expect(done.allowedActions).toEqual(expect.arrayContaining(['retry', 'edit']));
-  });
+  }, 90_000);
 
   it('locks a template while a campaign using it waits or sends', async () => {
     t = await startTestHerald({ dialect });
