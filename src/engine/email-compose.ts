@@ -1,11 +1,12 @@
-import { type LedgerRef, signToken } from '../domain/tracking.js';
+import { type LedgerRef, messageTokens } from '../domain/tracking.js';
 
 /**
  * What every email gets besides its template (issue 5, DESIGN §5), applied to the HTML
  * and text after Liquid: an unsubscribe link (a footer when the template has none), the
  * `List-Unsubscribe` and `List-Unsubscribe-Post` headers (RFC 2369, RFC 8058 one-click),
  * links sent through the click redirect and an open pixel. Every URL is signed for its
- * ledger row (domain/tracking.ts); the public routes are in api/routes/tracking.ts.
+ * ledger row, once per message (domain/tracking.ts); the public routes are in
+ * api/routes/tracking.ts.
  */
 
 /** Where an email's links lead and how they are signed; loaded with the run's content. */
@@ -20,10 +21,29 @@ export interface EmailLinks {
   readonly clicks: boolean;
 }
 
-/** The recipient's unsubscribe page; a one-click POST to it unsubscribes at once. */
-export function unsubscribeUrl(links: EmailLinks, ref: LedgerRef): string {
-  return `${links.baseUrl}/u/${signToken(links.key, 'unsubscribe', ref)}`;
+/** The signed URLs of one message, from one signature (domain/tracking.ts `messageTokens`). */
+export interface MessageLinks {
+  readonly baseUrl: string;
+  /** The recipient's unsubscribe page; a one-click POST to it unsubscribes at once. */
+  readonly unsubscribe: string;
+  /** The open pixel. */
+  readonly pixel: string;
+  /** The click redirect to `url`. */
+  click(url: string): string;
 }
+
+/** Signs one message's links: every URL it will carry, for one HMAC. */
+export function messageLinks(links: EmailLinks, ref: LedgerRef): MessageLinks {
+  const tokens = messageTokens(links.key, ref);
+  const base = links.baseUrl;
+  return {
+    baseUrl: base,
+    unsubscribe: `${base}/u/${tokens.unsubscribe}`,
+    pixel: `${base}/t/o/${tokens.open}`,
+    click: (url) => `${base}/t/c/${tokens.click(url)}`,
+  };
+}
+
 
 /** The headers that let a mail client offer its own unsubscribe button (Gmail and Yahoo require them of bulk senders). */
 export function listUnsubscribeHeaders(url: string): Record<string, string> {
@@ -75,22 +95,22 @@ const hrefAttribute = /\shref\s*=\s*(?:"([^"]*)"|'([^']*)')/i;
  * and anything not http(s) stay as they are, and so do the unsubscribe link and Herald's
  * own links.
  */
-export function withTrackedLinks(html: string, links: EmailLinks, ref: LedgerRef, unsubscribe: string): string {
-  const own = [`${links.baseUrl}/u/`, `${links.baseUrl}/t/`];
+export function withTrackedLinks(html: string, message: MessageLinks): string {
+  const own = [`${message.baseUrl}/u/`, `${message.baseUrl}/t/`];
   return html.replace(anchor, (tag) =>
     tag.replace(hrefAttribute, (whole, double: string | undefined, single: string | undefined) => {
       const url = decodeAttribute(double ?? single ?? '');
-      if (!/^https?:\/\/[^\s]/i.test(url) || url === unsubscribe || own.some((p) => url.startsWith(p))) return whole;
-      return ` href="${links.baseUrl}/t/c/${signToken(links.key, 'click', ref, url)}"`;
+      if (!/^https?:\/\/[^\s]/i.test(url) || url === message.unsubscribe || own.some((p) => url.startsWith(p))) return whole;
+      return ` href="${message.click(url)}"`;
     }),
   );
 }
 
 /** Adds the 1×1 open pixel before `</body>`. */
-export function withOpenPixel(html: string, links: EmailLinks, ref: LedgerRef): string {
+export function withOpenPixel(html: string, message: MessageLinks): string {
   return beforeBodyEnd(
     html,
-    `<img src="${links.baseUrl}/t/o/${signToken(links.key, 'open', ref)}" width="1" height="1" alt="" ` +
+    `<img src="${message.pixel}" width="1" height="1" alt="" ` +
       `style="display:block;width:1px;height:1px;border:0;margin:0;padding:0" />`,
   );
 }

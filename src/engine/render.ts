@@ -4,7 +4,7 @@ import type { ClaimedMessage } from '../store/ledger/claim-batch.js';
 import {
   type EmailLinks,
   listUnsubscribeHeaders,
-  unsubscribeUrl,
+  messageLinks,
   withOpenPixel,
   withTextFooter,
   withTrackedLinks,
@@ -131,7 +131,8 @@ export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: N
   const t = parsed(content);
   const ref = { runId: m.runId, messageId: m.id };
   const links = content.links;
-  const unsubscribe = links ? unsubscribeUrl(links, ref) : null;
+  const message = links ? messageLinks(links, ref) : null;
+  const unsubscribe = message?.unsubscribe ?? null;
   const scope = { ...liquidScope(content, contact), unsubscribe_url: unsubscribe ?? '' };
   const subject = liquid.renderSync(t.subject, scope) as string;
   let html = t.html ? (liquid.renderSync(t.html, scope) as string) : null;
@@ -139,9 +140,9 @@ export function renderEmail(content: EmailContent, m: ClaimedMessage, contact: N
   // The text part is made before links are tracked, so it shows where they lead.
   let text = t.text ? (liquid.renderSync(t.text, scope) as string) : html ? textFromHtml(html) : '';
   if (unsubscribe) text = withTextFooter(text, unsubscribe);
-  if (html !== null && links && unsubscribe) {
-    if (links.clicks) html = withTrackedLinks(html, links, ref, unsubscribe);
-    if (links.opens) html = withOpenPixel(html, links, ref);
+  if (html !== null && links && message) {
+    if (links.clicks) html = withTrackedLinks(html, message);
+    if (links.opens) html = withOpenPixel(html, message);
   }
   return {
     messageId: m.id,
