@@ -54,9 +54,10 @@ const escapeAttribute = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&
 
 /** Puts `fragment` before the last `</body>`, or at the end of a fragment without one. */
 function beforeBodyEnd(html: string, fragment: string): string {
-  // A lower-case copy of the whole HTML only when a `</BODY>` of another case is there to find.
+  // A lower-case copy of the whole HTML only when a `</BODY>` of another case is there to
+  // find, and a scan for one only when a `</b` or `</B` is there at all (it runs twice a message).
   let at = html.lastIndexOf('</body>');
-  if (at === -1 && /<\/body>/i.test(html)) at = html.toLowerCase().lastIndexOf('</body>');
+  if (at === -1 && (html.includes('</b') || html.includes('</B')) && /<\/body>/i.test(html)) at = html.toLowerCase().lastIndexOf('</body>');
   return at === -1 ? `${html}${fragment}` : `${html.slice(0, at)}${fragment}${html.slice(at)}`;
 }
 
@@ -73,7 +74,8 @@ export function withUnsubscribeFooter(html: string, url: string): string {
 /** Adds an unsubscribe line to a text part that does not already carry the link. */
 export function withTextFooter(text: string, url: string): string {
   if (text.includes(url)) return text;
-  return text.trim() === '' ? `Unsubscribe: ${url}` : `${text.replace(/\s+$/, '')}\n\n--\nUnsubscribe: ${url}`;
+  const kept = text.trimEnd();
+  return kept.trimStart() === '' ? `Unsubscribe: ${url}` : `${kept}\n\n--\nUnsubscribe: ${url}`;
 }
 
 function decodeAttribute(value: string): string {
