@@ -124,6 +124,16 @@ export async function startHttpHerald(opts: {
   };
 }
 
+/**
+ * CPU time (user + system, µs) this process spent since `from`. On the shared 2-core machine a
+ * neighbour's load stretches wall-clock time by up to a half; the CPU a sender spends per
+ * message moves far less, so the figures give both.
+ */
+export function cpuSpent(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return d.user + d.system;
+}
+
 /** Logs progress every `everyMs` while `work` runs: `[k/n] rate`. */
 export function progress(ctx: PhaseContext, n: number, count: () => Promise<number> | number, everyMs = 10_000): { stop(): void } {
   const t0 = performance.now();
@@ -209,11 +219,13 @@ async function herald(n: number, ctx: PhaseContext) {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     t = performance.now();
+    const cpu = process.cpuUsage();
     await launch(bench.api, campaignId);
     await waitForStatus(bench.db, campaignId, ['sending', 'completed', 'failed']);
     const snapshotS = (performance.now() - t) / 1000;
     const status = await waitForStatus(bench.db, campaignId, ['completed', 'failed', 'paused']);
     const seconds = (performance.now() - t) / 1000;
+    const cpuUs = cpuSpent(cpu);
     shown.stop();
     const peakRss = rss.stop();
     const got = await sink.summary();
@@ -223,7 +235,7 @@ async function herald(n: number, ctx: PhaseContext) {
       `Herald: ${n} messages in ${seconds.toFixed(2)} s (snapshot ${snapshotS.toFixed(2)} s, ${got.requests} requests), ` +
         `RSS ${mb(rssAtLaunch)} MB at launch, ${mb(peakRss)} MB peak`,
     );
-    return { n, seconds, snapshotS, peakRss };
+    return { n, seconds, snapshotS, peakRss, cpuUs };
   } finally {
     await bench.close();
     sink.close();
@@ -239,13 +251,14 @@ export async function bareLoop(
   n: number,
   ctx: PhaseContext,
   opts: { lanes: number; take: number; label: string; post: (pool: Pool, from: number, size: number) => Promise<void> },
-): Promise<{ n: number; seconds: number; peakRss: number }> {
+): Promise<{ n: number; seconds: number; peakRss: number; cpuUs: number }> {
   const sink = await startHttpSink();
   const pool = new Pool(sink.url, { connections: opts.lanes });
   try {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     const t0 = performance.now();
+    const cpu = process.cpuUsage();
     let next = 1;
     const lane = async () => {
       while (next <= n) {
@@ -257,13 +270,14 @@ export async function bareLoop(
     };
     await Promise.all(Array.from({ length: opts.lanes }, lane));
     const seconds = (performance.now() - t0) / 1000;
+    const cpuUs = cpuSpent(cpu);
     shown.stop();
     const peakRss = rss.stop();
     const got = await sink.summary();
     if (got.unique !== n || got.duplicates !== 0)
       throw new Error(`bare loop: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
     ctx.log(`bare loop: ${n} messages${opts.label} in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
-    return { n, seconds, peakRss };
+    return { n, seconds, peakRss, cpuUs };
   } finally {
     await pool.close();
     sink.close();
@@ -321,6 +335,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     const t0 = performance.now();
+    const cpu = process.cpuUsage();
     // The conventional shape: one job per recipient carrying its data; the worker renders and posts it alone.
     worker = new Worker<{ i: number }>(name, async (job) => postBatch(pool, [renderRecipient(job.data.i)], shape.messageStream), {
       connection: connect(),
@@ -345,6 +360,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     enqueueS = (performance.now() - t0) / 1000;
     await done;
     const seconds = (performance.now() - t0) / 1000;
+    const cpuUs = cpuSpent(cpu);
     shown.stop();
     const peakRss = rss.stop();
     if (failed) throw failed;
@@ -352,7 +368,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     if (got.unique !== n || got.duplicates !== 0)
       throw new Error(`BullMQ: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
     ctx.log(`BullMQ: ${n} jobs in ${seconds.toFixed(2)} s (all enqueued after ${enqueueS.toFixed(1)} s), ${mb(peakRss)} MB peak`);
-    return { n, seconds, enqueueS, peakRss };
+    return { n, seconds, enqueueS, peakRss, cpuUs };
   } finally {
     await worker?.close();
     await queue.obliterate({ force: true }).catch(() => undefined);
@@ -385,9 +401,19 @@ export const dispatchHttp: Scenario = {
     const bareName = `(a) bare render+POST loop, ${s.inFlightRequests}×${s.batchSize} in flight, no DB; goal ≥ 0.8×`;
     const bullName = `(b) BullMQ job per recipient, concurrency ${bullmqConcurrency()}, Redis (${b.n.toLocaleString('en-US')} jobs); goal ≥ 3×`;
     const rate = (m: { n: number; seconds: number }) => round(m.n / m.seconds, 0);
+    const cpuPer = (m: { n: number; cpuUs: number }) => round(m.cpuUs / m.n, 1);
     return [
       { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bareName, baseline_value: rate(a), better: 'higher' },
       { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bullName, baseline_value: rate(b), better: 'higher' },
+      // Herald's includes the snapshot of the audience; the sink's process is in neither.
+      {
+        metric: 'CPU a message (the sending process)',
+        value: cpuPer(h),
+        unit: 'µs',
+        baseline: bareName.split(';')[0]!,
+        baseline_value: cpuPer(a),
+        better: 'lower',
+      },
       {
         metric: 'seconds_per_million',
         value: round(1e6 / (h.n / h.seconds), 1),
