@@ -45,8 +45,7 @@ describe('tracking tokens', () => {
     expect(verifyToken(key, 'click', b)?.url).toBe('https://example.com/b');
     const kinds = { open: tokens.open, unsubscribe: tokens.unsubscribe, click: a } as const;
     for (const [kind, token] of Object.entries(kinds))
-      for (const other of ['open', 'unsubscribe', 'click'] as const)
-        expect(verifyToken(key, other, token) !== null).toBe(kind === other);
+      for (const other of ['open', 'unsubscribe', 'click'] as const) expect(verifyToken(key, other, token) !== null).toBe(kind === other);
     // The MAC of one link does not carry another link's URL, of this message or another row's.
     const [, , , macA] = a.split('.');
     expect(verifyToken(key, 'click', b.replace(/[^.]+$/, macA!))).toBeNull();

@@ -44,7 +44,6 @@ export function messageLinks(links: EmailLinks, ref: LedgerRef): MessageLinks {
   };
 }
 
-
 /** The headers that let a mail client offer its own unsubscribe button (Gmail and Yahoo require them of bulk senders). */
 export function listUnsubscribeHeaders(url: string): Record<string, string> {
   return { 'List-Unsubscribe': `<${url}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };

@@ -121,7 +121,8 @@ function contactScope(contact: NonNullable<ClaimedMessage['contact']>): Record<s
   const attributes = contact.attributes;
   for (const key of Object.keys(attributes)) {
     // A JSON attribute named __proto__ is an own property, as the spread made it, not the prototype.
-    if (key === '__proto__') Object.defineProperty(out, key, { value: attributes[key], enumerable: true, writable: true, configurable: true });
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: attributes[key], enumerable: true, writable: true, configurable: true });
     else out[key] = attributes[key];
   }
   out.email = contact.email;
