@@ -4,12 +4,14 @@
  * batch sink in its own process, beside two baselines measured in the same run, each against
  * a fresh sink of its own:
  *
- * - (a) `bare`: a loop that renders the same template with the same `renderEmail`, builds
- *   the same wire messages (`toWireEmail`) and posts the same 500-message batches with the
- *   same number of requests in flight, with no database and no ledger: the ceiling;
+ * - (a) `bare`: a loop that renders the same template with the same `renderEmail` and the
+ *   same links (unsubscribe link and footer, List-Unsubscribe headers, open pixel, tracked
+ *   links), builds the same wire messages (`toWireEmail`) and posts the same 500-message
+ *   batches with the same number of requests in flight, with no database and no ledger: the
+ *   ceiling. `bare-untracked` is the same loop without the links, for what they cost;
  * - (b) `bullmq`: a conventional job-per-recipient sender on the local Redis: N jobs enqueued
  *   (addBulk, 1,000 at a time, while the worker runs), a BullMQ Worker with the same
- *   concurrency that renders each message and posts it alone (a one-message batch: the
+ *   concurrency that renders each message as (a) does and posts it alone (a one-message batch: the
  *   sandbox serves no single-message endpoint).
  *
  * This file also holds the set-up the other HTTP scenarios share: a Herald (SQLite file or
@@ -27,8 +29,10 @@ import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter
 import { maxHttpEmailBatch, sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
 import type { OutgoingEmail } from '../src/channels/channel.js';
 import { loadConfig } from '../src/config.js';
+import { trackingKey } from '../src/domain/tracking.js';
+import type { EmailLinks } from '../src/engine/email-compose.js';
 import { type EmailContent, renderEmail } from '../src/engine/render.js';
-import { type Herald, startHerald } from '../src/runtime.js';
+import { type Herald, emailLinkBaseUrl, startHerald } from '../src/runtime.js';
 import type { Db } from '../src/store/database.js';
 import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
 import { apiFor } from '../test/harness.js';
@@ -120,6 +124,16 @@ export async function startHttpHerald(opts: {
   };
 }
 
+/**
+ * CPU time (user + system, µs) this process spent since `from`. On the shared 2-core machine a
+ * neighbour's load stretches wall-clock time by up to a half; the CPU a sender spends per
+ * message moves far less, so the figures give both.
+ */
+export function cpuSpent(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return d.user + d.system;
+}
+
 /** Logs progress every `everyMs` while `work` runs: `[k/n] rate`. */
 export function progress(ctx: PhaseContext, n: number, count: () => Promise<number> | number, everyMs = 10_000): { stop(): void } {
   const t0 = performance.now();
@@ -134,7 +148,26 @@ export function progress(ctx: PhaseContext, n: number, count: () => Promise<numb
   return { stop: () => clearInterval(timer) };
 }
 
-/** The content the baselines send: the bench template and sender, as Herald loads them for a run. */
+/**
+ * The links of the baselines' emails, as Herald's engine sets them for the bench campaign:
+ * its link base URL (no HERALD_PUBLIC_URL, not listening: the configured address), a tracking
+ * key as runtime.ts derives it, and the template's defaults (opens and clicks tracked).
+ */
+export const benchLinks: EmailLinks = (() => {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...httpEnv('http://127.0.0.1:1') });
+  return {
+    baseUrl: emailLinkBaseUrl(config, null),
+    key: trackingKey(config.secrets ? config.env.HERALD_SECRET_KEY : null),
+    opens: true,
+    clicks: true,
+  };
+})();
+
+/**
+ * The content the baselines send: the bench template and sender, as Herald loads them for a
+ * run, with the same unsubscribe link, footer, List-Unsubscribe headers, open pixel and
+ * tracked links every email of Herald's carries (like for like).
+ */
 export const baselineContent: EmailContent = {
   workspaceId: 'ws_bench',
   campaignId: 'cmp_bench',
@@ -145,13 +178,17 @@ export const baselineContent: EmailContent = {
   text: null,
   from: { name: benchSender.fromName, address: benchSender.fromEmail },
   replyTo: null,
+  links: benchLinks,
 };
 
-/** Recipient i as seedAudience creates it and the claim reads it back. */
-export function renderRecipient(i: number): OutgoingEmail {
+/** The same content without any of it (the template's Liquid only): what tracking costs, for a figure of its own. */
+export const untrackedContent: EmailContent = { ...baselineContent, templateKey: 'bench-baseline-untracked', links: undefined };
+
+/** Recipient i as seedAudience creates it and the claim reads it back (run 1, message i). */
+export function renderRecipient(i: number, content: EmailContent = baselineContent): OutgoingEmail {
   const address = `reader${i}@example.test`;
   const contact = { email: address, phone: null, firstName: `Reader${i}`, lastName: 'Bench', attributes: { plan: 'pro' }, timeZone: null };
-  return renderEmail(baselineContent, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
+  return renderEmail(content, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
 }
 
 /** POSTs one batch as the adapter does (same headers, same wire shape, an undici pool) and checks every answer. */
@@ -182,11 +219,13 @@ async function herald(n: number, ctx: PhaseContext) {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     t = performance.now();
+    const cpu = process.cpuUsage();
     await launch(bench.api, campaignId);
     await waitForStatus(bench.db, campaignId, ['sending', 'completed', 'failed']);
     const snapshotS = (performance.now() - t) / 1000;
     const status = await waitForStatus(bench.db, campaignId, ['completed', 'failed', 'paused']);
     const seconds = (performance.now() - t) / 1000;
+    const cpuUs = cpuSpent(cpu);
     shown.stop();
     const peakRss = rss.stop();
     const got = await sink.summary();
@@ -196,7 +235,7 @@ async function herald(n: number, ctx: PhaseContext) {
       `Herald: ${n} messages in ${seconds.toFixed(2)} s (snapshot ${snapshotS.toFixed(2)} s, ${got.requests} requests), ` +
         `RSS ${mb(rssAtLaunch)} MB at launch, ${mb(peakRss)} MB peak`,
     );
-    return { n, seconds, snapshotS, peakRss };
+    return { n, seconds, snapshotS, peakRss, cpuUs };
   } finally {
     await bench.close();
     sink.close();
@@ -212,13 +251,14 @@ export async function bareLoop(
   n: number,
   ctx: PhaseContext,
   opts: { lanes: number; take: number; label: string; post: (pool: Pool, from: number, size: number) => Promise<void> },
-): Promise<{ n: number; seconds: number; peakRss: number }> {
+): Promise<{ n: number; seconds: number; peakRss: number; cpuUs: number }> {
   const sink = await startHttpSink();
   const pool = new Pool(sink.url, { connections: opts.lanes });
   try {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     const t0 = performance.now();
+    const cpu = process.cpuUsage();
     let next = 1;
     const lane = async () => {
       while (next <= n) {
@@ -230,30 +270,31 @@ export async function bareLoop(
     };
     await Promise.all(Array.from({ length: opts.lanes }, lane));
     const seconds = (performance.now() - t0) / 1000;
+    const cpuUs = cpuSpent(cpu);
     shown.stop();
     const peakRss = rss.stop();
     const got = await sink.summary();
     if (got.unique !== n || got.duplicates !== 0)
       throw new Error(`bare loop: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
     ctx.log(`bare loop: ${n} messages${opts.label} in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
-    return { n, seconds, peakRss };
+    return { n, seconds, peakRss, cpuUs };
   } finally {
     await pool.close();
     sink.close();
   }
 }
 
-function bare(n: number, ctx: PhaseContext) {
+function bare(n: number, ctx: PhaseContext, content: EmailContent) {
   const shape = heraldHttpShape();
   // One loop per request in flight, each rendering and posting one batch at a time, as Herald's slots do.
   return bareLoop(n, ctx, {
     lanes: shape.inFlightRequests,
     take: Math.min(shape.batchSize, maxHttpEmailBatch),
-    label: '',
+    label: content.links ? '' : ' without tracking',
     post: (pool, from, size) =>
       postBatch(
         pool,
-        Array.from({ length: size }, (_, k) => renderRecipient(from + k)),
+        Array.from({ length: size }, (_, k) => renderRecipient(from + k, content)),
         shape.messageStream,
       ),
   });
@@ -294,6 +335,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     const rss = ctx.watchRss();
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
     const t0 = performance.now();
+    const cpu = process.cpuUsage();
     // The conventional shape: one job per recipient carrying its data; the worker renders and posts it alone.
     worker = new Worker<{ i: number }>(name, async (job) => postBatch(pool, [renderRecipient(job.data.i)], shape.messageStream), {
       connection: connect(),
@@ -318,6 +360,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     enqueueS = (performance.now() - t0) / 1000;
     await done;
     const seconds = (performance.now() - t0) / 1000;
+    const cpuUs = cpuSpent(cpu);
     shown.stop();
     const peakRss = rss.stop();
     if (failed) throw failed;
@@ -325,7 +368,7 @@ async function bullmq(n: number, ctx: PhaseContext) {
     if (got.unique !== n || got.duplicates !== 0)
       throw new Error(`BullMQ: ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates`);
     ctx.log(`BullMQ: ${n} jobs in ${seconds.toFixed(2)} s (all enqueued after ${enqueueS.toFixed(1)} s), ${mb(peakRss)} MB peak`);
-    return { n, seconds, enqueueS, peakRss };
+    return { n, seconds, enqueueS, peakRss, cpuUs };
   } finally {
     await worker?.close();
     await queue.obliterate({ force: true }).catch(() => undefined);
@@ -339,24 +382,38 @@ async function bullmq(n: number, ctx: PhaseContext) {
 
 export const dispatchHttp: Scenario = {
   name: 'dispatch-http',
-  phases: ['herald', 'bare', 'bullmq'],
+  // `bare-untracked` is not a baseline of Herald's: it prices the unsubscribe link, footer,
+  // headers, pixel and tracked links, against `bare` which carries them as Herald does.
+  phases: ['herald', 'bare', 'bullmq', 'bare-untracked'],
   run(phase, ctx) {
     const n = Math.max(2000, Math.round(defaultMessages * ctx.scale));
     if (phase === 'herald') return herald(n, ctx);
-    if (phase === 'bare') return bare(n, ctx);
+    if (phase === 'bare') return bare(n, ctx, baselineContent);
+    if (phase === 'bare-untracked') return bare(n, ctx, untrackedContent);
     return bullmq(Math.min(n, bullmqMax), ctx);
   },
   figures(results) {
     const h = results.herald as Awaited<ReturnType<typeof herald>>;
     const a = results.bare as Awaited<ReturnType<typeof bare>>;
     const b = results.bullmq as Awaited<ReturnType<typeof bullmq>>;
+    const plain = results['bare-untracked'] as Awaited<ReturnType<typeof bare>>;
     const s = heraldHttpShape();
     const bareName = `(a) bare render+POST loop, ${s.inFlightRequests}×${s.batchSize} in flight, no DB; goal ≥ 0.8×`;
     const bullName = `(b) BullMQ job per recipient, concurrency ${bullmqConcurrency()}, Redis (${b.n.toLocaleString('en-US')} jobs); goal ≥ 3×`;
     const rate = (m: { n: number; seconds: number }) => round(m.n / m.seconds, 0);
+    const cpuPer = (m: { n: number; cpuUs: number }) => round(m.cpuUs / m.n, 1);
     return [
       { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bareName, baseline_value: rate(a), better: 'higher' },
       { metric: 'throughput', value: rate(h), unit: 'msg/s', baseline: bullName, baseline_value: rate(b), better: 'higher' },
+      // Herald's includes the snapshot of the audience; the sink's process is in neither.
+      {
+        metric: 'CPU a message (the sending process)',
+        value: cpuPer(h),
+        unit: 'µs',
+        baseline: bareName.split(';')[0]!,
+        baseline_value: cpuPer(a),
+        better: 'lower',
+      },
       {
         metric: 'seconds_per_million',
         value: round(1e6 / (h.n / h.seconds), 1),
@@ -380,6 +437,14 @@ export const dispatchHttp: Scenario = {
         baseline: `${bullName.split(';')[0]!} (Node process; Redis not counted)`,
         baseline_value: mb(b.peakRss),
         better: 'lower',
+      },
+      {
+        metric: 'throughput of (a) itself, tracked',
+        value: rate(a),
+        unit: 'msg/s',
+        baseline: '(a) without unsubscribe link, footer, List-Unsubscribe, pixel or tracked links: what they cost',
+        baseline_value: rate(plain),
+        better: 'higher',
       },
     ];
   },

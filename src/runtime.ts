@@ -45,6 +45,11 @@ export interface Herald {
   close(): Promise<void>;
 }
 
+/** Where the links in emails lead: HERALD_PUBLIC_URL, else where Herald listens, else where it is configured to listen. */
+export function emailLinkBaseUrl(config: Pick<Config, 'publicUrl' | 'host' | 'port'>, listeningUrl: string | null): string {
+  return config.publicUrl ?? listeningUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+}
+
 export const sandboxWarning =
   'SANDBOX MODE: messages go to the built-in sandbox provider and reach no real person. Set HERALD_SANDBOX=off and SMTP_HOST (or EMAIL_HTTP_URL) to send for real.';
 
@@ -134,8 +139,7 @@ export async function startHerald(
     key: trackingKey(config.secrets ? config.env.HERALD_SECRET_KEY : null),
     // Where people's mail clients reach Herald: as for receipts, and before it listens the
     // address it is configured to listen on.
-    baseUrl: () =>
-      config.publicUrl ?? listening.url ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+    baseUrl: () => emailLinkBaseUrl(config, listening.url),
   };
   if (!config.secrets && !config.sandbox)
     log.warn('HERALD_SECRET_KEY is not set: unsubscribe and tracking links in emails stop working when Herald restarts');

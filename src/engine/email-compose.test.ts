@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { trackingKey, verifyToken } from '../domain/tracking.js';
-import { unsubscribeUrl, withOpenPixel, withTextFooter, withTrackedLinks, withUnsubscribeFooter } from './email-compose.js';
+import { messageLinks, withOpenPixel, withTextFooter, withTrackedLinks, withUnsubscribeFooter } from './email-compose.js';
 import { lostLiquid } from './mjml.js';
 
 const links = { baseUrl: 'https://herald.example', key: trackingKey('k'), opens: true, clicks: true };
 const ref = { runId: 3, messageId: 41 };
-const unsubscribe = unsubscribeUrl(links, ref);
+const message = messageLinks(links, ref);
+const unsubscribe = message.unsubscribe;
 
 /** The URLs the tracked hrefs of `html` lead to, in order. */
 const targets = (html: string) =>
@@ -18,7 +19,7 @@ describe('withTrackedLinks', () => {
       `<a href="https://example.com/a?x=1&amp;y=2">A</a> <A HREF='http://example.com/b'>B</A> <area shape="rect" href="https://example.com/c">` +
       `<a href="mailto:x@example.com">m</a> <a href="tel:+15550100">t</a> <a href="#top">#</a> <a name="x">n</a>` +
       `<a href="${unsubscribe}">u</a> <a href="https://herald.example/t/o/1.2.x">own</a> <link href="https://example.com/style.css">`;
-    const out = withTrackedLinks(html, links, ref, unsubscribe);
+    const out = withTrackedLinks(html, message);
     expect(targets(out)).toEqual(['https://example.com/a?x=1&y=2', 'http://example.com/b', 'https://example.com/c']);
     for (const kept of [
       'href="mailto:x@example.com"',
@@ -40,7 +41,7 @@ describe('withTrackedLinks', () => {
         (urls, filler) => {
           const clean = filler.replace(/[<>"']/g, '');
           const html = urls.map((u) => `<p>${clean}</p><a class="c" href="${u.replace(/&/g, '&amp;')}">${clean}</a>`).join('');
-          const out = withTrackedLinks(html, links, ref, unsubscribe);
+          const out = withTrackedLinks(html, message);
           expect(targets(out)).toEqual(urls.filter((u) => u.startsWith('http')));
           expect(out.replace(/href="[^"]*"/g, 'href')).toBe(html.replace(/href="[^"]*"/g, 'href'));
         },
@@ -63,7 +64,7 @@ describe('footers and the pixel', () => {
   });
 
   it('put a signed open pixel at the end of the body', () => {
-    const out = withOpenPixel('<body>x</body>', links, ref);
+    const out = withOpenPixel('<body>x</body>', message);
     const token = /src="https:\/\/herald\.example\/t\/o\/([^"]+)" width="1" height="1"/.exec(out)![1]!;
     expect(verifyToken(links.key, 'open', token)).toEqual({ ...ref, url: null });
     expect(out).toMatch(/<img [^>]+\/><\/body>$/);
