@@ -229,8 +229,8 @@ async function writeStates(trx: Kysely<Database>, changed: readonly Target[], no
  * provider's retry of the unanswered webhook writes them.
  *
  * Events with only a provider id (Viber's message token) are looked up by
- * `messages.provider_id`, which has no index of its own: until one exists that lookup
- * scans the workspace's messages. Unknown messages are counted, never an error; with
+ * `messages.provider_id` through its partial index `messages_provider` (migration 0007),
+ * which every send pays for (docs/benchmarks.md measures it). Unknown messages are counted, never an error; with
  * `workspaceId`, another workspace's message is unknown.
  *
  * @example const r = await applyReceipts(db, { workspaceId, channel: 'sms', events, now }) // { applied, ignored, unknown, … }
