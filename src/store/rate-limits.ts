@@ -136,16 +136,7 @@ export async function returnTokens(
 ): Promise<void> {
   const keys = ordered(args.keys);
   if (keys.length === 0 || args.count <= 0) return;
-  await db
-    .withTables<{ rate_limits: RateLimitTable }>()
-    .transaction()
-    .execute(async (trx) => {
-      const states = await lockStates(trx, keys, args.now);
-      for (const k of keys) {
-        const state = states.get(idOf(k)) ?? emptyPacingState;
-        await saveState(trx, k, refund(state, args.grantedAt.getTime(), args.count), args.now);
-      }
-    });
+  await updateStates(db, keys, args.now, (state) => refund(state, args.grantedAt.getTime(), args.count));
 }
 
 /**
@@ -158,16 +149,25 @@ export async function settleTokens(
 ): Promise<void> {
   const keys = ordered(args.keys);
   if (keys.length === 0 || args.granted <= 0) return;
+  const sent = Math.min(args.sent, args.granted);
+  await updateStates(db, keys, args.now, (state) =>
+    settleState(state, args.grantedAt.getTime(), args.granted, sent, args.answeredAt.getTime()),
+  );
+}
+
+/** Changes the states of `keys` (in lock order) in one transaction, each locked while it changes. */
+async function updateStates(
+  db: Kysely<Database>,
+  keys: readonly RateLimitKey[],
+  now: Date,
+  change: (state: PacingState) => PacingState,
+): Promise<void> {
   await db
     .withTables<{ rate_limits: RateLimitTable }>()
     .transaction()
     .execute(async (trx) => {
-      const states = await lockStates(trx, keys, args.now);
-      for (const k of keys) {
-        const state = states.get(idOf(k)) ?? emptyPacingState;
-        const sent = Math.min(args.sent, args.granted);
-        await saveState(trx, k, settleState(state, args.grantedAt.getTime(), args.granted, sent, args.answeredAt.getTime()), args.now);
-      }
+      const states = await lockStates(trx, keys, now);
+      for (const k of keys) await saveState(trx, k, change(states.get(idOf(k)) ?? emptyPacingState), now);
     });
 }
 
@@ -177,14 +177,7 @@ export async function settleTokens(
  */
 export async function blockUntil(db: Kysely<Database>, args: { workspaceId: string; key: string; until: Date; now?: Date }): Promise<void> {
   const now = args.now ?? new Date();
-  const k = { workspaceId: args.workspaceId, key: args.key };
-  await db
-    .withTables<{ rate_limits: RateLimitTable }>()
-    .transaction()
-    .execute(async (trx) => {
-      const state = (await lockStates(trx, [k], now)).get(idOf(k)) ?? emptyPacingState;
-      await saveState(trx, k, blockState(state, args.until.getTime()), now);
-    });
+  await updateStates(db, [{ workspaceId: args.workspaceId, key: args.key }], now, (state) => blockState(state, args.until.getTime()));
 }
 
 /** The stored state of a key, if it was ever used (for status pages and tests). */
