@@ -76,6 +76,33 @@ const tick = async (h: Herald) => {
   await new Promise((r) => setTimeout(r, 5));
 };
 
+/** Moves the clock 15 minutes at a time, letting the engine send whatever came due at each step. */
+async function stepQuarterHours(t: TestHerald, clock: ManualClock, campaignId: string, steps: number) {
+  for (let step = 0; step < steps; step++) {
+    clock.advance(15 * 60_000);
+    await tick(t.herald);
+    await waitFor(t.api, campaignId, (c) => c.counts.inFlight === 0 && c.counts.pending === c.counts.waiting, 10_000);
+  }
+}
+
+/**
+ * Every sent message with its contact's zone and local date, checked to have gone in the first
+ * quarter hour after 10:00 local (the clock moves in 15-minute steps); `fallbackZone` for contacts without one.
+ */
+async function sentAtTen(h: Herald, fallbackZone: string) {
+  const sends = await h.db
+    .selectFrom('messages')
+    .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
+    .select(['messages.sent_at', 'contacts.time_zone'])
+    .execute();
+  return sends.map((m) => {
+    const local = DateTime.fromISO(m.sent_at!, { zone: m.time_zone ?? fallbackZone });
+    expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(600);
+    expect(local.hour * 60 + local.minute).toBeLessThan(615);
+    return { ...m, localDate: local.toISODate()! };
+  });
+}
+
 describe.each(dialects)('time (%s)', (dialect) => {
   it('a weekly recurring campaign over 10 weeks makes 10 runs, each sent once, across engine restarts around occurrences and with two workers', async () => {
     const clock = new ManualClock('2026-02-16T12:00:00Z');
@@ -265,24 +292,10 @@ describe.each(dialects)('time (%s)', (dialect) => {
     expect(waiting.counts).toMatchObject({ pending: 30, waiting: 30, sent: 0 });
 
     // Step through two days, 15 minutes at a time.
-    for (let step = 0; step < 2 * 96; step++) {
-      clock.advance(15 * 60_000);
-      await tick(t.herald);
-      await waitFor(t.api, campaign.id, (c) => c.counts.inFlight === 0 && c.counts.pending === c.counts.waiting, 10_000);
-    }
+    await stepQuarterHours(t, clock, campaign.id, 2 * 96);
     const done = await waitFor(t.api, campaign.id, (c) => c.status === 'completed');
     expect(done.counts).toMatchObject({ sent: 30, waiting: 0 });
-    const sends = await t.herald.db
-      .selectFrom('messages')
-      .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
-      .select(['messages.sent_at', 'contacts.time_zone'])
-      .execute();
-    for (const m of sends) {
-      const local = DateTime.fromISO(m.sent_at!, { zone: m.time_zone ?? 'Europe/Paris' });
-      // Sent in the first quarter hour after 10:00 local (the clock moves in 15-minute steps).
-      expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(600);
-      expect(local.hour * 60 + local.minute).toBeLessThan(615);
-    }
+    const sends = await sentAtTen(t.herald, 'Europe/Paris');
     // New York's 10:00 on 8 March is already daylight time (UTC-4).
     const ny = sends.filter((m) => m.time_zone === 'America/New_York').map((m) => m.sent_at!.slice(0, 13));
     expect(new Set(ny)).toEqual(new Set(['2026-03-07T15']));
@@ -293,7 +306,9 @@ describe.each(dialects)('time (%s)', (dialect) => {
     t = await startTestHerald({ dialect, clock, env: { HERALD_BATCH_SIZE: '10' } });
     const zones = ['Asia/Tokyo', 'Europe/London', 'America/New_York', 'America/Los_Angeles'];
     const { campaign } = await seedCampaign(t.api, { contacts: 0, campaign: { delivery: { localTime: '10:00' } } });
-    const contacts = zones.flatMap((zone, z) => Array.from({ length: 4 }, (_, i) => ({ email: `r${z}-${i}@example.test`, timeZone: zone })));
+    const contacts = zones.flatMap((zone, z) =>
+      Array.from({ length: 4 }, (_, i) => ({ email: `r${z}-${i}@example.test`, timeZone: zone })),
+    );
     await t.api('POST', '/v1/contacts/bulk', { contacts, listIds: campaign.audience.listIds });
     await act(t.api, campaign.id, 'launch');
     await waitFor(t.api, campaign.id, (c) => c.status === 'sending' && c.counts.total === 16);
@@ -309,25 +324,11 @@ describe.each(dialects)('time (%s)', (dialect) => {
     await tick(t.herald);
     const waiting = await waitFor(t.api, campaign.id, (c) => c.status === 'sending' && c.counts.pending === 12);
     expect(waiting.counts).toMatchObject({ sent: 4, waiting: 12, cancelled: 0 });
-    for (let step = 0; step < 24 * 4; step++) {
-      clock.advance(15 * 60_000);
-      await tick(t.herald);
-      await waitFor(t.api, campaign.id, (c) => c.counts.inFlight === 0 && c.counts.pending === c.counts.waiting, 10_000);
-    }
+    await stepQuarterHours(t, clock, campaign.id, 24 * 4);
     const done = await waitFor(t.api, campaign.id, (c) => c.status === 'completed');
     expect(done.counts).toMatchObject({ sent: 16, waiting: 0 });
-    const sends = await t.herald.db
-      .selectFrom('messages')
-      .innerJoin('contacts', 'contacts.id', 'messages.contact_id')
-      .select(['messages.sent_at', 'contacts.time_zone'])
-      .execute();
     const days = new Map<string, Set<string>>();
-    for (const m of sends) {
-      const local = DateTime.fromISO(m.sent_at!, { zone: m.time_zone! });
-      expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(600);
-      expect(local.hour * 60 + local.minute).toBeLessThan(615);
-      days.set(m.time_zone!, (days.get(m.time_zone!) ?? new Set()).add(local.toISODate()!));
-    }
+    for (const m of await sentAtTen(t.herald, 'UTC')) days.set(m.time_zone!, (days.get(m.time_zone!) ?? new Set()).add(m.localDate));
     expect(Object.fromEntries([...days].map(([zone, d]) => [zone, [...d]]))).toEqual({
       'Asia/Tokyo': ['2026-06-10'],
       'Europe/London': ['2026-06-11'],
