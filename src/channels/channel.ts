@@ -155,6 +155,12 @@ export interface ChannelCapabilities {
    * in the chat and sends no receipts): the engine records an accepted message as delivered.
    */
   readonly acceptedIsDelivered?: boolean;
+  /**
+   * The provider's receipts name a message only by the id it answered with (Viber's message
+   * token; Telegram's sandbox lists messages by message id): the ledger indexes that id for
+   * this adapter's messages (`messages.receipt_key`), and for no one else's.
+   */
+  readonly receiptsByProviderId?: boolean;
 }
 
 /**

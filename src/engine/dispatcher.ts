@@ -656,6 +656,7 @@ export class Engine {
         outcomes,
         now,
         charged,
+        keyByProviderId: adapter.capabilities.receiptsByProviderId === true,
         ...(fallBack ? { fallBack } : {}),
       });
       if (adapter.capabilities.acceptedIsDelivered) {

@@ -15,6 +15,7 @@ import * as m0009 from './migrations/0009_money.js';
 import * as m0010 from './migrations/0010_email_content.js';
 import * as m0011 from './migrations/0011_fallback.js';
 import * as m0012 from './migrations/0012_event_data.js';
+import * as m0013 from './migrations/0013_receipt_key.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   '0010_email_content': m0010,
   '0011_fallback': m0011,
   '0012_event_data': m0012,
+  '0013_receipt_key': m0013,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

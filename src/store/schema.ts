@@ -259,6 +259,8 @@ export interface MessageTable {
   fallback_trail: ColumnType<string | null, string | null | undefined, string | null>;
   /** The API event that queued it, JSON `{ name, properties }` (automations; null otherwise). */
   event: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The provider's id again, for adapters whose receipts name messages only by it (indexed; null otherwise). */
+  receipt_key: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RunCounterTable {

@@ -572,7 +572,7 @@ describe('the Viber provider module', () => {
     const adapter = viberProvider.createAdapter(config, s, { receiptUrl: collector.url });
     adapters.push(adapter as ViberAdapter);
     expect([viberProvider.name, viberProvider.channel, viberProvider.credentialFields]).toEqual(['viber', 'viber', ['authToken']]);
-    expect(adapter.capabilities).toEqual({ batchSize: 1, concurrency: 25, idempotent: false, costUnit: 'message' });
+    expect(adapter.capabilities).toEqual({ batchSize: 1, concurrency: 25, idempotent: false, costUnit: 'message', receiptsByProviderId: true });
     expect((await adapter.send([viber(1)]))[0]?.ok).toBe(true);
     await server.drainReceipts();
     expect(collector.received.map((r) => viberProvider.receipts!.verify(r, config, s))).toEqual([true]);

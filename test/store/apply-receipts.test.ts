@@ -135,6 +135,8 @@ describe.each(dialects)('receipts applied to the ledger (%s)', (dialect) => {
       owner: 'w1',
       outcomes: claimed.map((m) => ({ id: m.id, state: 'sent' as const, providerId: `prov-${runId}-${m.id}` })),
       now,
+      // Some receipts below name messages only by the provider's id, as Viber's do.
+      keyByProviderId: true,
     });
     const messages = await db
       .selectFrom('messages')
@@ -237,6 +239,7 @@ describe.each(dialects)('receipts applied to the ledger (%s)', (dialect) => {
       owner: 'w2',
       outcomes: claimed.map((m) => ({ id: m.id, state: 'sent' as const, providerId: `late-${m.id}` })),
       now,
+      keyByProviderId: true,
     });
     const row = await db.selectFrom('messages').selectAll().where('id', '=', first.id).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ state: 'delivered', sent_at: at });

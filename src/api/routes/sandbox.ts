@@ -32,7 +32,7 @@ async function channelSandboxMessages(
       .innerJoin('runs', 'runs.id', 'messages.run_id')
       .select('messages.provider_id')
       .where('messages.workspace_id', '=', workspaceId)
-      .where('messages.provider_id', 'in', unkeyed);
+      .where('messages.receipt_key', 'in', unkeyed);
     if (q.campaignId) byProvider = byProvider.where('runs.campaign_id', '=', q.campaignId);
     known = new Set((await byProvider.execute()).map((r) => r.provider_id ?? ''));
   }

@@ -189,6 +189,7 @@ export class TelegramAdapter implements ChannelAdapter<OutgoingTelegram> {
       idempotent: false,
       costUnit: 'message',
       acceptedIsDelivered: true,
+      receiptsByProviderId: true,
     };
     this.#token = botTokenOf(config, sender);
     const base = new URL(config.baseUrl);

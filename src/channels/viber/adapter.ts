@@ -310,7 +310,13 @@ export class ViberAdapter implements ChannelAdapter<OutgoingViber> {
     this.#config = config;
     this.#sender = sender;
     this.#token = viberTokenOf(config, sender);
-    this.capabilities = { batchSize: 1, concurrency: config.concurrency, idempotent: false, costUnit: 'message' };
+    this.capabilities = {
+      batchSize: 1,
+      concurrency: config.concurrency,
+      idempotent: false,
+      costUnit: 'message',
+      receiptsByProviderId: true,
+    };
     const base = new URL(config.baseUrl);
     this.#path = `${base.pathname.replace(/\/+$/, '')}/pa/send_message`;
     this.#pool = new Pool(base.origin, { connections: config.concurrency, keepAliveTimeout: 30_000 });

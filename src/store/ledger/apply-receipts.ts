@@ -107,7 +107,7 @@ async function readTargets(
     const { rows: found } = await sql<TargetRow>`
       select ${columns}
       from ${jsonTable(trx, JSON.stringify(args.providerIds.map((p) => ({ provider_id: p }))), { provider_id: 'text' })}
-      join messages m on m.provider_id = e.provider_id and m.provider_id is not null
+      join messages m on m.receipt_key = e.provider_id and m.receipt_key is not null
       join runs r on r.id = m.run_id
       where 1 = 1 ${inWorkspace} ${ofChannel}
       order by m.run_id, m.id
@@ -229,8 +229,8 @@ async function writeStates(trx: Kysely<Database>, changed: readonly Target[], no
  * provider's retry of the unanswered webhook writes them.
  *
  * Events with only a provider id (Viber's message token) are looked up by
- * `messages.provider_id` through its partial index `messages_provider` (migration 0007),
- * which every send pays for (docs/benchmarks.md measures it). Unknown messages are counted, never an error; with
+ * `messages.receipt_key` (migration 0013), which only adapters with `receiptsByProviderId`
+ * fill, so other sends do not pay for its index. Unknown messages are counted, never an error; with
  * `workspaceId`, another workspace's message is unknown.
  *
  * @example const r = await applyReceipts(db, { workspaceId, channel: 'sms', events, now }) // { applied, ignored, unknown, … }

@@ -45,6 +45,8 @@ export async function recordOutcomes(
     now: Date;
     /** The batch's cost was reserved (store/balance.ts): give back what did not go out, in this transaction. */
     charged?: boolean;
+    /** The adapter's receipts name messages only by the provider's id: keep it in the indexed `receipt_key` too. */
+    keyByProviderId?: boolean;
     /**
      * A campaign with fallback channels: these messages failed permanently on `from`, and move
      * on to the first of `next` their contact has an address on (store/ledger/fall-back.ts).
@@ -81,6 +83,7 @@ export async function recordOutcomes(
             when o.state = 'pending' and (select status from campaigns where id = ${args.campaignId}) in ('stopped', 'unpublished') then 'cancelled'
             else o.state end,
           provider_id = coalesce(o.provider_id, messages.provider_id),
+          ${args.keyByProviderId ? sql`receipt_key = coalesce(o.provider_id, messages.receipt_key),` : sql``}
           error_code = o.code,
           error_detail = o.detail,
           sent_at = case when o.state = 'sent' then ${nowIso} else messages.sent_at end,
