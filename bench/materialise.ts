@@ -103,7 +103,7 @@ export async function launch(api: Api, campaignId: string): Promise<void> {
 /**
  * An empty table with the columns and indexes of `messages`, from the database's own
  * catalogue, so it follows migrations. Kysely's migrations quote the names they write, raw
- * SQL ones (0007's `messages_provider`) do not: both are renamed.
+ * SQL ones (0013's `messages_receipt_key`) do not: both are renamed.
  */
 export async function messagesShapedTable(db: Db, name: string): Promise<void> {
   if (dialectOf(db) === 'postgres') {
