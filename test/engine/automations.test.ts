@@ -37,6 +37,24 @@ const zones = [
 ];
 
 /** A small deterministic generator, so a failure can be reproduced. */
+/** An automation on the seeded campaign's template and sender, for the contacts of `listId`. */
+function createAutomation(
+  t: TestHerald,
+  draft: { templateId: string | null; senderId: string | null },
+  listId: string,
+  name: string,
+  trigger: Record<string, unknown>,
+) {
+  return t.api('POST', '/v1/campaigns', {
+    name,
+    kind: 'automation',
+    templateId: draft.templateId,
+    senderId: draft.senderId,
+    audience: { listIds: [listId] },
+    trigger,
+  });
+}
+
 function random(seed: number) {
   let s = seed;
   return () => {
@@ -68,13 +86,10 @@ describe.each(dialects)('automations (%s)', (dialect) => {
       const r = await t.api('POST', '/v1/contacts/bulk', { contacts: people.slice(i, i + 5000), listIds: [listId] });
       expect(r.status).toBe(200);
     }
-    const created = await t.api('POST', '/v1/campaigns', {
-      name: 'Happy birthday',
-      kind: 'automation',
-      templateId: draft.templateId,
-      senderId: draft.senderId,
-      audience: { listIds: [listId] },
-      trigger: { type: 'date_anniversary', attribute: 'birthday', hour: 9 },
+    const created = await createAutomation(t, draft, listId, 'Happy birthday', {
+      type: 'date_anniversary',
+      attribute: 'birthday',
+      hour: 9,
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ kind: 'automation', status: 'draft', launchType: 'triggered' });
@@ -166,13 +181,12 @@ describe.each(dialects)('automations (%s)', (dialect) => {
       { email: 'none@example.test', timeZone: 'Asia/Tokyo' },
     ];
     await t.api('POST', '/v1/contacts/bulk', { contacts: members, listIds: [listId] });
-    const created = await t.api('POST', '/v1/campaigns', {
-      name: 'Renewal reminder',
-      kind: 'automation',
-      templateId: draft.templateId,
-      senderId: draft.senderId,
-      audience: { listIds: [listId] },
-      trigger: { type: 'date_offset', attribute: 'renewalDate', days: 7, direction: 'before', hour: 10 },
+    const created = await createAutomation(t, draft, listId, 'Renewal reminder', {
+      type: 'date_offset',
+      attribute: 'renewalDate',
+      days: 7,
+      direction: 'before',
+      hour: 10,
     });
     await act(t.api, created.body.id, 'publish');
     for (let h = 0; h < 24 * 14; h++) {

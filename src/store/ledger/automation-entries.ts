@@ -3,6 +3,7 @@ import type { Channel } from '../../domain/lifecycle.js';
 import { addressOf, suppressedAddress } from '../addresses.js';
 import { dialectOf, isWriteRace } from '../dialect.js';
 import type { Database } from '../schema.js';
+import type { TriggerEvent } from './claim-batch.js';
 import { bumpCounters, tally } from './counters.js';
 
 /**
@@ -81,7 +82,7 @@ export async function enterContacts(
     /** At most one message per contact per this many days (besides once per period). */
     capDays: number | null;
     /** The API event that lets the contact in, kept on the message for its template. */
-    event?: { name: string; properties: Record<string, unknown> };
+    event?: TriggerEvent;
     now: Date;
   },
 ): Promise<number> {
