@@ -25,7 +25,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { pino } from 'pino';
-import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter.js';
+import { type WireAnswer, jsonArrayBytes, toWireEmail } from '../src/channels/email-http/adapter.js';
 import { maxHttpEmailBatch, sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
 import type { OutgoingEmail } from '../src/channels/channel.js';
 import { loadConfig } from '../src/config.js';
@@ -191,13 +191,13 @@ export function renderRecipient(i: number, content: EmailContent = baselineConte
   return renderEmail(content, { id: i, runId: 1, contactId: i, address, attempts: 1, contact }, contact);
 }
 
-/** POSTs one batch as the adapter does (same headers, same wire shape, an undici pool) and checks every answer. */
+/** POSTs one batch as the adapter does (same headers, same wire shape and body bytes, an undici pool) and checks every answer. */
 async function postBatch(pool: Pool, messages: readonly OutgoingEmail[], stream: string): Promise<void> {
   const response = await pool.request({
     method: 'POST',
     path: '/email/batch',
     headers: sinkHeaders,
-    body: JSON.stringify(messages.map((m) => toWireEmail(m, stream))),
+    body: jsonArrayBytes(messages, (m) => toWireEmail(m, stream)),
   });
   const answers = JSON.parse(await response.body.text()) as WireAnswer[];
   if (response.statusCode !== 200 || answers.length !== messages.length || answers.some((a) => a.ErrorCode !== 0))

@@ -1,8 +1,9 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OutgoingEmail, type SendResult } from '../../src/channels/channel.js';
-import { HttpEmailAdapter, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
+import { HttpEmailAdapter, jsonArrayBytes, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
 import {
   type HttpEmailConfig,
   httpEmailConfigFromEnv,
@@ -270,6 +271,42 @@ describe('our message in the provider’s shape', () => {
       MessageStream: 'broadcast',
       Metadata: { herald_message: '7.5' },
     });
+  });
+
+  it('posts a batch as exactly the UTF-8 JSON array of its messages, whatever their text', async () => {
+    const bodies: { bytes: Buffer; length: string | undefined; type: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        bodies.push({ bytes: Buffer.concat(chunks), length: req.headers['content-length'], type: req.headers['content-type'] });
+        const sent = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown[];
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify(sent.map((_, i) => ({ ErrorCode: 0, Message: 'OK', MessageID: `p-${i}` }))));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    stub = server;
+    const adapter = new HttpEmailAdapter({ ...sandboxHttpEmailConfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`) });
+    adapters.push(adapter);
+    const texts = ['Grüße, Zoë', '雪だるま ☃ and 🎉', 'quote " backslash \\ tab \t', 'line\u2028separator\u2029', '</script>', ''];
+    const batch = texts.map((t, i) => ({ ...email(i + 1), subject: `Hi ${t}`, html: `<p>${t}</p>`, text: t }));
+    const results = await adapter.send(batch);
+
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(bodies).toHaveLength(1);
+    const { bytes, length, type } = bodies[0]!;
+    expect(type).toBe('application/json');
+    expect(Number(length)).toBe(bytes.length);
+    expect(bytes.toString('utf8')).toBe(JSON.stringify(batch.map((m) => toWireEmail(m, 'broadcast'))));
+  });
+
+  it('builds the body bytes of any array exactly as JSON.stringify would', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ unit: 'grapheme' }), fc.dictionary(fc.string(), fc.string({ unit: 'binary' })))), (items) => {
+        expect(jsonArrayBytes(items, (x) => x).equals(Buffer.from(JSON.stringify(items), 'utf8'))).toBe(true);
+      }),
+    );
   });
 });
 

@@ -159,6 +159,26 @@ type ChunkOutcome =
  * adapter declares `idempotent: false`. The Message-ID header still carries the ledger's
  * key, which is how the sandbox counts duplicates, as an idempotent provider would drop them.
  */
+/**
+ * `JSON.stringify(items.map(toJson))` as UTF-8 bytes, built one item at a time: each item's
+ * JSON is a short-lived string of a few KB, and the request body (MBs for a batch of 500
+ * emails) lives outside the JS heap, freed as soon as its Buffer dies, instead of one
+ * large string that only a full garbage collection reclaims.
+ */
+export function jsonArrayBytes<T>(items: readonly T[], toJson: (item: T) => unknown): Buffer {
+  const parts = items.map((item) => JSON.stringify(toJson(item)));
+  let length = 2 + Math.max(0, parts.length - 1);
+  for (const part of parts) length += Buffer.byteLength(part);
+  const out = Buffer.allocUnsafe(length);
+  let at = out.write('[', 0);
+  parts.forEach((part, i) => {
+    if (i > 0) at += out.write(',', at);
+    at += out.write(part, at);
+  });
+  out.write(']', at);
+  return out;
+}
+
 export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
   readonly name = 'email-http';
   readonly channel = 'email' as const;
@@ -234,8 +254,8 @@ export class HttpEmailAdapter implements ChannelAdapter<OutgoingEmail> {
     const pause = await this.#gate.pass();
     if (pause) return all('transient', 'HTTP_EMAIL_THROTTLED', `The provider asked for no requests before ${pause.until}`, pause.waitMs);
 
-    const wire = chunk.map((m) => toWireEmail(m, this.#config.messageStream));
-    const body = JSON.stringify(this.#single ? wire[0] : wire);
+    const stream = this.#config.messageStream;
+    const body = this.#single ? JSON.stringify(toWireEmail(chunk[0]!, stream)) : jsonArrayBytes(chunk, (m) => toWireEmail(m, stream));
     const answer = await postForAnswer(this.#pool, { path: this.#path, headers: this.#headers, body, timeoutMs: this.#config.timeoutMs });
     if (!answer.ok) {
       if (answer.timedOut) return all('transient', 'HTTP_EMAIL_TIMEOUT', `No answer from the provider within ${this.#config.timeoutMs} ms`);
