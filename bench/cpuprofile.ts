@@ -82,16 +82,18 @@ function main(): void {
     const key = `${fn}  ${url.replace(/^.*\/(node_modules|src|bench)\//, '$1/')}:${lineNumber + 1}`;
     perFn.set(key, (perFn.get(key) ?? 0) + us);
   }
+  // Herald's own code: src/ under tsx, dist/ compiled; not a dependency's dist/.
+  const ours = (url: string) => /\/(src|dist)\//.test(url) && !url.includes('/node_modules/');
   if (callersOf) {
     const perCaller = new Map<string, number>();
     let sum = 0;
     for (const [id, us] of self) {
       if (byId.get(id)!.callFrame.functionName !== callersOf) continue;
       let up = parentOf.get(id);
-      while (up !== undefined && !/\/src\//.test(byId.get(up)!.callFrame.url)) up = parentOf.get(up);
+      while (up !== undefined && !ours(byId.get(up)!.callFrame.url)) up = parentOf.get(up);
       const frame = up === undefined ? null : byId.get(up)!.callFrame;
       const key = frame
-        ? `${frame.functionName || '(anonymous)'}  ${frame.url.replace(/^.*\/src\//, 'src/')}:${frame.lineNumber + 1}`
+        ? `${frame.functionName || '(anonymous)'}  ${frame.url.replace(/^.*\/(src|dist)\//, '$1/')}:${frame.lineNumber + 1}`
         : '(no src/ caller)';
       perCaller.set(key, (perCaller.get(key) ?? 0) + us);
       sum += us;

@@ -13,7 +13,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import { type CliProcess, startCli } from '../test/process/spawn.js';
-import { httpEnv, progress, startHttpHerald } from './dispatch-http.js';
+import { cpuSecondsOf, httpEnv, peakRssOf, progress, startHttpHerald } from './dispatch-http.js';
 import { waitForStatus } from './dispatch-smtp.js';
 import { startHttpSink } from './http-sink.js';
 import { createBenchCampaign, launch, mb, round, runOf, seedAudience } from './materialise.js';
@@ -21,27 +21,6 @@ import type { PhaseContext, Scenario } from './run.js';
 
 const defaultMessages = 200_000;
 const counts = { w1: 1, w2: 2, w4: 4 } as const;
-
-/** A process's peak RSS so far (VmHWM), in bytes; 0 when /proc cannot tell. */
-function peakRssOf(pid: number): number {
-  try {
-    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Number(kb) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. Linux /proc, USER_HZ 100. */
-function cpuSecondsOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 /** CPU seconds of every PostgreSQL server process (postmaster, backends, background workers), by pid. */
 function postgresCpu(): Map<number, number> {

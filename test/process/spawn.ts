@@ -42,9 +42,14 @@ export interface CliProcess {
 
 const tail = (text: string, chars = 2000) => (text.length > chars ? `…${text.slice(-chars)}` : text);
 
-/** Starts `herald <args>` with the given environment added to this process's. */
-export function startCli(args: readonly string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+/**
+ * Starts `herald <args>` with the given environment added to this process's: from the
+ * sources through tsx, or with `built`, as `node bin/herald.js` runs the compiled CLI
+ * (dist/, as deployed: no loader thread or transpiled sources in its memory).
+ */
+export function startCli(args: readonly string[], env: Record<string, string> = {}, opts: { built?: boolean } = {}): CliProcess {
+  const entry = opts.built ? ['bin/herald.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
