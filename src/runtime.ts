@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { buildApp } from './api/app.js';
+import type { buildApp } from './api/app.js';
 import type { ChannelAdapter, OutgoingEmail } from './channels/channel.js';
 import { channelProviders } from './channels/catalogue.js';
 import type { ProcessReceipts, SandboxFaults } from './channels/provider.js';
@@ -25,14 +25,14 @@ import { type Db, migrate, openDatabase } from './store/database.js';
 import { createApiKey, createWorkspace, firstWorkspace } from './store/workspaces.js';
 import type { SenderRow } from './store/schema.js';
 
-export interface Herald {
+/** What sends: the engine and all it needs, without the HTTP app (what `herald worker` runs). */
+export interface HeraldSender {
   readonly config: Config;
   readonly db: Db;
   readonly log: Logger;
   readonly service: CampaignService;
   readonly engine: Engine;
   readonly automations: Automations;
-  readonly app: Awaited<ReturnType<typeof buildApp>>;
   /** The in-process sandbox SMTP server, when Herald started one. */
   readonly sandboxSmtp: SandboxSmtpServer | null;
   /** The in-process sandbox HTTP email API (sandbox mode with HERALD_EMAIL_TRANSPORT=http). */
@@ -40,9 +40,23 @@ export interface Herald {
   readonly mailbox: SandboxMailbox | null;
   /** The providers of the channels other than email, and their sandboxes in sandbox mode. */
   readonly providers: Providers;
+  close(): Promise<void>;
+}
+
+/** The whole of Herald: the sender and its HTTP app (`herald serve`, the demo, the tests). */
+export interface Herald extends HeraldSender {
+  readonly app: Awaited<ReturnType<typeof buildApp>>;
   /** The first workspace, and its API key when it was created by this start. */
   readonly workspace: { id: string | null; newKey: string | null };
-  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  log?: Logger;
+  startEngine?: boolean;
+  onQuery?: (sql: string) => void;
+  /** Faults the channel sandboxes inject (the demo and the tests). */
+  sandboxFaults?: SandboxFaults;
 }
 
 /** Where the links in emails lead: HERALD_PUBLIC_URL, else where Herald listens, else where it is configured to listen. */
@@ -54,23 +68,12 @@ export const sandboxWarning =
   'SANDBOX MODE: messages go to the built-in sandbox provider and reach no real person. Set HERALD_SANDBOX=off and SMTP_HOST (or EMAIL_HTTP_URL) to send for real.';
 
 /**
- * Wires Herald together from its configuration: database and migrations, the sandbox
- * SMTP server (in sandbox mode), the channel adapters, the campaign service, the engine
- * and the HTTP app (not yet listening). `herald serve` and `herald demo` both start here.
+ * Wires the sender together from its configuration: database and migrations, the sandbox
+ * servers (in sandbox mode), the channel adapters, the campaign service and the engine (not
+ * yet started). `forApp` is what the HTTP app needs of it, and `listening` where the app
+ * listens once it does (for receipt callbacks and email links).
  */
-export async function startHerald(
-  config: Config,
-  opts: {
-    clock?: Clock;
-    log?: Logger;
-    startEngine?: boolean;
-    onQuery?: (sql: string) => void;
-    /** worker: the engine alone, for scale-out; it creates no workspace and serves nothing. */
-    role?: 'serve' | 'worker';
-    /** Faults the channel sandboxes inject (the demo and the tests). */
-    sandboxFaults?: SandboxFaults;
-  } = {},
-): Promise<Herald> {
+async function startSender(config: Config, opts: StartOptions) {
   const log =
     opts.log ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]', '*.pass', '*.password'] });
   const clock = opts.clock ?? systemClock;
@@ -180,17 +183,66 @@ export async function startHerald(
   }));
 
   const mailbox = sandboxSmtp?.mailbox ?? sandboxHttp?.mailbox ?? null;
+  const sender: HeraldSender = {
+    config,
+    db,
+    log,
+    service,
+    engine,
+    automations,
+    sandboxSmtp,
+    sandboxHttpEmail: sandboxHttp,
+    mailbox,
+    providers,
+    async close() {
+      // The engine first: its in-flight batches finish and are recorded before anything closes.
+      clearTimeout(sweepAgain);
+      clearInterval(earlyReceipts);
+      await engine.stop();
+      await email?.close();
+      await emailThreads?.close();
+      await sandboxSmtp?.close();
+      await sandboxHttp?.close();
+      await providers.close();
+      await db.destroy();
+    },
+  };
+  return { sender, forApp: { secrets, emailReceipts, email, tracking }, listening };
+}
+
+/**
+ * The sender alone, for `herald worker`: no HTTP app is built, so none of its routes,
+ * schemas or serializers load, and it creates no workspace (the first `herald serve` does).
+ */
+export async function startWorker(config: Config, opts: StartOptions = {}): Promise<HeraldSender> {
+  const { sender } = await startSender(config, opts);
+  if (opts.startEngine !== false) sender.engine.start();
+  return sender;
+}
+
+/**
+ * Wires Herald together from its configuration: the sender (startSender) and the HTTP app
+ * (not yet listening), and the first workspace with its API key on a new database.
+ * `herald serve` and `herald demo` both start here.
+ */
+export async function startHerald(config: Config, opts: StartOptions = {}): Promise<Herald> {
+  const { sender, forApp, listening } = await startSender(config, opts);
+  // Loaded here, not at the top: a worker never builds the app, and its routes' schemas,
+  // validators and serializers cost a process some 20 MB.
+  const { buildApp } = await import('./api/app.js');
+  const { db, log } = sender;
+  const clock = opts.clock ?? systemClock;
   const app = await buildApp({
     db,
     clock,
-    campaigns: service,
-    automations,
-    sandbox: config.sandbox ? { mailbox, external: config.sandboxSmtp } : null,
-    secrets,
-    providers,
-    emailReceipts,
-    email,
-    tracking,
+    campaigns: sender.service,
+    automations: sender.automations,
+    sandbox: config.sandbox ? { mailbox: sender.mailbox, external: config.sandboxSmtp } : null,
+    secrets: forApp.secrets,
+    providers: sender.providers,
+    emailReceipts: forApp.emailReceipts,
+    email: forApp.email,
+    tracking: forApp.tracking,
     log,
   });
   // Receipt callbacks need Herald's own address: known once the app listens (herald serve, the demo).
@@ -204,9 +256,7 @@ export async function startHerald(
 
   let workspace = await firstWorkspace(db);
   let newKey: string | null = null;
-  if (opts.role === 'worker') {
-    // Workers only send; the first `herald serve` sets up the workspace.
-  } else if (!workspace) {
+  if (!workspace) {
     workspace = await createWorkspace(db, { name: 'Default workspace', now: clock.now() });
     newKey = await createApiKey(db, {
       workspaceId: workspace.id,
@@ -218,32 +268,16 @@ export async function startHerald(
     await createApiKey(db, { workspaceId: workspace.id, name: 'HERALD_API_KEY', key: config.apiKey, now: clock.now() });
   }
 
-  if (opts.startEngine !== false) engine.start();
+  if (opts.startEngine !== false) sender.engine.start();
   return {
-    config,
-    db,
-    log,
-    service,
-    engine,
-    automations,
+    ...sender,
     app,
-    sandboxSmtp,
-    sandboxHttpEmail: sandboxHttp,
-    mailbox,
-    providers,
-    workspace: { id: workspace?.id ?? null, newKey },
+    workspace: { id: workspace.id, newKey },
     async close() {
-      // The engine first: its in-flight batches finish and are recorded before anything closes.
-      clearTimeout(sweepAgain);
-      clearInterval(earlyReceipts);
-      await engine.stop();
+      // The engine first, then the app (its requests may still read), then the rest.
+      await sender.engine.stop();
       await app.close();
-      await email?.close();
-      await emailThreads?.close();
-      await sandboxSmtp?.close();
-      await sandboxHttp?.close();
-      await providers.close();
-      await db.destroy();
+      await sender.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.js';
-import { sandboxWarning, startHerald } from '../runtime.js';
+import { sandboxWarning, startWorker } from '../runtime.js';
 import { describeLocation } from '../store/database.js';
 
 /**
@@ -13,7 +13,7 @@ export async function runWorker(): Promise<void> {
   if (config.database.dialect === 'sqlite') {
     console.warn('herald worker on SQLite: fine on one machine, but more than one worker only pays off on PostgreSQL.');
   }
-  const herald = await startHerald(config, { role: 'worker' });
+  const herald = await startWorker(config);
   const lines = [`Herald worker ${herald.engine.owner} is sending from ${describeLocation(config.database)}.`];
   if (config.sandbox) lines.push(`*** ${sandboxWarning} ***`);
   console.log(lines.join('\n'));

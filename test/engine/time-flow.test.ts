@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Campaign } from '../../src/domain/campaign.js';
 import { inQuietHours } from '../../src/domain/schedule.js';
 import { ManualClock } from '../../src/engine/clock.js';
-import { type Herald, startHerald } from '../../src/runtime.js';
+import { type Herald, type HeraldSender, startHerald, startWorker } from '../../src/runtime.js';
 import type { DatabaseLocation } from '../../src/store/database.js';
 import { createApiKey, createWorkspace } from '../../src/store/workspaces.js';
 import { type TestDialect, dialects, freshDatabase } from '../dialects.js';
@@ -43,7 +43,7 @@ async function restartable(dialect: TestDialect, clock: ManualClock) {
   });
   const start = () => startHerald({ ...config, database: location }, { log: pino({ level: 'silent' }), clock });
   let herald: Herald = await start();
-  let worker: Herald | null = null;
+  let worker: HeraldSender | null = null;
   const ws = await createWorkspace(herald.db, { name: 'Time', timeZone: 'America/New_York', now: clock.now() });
   const key = await createApiKey(herald.db, { workspaceId: ws.id, name: 'test', now: clock.now() });
   return {
@@ -54,7 +54,7 @@ async function restartable(dialect: TestDialect, clock: ManualClock) {
     api: (async (...args: Parameters<Api>) => apiFor(herald, key)(...args)) as Api,
     /** A second engine on the same database, as a `herald worker` process. */
     async addWorker() {
-      worker = await startHerald({ ...config, database: location }, { log: pino({ level: 'silent' }), clock, role: 'worker' });
+      worker = await startWorker({ ...config, database: location }, { log: pino({ level: 'silent' }), clock });
     },
     async restart(between?: () => void | Promise<void>) {
       await herald.close();

@@ -1,12 +1,12 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { type Herald, startHerald } from '../../src/runtime.js';
+import { type HeraldSender, startWorker as startSender } from '../../src/runtime.js';
 import { pgAvailable } from '../dialects.js';
 import { type TestHerald, act, seedCampaign, startTestHerald, waitFor } from '../harness.js';
 
 let t: TestHerald | undefined;
-const workers: Herald[] = [];
+const workers: HeraldSender[] = [];
 afterEach(async () => {
   for (const w of workers.splice(0)) await w.close();
   await t?.close();
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 /** A `herald worker` in-process: the engine alone, on the test's database and sandbox. */
-async function startWorker(databaseUrl: string, smtpPort: number): Promise<Herald> {
+async function startWorker(databaseUrl: string, smtpPort: number): Promise<HeraldSender> {
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     HERALD_SANDBOX: 'on',
@@ -22,7 +22,7 @@ async function startWorker(databaseUrl: string, smtpPort: number): Promise<Heral
     HERALD_BATCH_SIZE: '25',
     HERALD_LEASE_MS: '2000',
   });
-  const worker = await startHerald(config, { role: 'worker', log: pino({ level: 'silent' }) });
+  const worker = await startSender(config, { log: pino({ level: 'silent' }) });
   workers.push(worker);
   return worker;
 }
