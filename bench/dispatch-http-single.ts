@@ -4,19 +4,17 @@
  * Messages API), beside the bare loop (a) doing the same, each against a fresh sink in a
  * process of its own (bench/http-sink.ts).
  *
- * Herald runs as an operator would set it for such a provider: `EMAIL_HTTP_BATCH=1` and
- * `EMAIL_HTTP_CONCURRENCY=C` requests in flight (the engine then claims C messages at a
- * time per send slot). The bare loop keeps the same C requests in flight, each lane
+ * Herald (a `herald worker` process, as dispatch-http runs it) is set as an operator would
+ * set it for such a provider: `EMAIL_HTTP_BATCH=1` and `EMAIL_HTTP_CONCURRENCY=C` requests
+ * in flight (the engine then claims C messages at a time per send slot). The bare loop keeps the same C requests in flight, each lane
  * rendering one recipient with the same `renderEmail` and posting it through an undici
  * pool, with no database.
  */
 import { type WireAnswer, toWireEmail } from '../src/channels/email-http/adapter.js';
 import { sandboxHttpEmailConfig } from '../src/channels/email-http/config.js';
 import type { Pool } from 'undici';
-import { type HttpBenchHerald, bareLoop, progress, renderRecipient, sinkHeaders, startHttpHerald } from './dispatch-http.js';
-import { waitForStatus } from './dispatch-smtp.js';
-import { startHttpSink } from './http-sink.js';
-import { createBenchCampaign, launch, mb, round, seedAudience } from './materialise.js';
+import { bareLoop, renderRecipient, sendThroughWorker, sinkHeaders } from './dispatch-http.js';
+import { mb, round } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 const defaultMessages = 100_000;
@@ -24,35 +22,14 @@ const defaultMessages = 100_000;
 const inFlight = Number(process.env.HERALD_BENCH_SINGLE_CONCURRENCY ?? 16);
 const stream = sandboxHttpEmailConfig('http://127.0.0.1:1').messageStream;
 
+/** Herald's `herald worker`, one message a request with the same requests in flight. */
 async function herald(n: number, ctx: PhaseContext) {
-  const sink = await startHttpSink();
-  let bench: HttpBenchHerald | undefined;
-  try {
-    bench = await startHttpHerald({
-      sinkUrl: sink.url,
-      env: { EMAIL_HTTP_BATCH: '1', EMAIL_HTTP_CONCURRENCY: String(inFlight) },
-    });
-    const listId = await seedAudience(bench.db, bench.workspaceId, n);
-    const campaignId = await createBenchCampaign(bench.api, listId);
-    const rss = ctx.watchRss();
-    const shown = progress(ctx, n, async () => (await sink.summary()).received);
-    const t = performance.now();
-    await launch(bench.api, campaignId);
-    const status = await waitForStatus(bench.db, campaignId, ['completed', 'failed', 'paused']);
-    const seconds = (performance.now() - t) / 1000;
-    shown.stop();
-    const peakRss = rss.stop();
-    const got = await sink.summary();
-    if (status !== 'completed' || got.unique !== n || got.duplicates !== 0 || got.requests !== n)
-      throw new Error(
-        `Herald ended ${status} with ${got.unique} of ${n} at the sink in ${got.requests} requests, ${got.duplicates} duplicates`,
-      );
-    ctx.log(`Herald: ${n} messages, one a request, in ${seconds.toFixed(2)} s, ${mb(peakRss)} MB peak`);
-    return { n, seconds, peakRss };
-  } finally {
-    await bench?.close();
-    sink.close();
-  }
+  const run = await sendThroughWorker(n, ctx, {
+    env: { EMAIL_HTTP_BATCH: '1', EMAIL_HTTP_CONCURRENCY: String(inFlight) },
+    label: ', one a request,',
+  });
+  if (run.requests !== n) throw new Error(`Herald sent ${n} messages in ${run.requests} requests, not one a request`);
+  return run;
 }
 
 /** Posts one message alone, as the adapter does with a batch size of 1, and checks the answer. */

@@ -245,11 +245,16 @@ export const sinkHeaders = { Accept: 'application/json', 'Content-Type': 'applic
  * the API's memory is counted against it. `nodeOptions` runs the worker with V8 flags, as an
  * operator's NODE_OPTIONS would.
  */
-async function herald(n: number, ctx: PhaseContext, nodeOptions?: string) {
+export async function sendThroughWorker(
+  n: number,
+  ctx: PhaseContext,
+  opts: { env?: Record<string, string>; nodeOptions?: string; label?: string } = {},
+) {
+  const { nodeOptions } = opts;
   const sink = await startHttpSink();
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   const file = join(dir, 'herald.db');
-  const bench = await startHttpHerald({ sinkUrl: sink.url, databaseUrl: file, startEngine: false });
+  const bench = await startHttpHerald({ sinkUrl: sink.url, databaseUrl: file, startEngine: false, ...(opts.env ? { env: opts.env } : {}) });
   let worker: CliProcess | undefined;
   try {
     let t = performance.now();
@@ -257,7 +262,8 @@ async function herald(n: number, ctx: PhaseContext, nodeOptions?: string) {
     ctx.log(`seeded ${n.toLocaleString('en-US')} contacts in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const campaignId = await createBenchCampaign(bench.api, listId);
     // The compiled CLI, as deployed (`npm run bench` builds it first).
-    worker = startCli(['worker'], { ...httpEnv(sink.url), DATABASE_URL: file, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) }, { built: true });
+    const env = { ...httpEnv(sink.url), ...opts.env, DATABASE_URL: file, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
+    worker = startCli(['worker'], env, { built: true });
     await worker.waitForLine(/is sending/, 60_000);
     const rssAtLaunch = peakRssOf(worker.pid);
     const shown = progress(ctx, n, async () => (await sink.summary()).received);
@@ -277,11 +283,11 @@ async function herald(n: number, ctx: PhaseContext, nodeOptions?: string) {
     if (status !== 'completed' || got.unique !== n || got.duplicates !== 0)
       throw new Error(`Herald ended ${status} with ${got.unique} of ${n} at the sink, ${got.duplicates} duplicates\n${worker.describe()}`);
     ctx.log(
-      `Herald${nodeOptions ? ` (NODE_OPTIONS=${nodeOptions})` : ''}: ${n} messages in ${seconds.toFixed(2)} s (snapshot ${snapshotS.toFixed(2)} s, ` +
+      `Herald${nodeOptions ? ` (NODE_OPTIONS=${nodeOptions})` : ''}: ${n} messages${opts.label ?? ''} in ${seconds.toFixed(2)} s (snapshot ${snapshotS.toFixed(2)} s, ` +
         `${got.requests} requests); worker RSS ${mb(rssAtLaunch)} MB at launch, ${mb(peakRss)} MB peak; ` +
         `CPU ${((cpuUs / n) | 0)} µs a message in the worker, ${((apiCpuUs / n) | 0)} in the API process`,
     );
-    return { n, seconds, snapshotS, peakRss, cpuUs };
+    return { n, seconds, snapshotS, peakRss, cpuUs, requests: got.requests };
   } finally {
     await worker?.kill('SIGTERM');
     await bench.close();
@@ -437,18 +443,18 @@ export const dispatchHttp: Scenario = {
   phases: ['herald', 'herald-capped', 'bare', 'bullmq', 'bare-untracked'],
   run(phase, ctx) {
     const n = Math.max(2000, Math.round(defaultMessages * ctx.scale));
-    if (phase === 'herald') return herald(n, ctx);
-    if (phase === 'herald-capped') return herald(n, ctx, cappedHeap);
+    if (phase === 'herald') return sendThroughWorker(n, ctx);
+    if (phase === 'herald-capped') return sendThroughWorker(n, ctx, { nodeOptions: cappedHeap });
     if (phase === 'bare') return bare(n, ctx, baselineContent);
     if (phase === 'bare-untracked') return bare(n, ctx, untrackedContent);
     return bullmq(Math.min(n, bullmqMax), ctx);
   },
   figures(results) {
-    const h = results.herald as Awaited<ReturnType<typeof herald>>;
+    const h = results.herald as Awaited<ReturnType<typeof sendThroughWorker>>;
     const a = results.bare as Awaited<ReturnType<typeof bare>>;
     const b = results.bullmq as Awaited<ReturnType<typeof bullmq>>;
     const plain = results['bare-untracked'] as Awaited<ReturnType<typeof bare>>;
-    const capped = results['herald-capped'] as Awaited<ReturnType<typeof herald>>;
+    const capped = results['herald-capped'] as Awaited<ReturnType<typeof sendThroughWorker>>;
     const s = heraldHttpShape();
     const bareName = `(a) bare render+POST loop, ${s.inFlightRequests}×${s.batchSize} in flight, no DB; goal ≥ 0.8×`;
     const bullName = `(b) BullMQ job per recipient, concurrency ${bullmqConcurrency()}, Redis (${b.n.toLocaleString('en-US')} jobs); goal ≥ 3×`;
