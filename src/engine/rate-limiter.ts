@@ -1,6 +1,6 @@
 import { type RateRule, parseRetryAfter } from '../domain/pacing.js';
 import type { Db } from '../store/database.js';
-import { type RateLimitKey, blockUntil, returnTokens, settleTokens, takeTokensAcross } from '../store/rate-limits.js';
+import { type RateLimitKey, blockUntil, settleTokens, takeTokensAcross } from '../store/rate-limits.js';
 import type { Clock } from './clock.js';
 
 /** The workspace id under which shared keys are kept: one state for the whole deployment. */
@@ -11,7 +11,7 @@ export interface RateLimitGrant {
   readonly granted: number;
   /** When to ask again for the rest; null when all that was wanted was granted. */
   readonly retryAt: Date | null;
-  /** When the grant was made, and from which keys: what settle and giveBack need. */
+  /** When the grant was made, and from which keys: what settle needs. */
   readonly at: Date;
   readonly keys: readonly RateLimitKey[];
 }
@@ -58,11 +58,6 @@ export class RateLimiter {
     ];
     const limits = keys.map((k) => ({ ...k, rule: ask.rules[k.key] ?? null }));
     return { ...(await takeTokensAcross(this.#db, { limits, want: ask.want, now: at })), at, keys };
-  }
-
-  /** Returns the part of a grant that was not sent (fewer messages were due, or some did not render). */
-  async giveBack(grant: RateLimitGrant, unsent: number): Promise<void> {
-    await returnTokens(this.#db, { keys: grant.keys, grantedAt: grant.at, count: Math.min(unsent, grant.granted), now: this.#clock.now() });
   }
 
   /**

@@ -5,7 +5,6 @@ import {
   blockUntil as blockState,
   emptyPacingState,
   parsePacingState,
-  refund,
   settle as settleState,
   takeAcross,
 } from '../domain/pacing.js';
@@ -127,16 +126,6 @@ export async function takeTokens(
     want: args.want,
     now: args.now,
   });
-}
-
-/** Gives back `count` messages of a grant made at `grantedAt` that were not sent (the batch came up short). */
-export async function returnTokens(
-  db: Kysely<Database>,
-  args: { keys: readonly RateLimitKey[]; grantedAt: Date; count: number; now: Date },
-): Promise<void> {
-  const keys = ordered(args.keys);
-  if (keys.length === 0 || args.count <= 0) return;
-  await updateStates(db, keys, args.now, (state) => refund(state, args.grantedAt.getTime(), args.count));
 }
 
 /**

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { RateLimiter } from '../../src/engine/rate-limiter.js';
 import { type Db, type DatabaseLocation, migrate, openDatabase } from '../../src/store/database.js';
-import { blockUntil, readRateLimit, returnTokens, takeTokens, takeTokensAcross } from '../../src/store/rate-limits.js';
+import { blockUntil, readRateLimit, settleTokens, takeTokens, takeTokensAcross } from '../../src/store/rate-limits.js';
 import { type TestDialect, dialects, freshDatabase, migratedDatabase, pgAvailable } from '../dialects.js';
 
 const T0 = new Date('2026-03-01T12:00:00.000Z');
@@ -91,12 +91,12 @@ describe.each(dialects)('rate limits on %s', (dialect) => {
     });
   });
 
-  describe('returnTokens', () => {
+  describe('settleTokens', () => {
     it('gives back the unsent part of a grant', async () => {
       const rule = { perSecond: 10 };
       const key = { workspaceId: ws, key: 'sender:a' };
       await takeTokens(db, { ...key, rule, want: 10, now: T0 });
-      await returnTokens(db, { keys: [key], grantedAt: T0, count: 6, now: at(20) });
+      await settleTokens(db, { keys: [key], grantedAt: T0, granted: 10, sent: 4, answeredAt: at(20), now: at(20) });
       expect((await takeTokens(db, { ...key, rule, want: 10, now: at(30) })).granted).toBe(6);
       expect((await readRateLimit(db, ws, 'sender:a'))?.second.reduce((n, [, c]) => n + c, 0)).toBe(10);
     });
@@ -111,7 +111,8 @@ describe.each(dialects)('rate limits on %s', (dialect) => {
       const grant = await limiter.take(ask);
       expect(grant).toMatchObject({ granted: 20, retryAt: at(1000), at: T0 });
       clock.advance(10);
-      await limiter.giveBack(grant, 5);
+      // 15 of the 20 went out, answered now: the other 5 come back.
+      await limiter.settle(grant, 15, at(10));
       expect((await limiter.take(ask)).granted).toBe(5);
 
       clock.set(at(2000));
