@@ -85,11 +85,15 @@ async function herald(dialect: 'sqlite' | 'postgres', ctx: PhaseContext, n: numb
       const imp = await createImport(db, { workspaceId: ws.id, listId: list.id, filename: 'contacts.csv', now: new Date() });
       const rss = ctx.watchRss();
       t = performance.now();
+      const cpu = process.cpuUsage();
       const s = await runImport(createReadStream(file), { db, workspaceId: ws.id, importId: imp.id, listId: list.id });
       const seconds = (performance.now() - t) / 1000;
+      // This process (both threads, GC helpers; not the PostgreSQL server): steadier than rows/s on a shared machine.
+      const used = process.cpuUsage(cpu);
       const peak = rss.stop();
       ctx.log(
         `${label}: ${seconds.toFixed(2)} s, ${Math.round(n / seconds).toLocaleString('en-US')} rows/s, ` +
+          `CPU ${((used.user + used.system) / n).toFixed(1)} µs/row, ` +
           `${s.created} created, ${s.updated} updated, ${s.rowsInvalid} invalid, peak RSS ${mb(peak)} MB`,
       );
       if (s.status !== 'completed' || s.rowsRead !== n || s.rowsImported !== n - bad.length) {
@@ -137,6 +141,7 @@ async function baseline(dialect: 'sqlite' | 'postgres', ctx: PhaseContext, n: nu
     const at = new Date().toISOString();
     const rss = ctx.watchRss();
     const t = performance.now();
+    const cpu = process.cpuUsage();
     if (place.at.dialect === 'sqlite') {
       const sqlite = new SqliteDatabase(place.at.path);
       sqlite.pragma('journal_mode = WAL');
@@ -165,9 +170,11 @@ async function baseline(dialect: 'sqlite' | 'postgres', ctx: PhaseContext, n: nu
       await client.end();
     }
     const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
     const peak = rss.stop();
     ctx.log(
-      `bare ${dialect === 'sqlite' ? 'prepared INSERT loop' : 'COPY'}: ${seconds.toFixed(2)} s, ${Math.round(n / seconds).toLocaleString('en-US')} rows/s`,
+      `bare ${dialect === 'sqlite' ? 'prepared INSERT loop' : 'COPY'}: ${seconds.toFixed(2)} s, ${Math.round(n / seconds).toLocaleString('en-US')} rows/s, ` +
+        `CPU ${((used.user + used.system) / n).toFixed(1)} µs/row (this process; PostgreSQL's own work is not in it)`,
     );
     return { n, seconds, rss: peak };
   } finally {

@@ -1,6 +1,6 @@
-import { type AttributeType, type FieldError, normaliseContacts } from '../domain/contact.js';
+import { type AttributeType, type FieldError, normaliseContact } from '../domain/contact.js';
 import type { ColumnTarget } from '../domain/import.js';
-import type { BatchRow, RowRejection } from './bulk-upsert.js';
+import { type BatchRow, type RowRejection, storedValues } from './bulk-upsert.js';
 import { type ColumnPlan, draftOf, identifies, planColumns } from './drafts.js';
 import { resolveMapping } from './mapping.js';
 
@@ -53,35 +53,45 @@ export function linesOf(record: readonly string[]): number {
 
 const reasonOf = (errors: readonly FieldError[]) => errors.map((e) => `${e.field} ${e.reason}`).join('; ');
 
-/** Checks one batch of records with the domain's `normaliseContacts` (the API's rules). */
-export function checkBatch(
-  batch: readonly { readonly line: number; readonly record: readonly string[] }[],
+/** A batch being filled: each record is checked as it arrives, and only its row (or refusal) is kept. */
+interface Filling {
+  read: number;
+  readonly rows: BatchRow[];
+  readonly rejected: RowRejection[];
+  readonly inferred: Map<string, AttributeType>;
+}
+
+const filling = (): Filling => ({ read: 0, rows: [], rejected: [], inferred: new Map() });
+
+/**
+ * Checks one record with the domain's `normaliseContact` (the API's rules) into the batch.
+ * `known` holds the types declared before the batch and those it inferred so far, so one
+ * batch cannot write a number and then a string to the same new attribute.
+ */
+function checkRecord(
+  record: readonly string[],
+  line: number,
   plan: ColumnPlan,
-  types: ReadonlyMap<string, AttributeType>,
-): ParsedBatch {
-  const rejected: RowRejection[] = [];
-  const drafts = [];
-  const lines: number[] = [];
-  for (const { line, record } of batch) {
-    if (record.length !== plan.width) {
-      rejected.push({ line, field: null, reason: `has ${record.length} fields; the header has ${plan.width}` });
-      continue;
-    }
-    drafts.push(draftOf(record, plan));
-    lines.push(line);
+  known: ReadonlyMap<string, AttributeType>,
+  into: Filling,
+): void {
+  into.read++;
+  if (record.length !== plan.width) {
+    into.rejected.push({ line, field: null, reason: `has ${record.length} fields; the header has ${plan.width}` });
+    return;
   }
-  const checked = normaliseContacts(drafts, types, { fromText: true });
-  const rows: BatchRow[] = [];
-  checked.values.forEach((contact, i) => {
-    const line = lines[i]!;
-    if (contact === null) {
-      const errors = checked.errors[i]!;
-      rejected.push({ line, field: errors[0]?.field ?? null, reason: reasonOf(errors) });
-    } else if (!contact.email && !contact.phone && !contact.externalId) {
-      rejected.push({ line, field: null, reason: 'has no email, phone or external id to find the contact by' });
-    } else rows.push({ line, contact });
-  });
-  return { kind: 'batch', read: batch.length, rows, rejected, inferred: [...checked.inferred] };
+  const checked = normaliseContact(draftOf(record, plan), known, { fromText: true });
+  if (!checked.ok) {
+    into.rejected.push({ line, field: checked.errors[0]?.field ?? null, reason: reasonOf(checked.errors) });
+    return;
+  }
+  const c = checked.value;
+  if (!c.email && !c.phone && !c.externalId) {
+    into.rejected.push({ line, field: null, reason: 'has no email, phone or external id to find the contact by' });
+    return;
+  }
+  for (const [name, type] of checked.inferred) into.inferred.set(name, type);
+  into.rows.push({ line, values: storedValues(c) });
 }
 
 /**
@@ -89,17 +99,22 @@ export function checkBatch(
  * numbers count the file's lines from 1 (the header), quoted line breaks included. Types
  * a batch infers count as declared for the batches after it: the writer declares them
  * with that batch, and an import stops at the first batch that fails to land.
+ *
+ * Records are checked one by one rather than a batch at a time: what stays alive until the
+ * batch is posted is then its rows' values, not 1,000 records, drafts and contact objects
+ * each (which the worker's young generation copied on every scavenge).
  */
 export async function* parseBatches(records: AsyncIterable<string[]>, opts: BatchOptions): AsyncGenerator<Parsed> {
   const types = new Map(opts.types);
   let plan: ColumnPlan | null = null;
   let line = 1;
-  let batch: { line: number; record: string[] }[] = [];
-  const next = () => {
-    const parsed = checkBatch(batch, plan!, types);
-    for (const [name, type] of parsed.inferred) types.set(name, type);
-    batch = [];
-    return parsed;
+  let batch = filling();
+  const known = { get: (key: string) => types.get(key) ?? batch.inferred.get(key) } as ReadonlyMap<string, AttributeType>;
+  const next = (): ParsedBatch => {
+    const done = batch;
+    for (const [name, type] of done.inferred) types.set(name, type);
+    batch = filling();
+    return { kind: 'batch', read: done.read, rows: done.rows, rejected: done.rejected, inferred: [...done.inferred] };
   };
   for await (const record of records) {
     const at = line;
@@ -112,8 +127,8 @@ export async function* parseBatches(records: AsyncIterable<string[]>, opts: Batc
       yield { kind: 'header', header: record, mapping, identifies: identifies(plan) };
       continue;
     }
-    batch.push({ line: at, record });
-    if (batch.length >= opts.batchSize) yield next();
+    checkRecord(record, at, plan, known, batch);
+    if (batch.read >= opts.batchSize) yield next();
   }
-  if (plan !== null && batch.length > 0) yield next();
+  if (plan !== null && batch.read > 0) yield next();
 }

@@ -2,7 +2,15 @@ import type { Kysely } from 'kysely';
 import type { NormalisedContact } from '../domain/contact.js';
 import { dialectOf } from '../store/dialect.js';
 import type { Database } from '../store/schema.js';
-import { type ContactColumn, type ContactValues, insertContacts, insertMembers, lookupContacts, updateContacts } from './batch-sql.js';
+import {
+  type ContactColumn,
+  type ContactValues,
+  contactColumns,
+  insertContacts,
+  insertMembers,
+  lookupContacts,
+  updateContacts,
+} from './batch-sql.js';
 
 /**
  * The write side of a CSV import: one batch of checked contacts, upserted in one
@@ -22,10 +30,17 @@ import { type ContactColumn, type ContactValues, insertContacts, insertMembers, 
  * nodes a batch.
  */
 
-/** Which contact a row updates: its external id, else its email, else (for a row with neither) its phone. */
+/**
+ * One checked row, as the parse worker sends it: the line, and the row's values in the
+ * order of `contactColumns` as the database stores them (tags and attributes as JSON text),
+ * null where the file gave nothing. Plain strings rather than contact objects: a batch
+ * crosses threads as JSON, and the write side mostly binds these values as they are.
+ * Which contact a row updates: its external id, else its email, else (for a row with
+ * neither) its phone.
+ */
 export interface BatchRow {
   readonly line: number;
-  readonly contact: NormalisedContact;
+  readonly values: ContactValues;
 }
 
 export interface RowRejection {
@@ -50,88 +65,110 @@ export interface BatchTarget {
   readonly now: Date;
 }
 
-/** A contact as the batch sees it: loaded from the database (id set) or new in this batch. */
+// Positions in `ContactValues` (the order of `contactColumns`).
+const email = contactColumns.indexOf('email');
+const phone = contactColumns.indexOf('phone');
+const externalId = contactColumns.indexOf('external_id');
+const tags = contactColumns.indexOf('tags');
+const attributes = contactColumns.indexOf('attributes');
+const scalars = contactColumns.length - 2;
+
+const text = (v: string | null | undefined) => (typeof v === 'string' ? v : null);
+
+/** The values a checked contact gives, in the stored form: what a new contact made of this row alone would hold, with null for absent. */
+export function storedValues(c: NormalisedContact): ContactValues {
+  return [
+    text(c.email),
+    text(c.phone),
+    text(c.firstName),
+    text(c.lastName),
+    text(c.timeZone),
+    text(c.externalId),
+    text(c.telegramChatId),
+    text(c.viberId),
+    // Sorted and unique already (normaliseTags).
+    c.tags && c.tags.length > 0 ? JSON.stringify(c.tags) : null,
+    c.attributes ? attributesText(c.attributes) : null,
+  ];
+}
+
+/** Attributes as stored, null values left out (the merge skips them; a CSV cell is never null); null when none is left. */
+function attributesText(given: Readonly<Record<string, unknown>>): string | null {
+  let nulls = false;
+  let any = false;
+  for (const key in given) {
+    if (given[key] === null) nulls = true;
+    else any = true;
+  }
+  if (!any) return null;
+  if (!nulls) return JSON.stringify(given);
+  return JSON.stringify(Object.fromEntries(Object.entries(given).filter(([, v]) => v !== null)));
+}
+
+/**
+ * A contact as the batch sees it: loaded from the database (id set) or new in this batch.
+ * Its tags and attributes stay JSON text until a row changes them (`open`): most rows either
+ * create a contact or find one already holding their values, and neither needs them parsed.
+ */
 interface Slot {
   id: number | null;
-  email: string | null;
-  phone: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  time_zone: string | null;
-  external_id: string | null;
-  telegram_chat_id: string | null;
-  viber_id: string | null;
-  tags: string[];
-  attributes: Record<string, unknown>;
-  /** A loaded contact's stored values, to tell a real change from rows that changed a field and changed it back. */
+  /** The contact's values; the tags and attributes entries are stale once `opened`. */
+  values: (string | null)[];
+  opened: { tags: string[]; attributes: Record<string, unknown> } | null;
+  /** A loaded contact's stored values when opened, to tell a real change from rows that changed a field and changed it back. */
   stored: string | null;
   /** A loaded contact's updated_at as read: the update only lands if nobody wrote the contact since. */
   seen: string | null;
 }
 
-const scalarFields = [
-  ['email', 'email'],
-  ['phone', 'phone'],
-  ['firstName', 'first_name'],
-  ['lastName', 'last_name'],
-  ['timeZone', 'time_zone'],
-  ['externalId', 'external_id'],
-  ['telegramChatId', 'telegram_chat_id'],
-  ['viberId', 'viber_id'],
-] as const;
-
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const sameJson = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
-/** Applies a checked row to a slot the way an upsert does: given fields replace, attributes merge, tags are added. */
-function merge(slot: Slot, c: NormalisedContact): void {
-  for (const [field, column] of scalarFields) {
-    const v = c[field];
-    if (typeof v === 'string') slot[column] = v;
-  }
-  if (c.tags && c.tags.length > 0) {
-    const all = [...new Set([...slot.tags, ...c.tags])];
-    if (all.length !== slot.tags.length) slot.tags = all.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  }
-  if (c.attributes) {
-    for (const [key, v] of Object.entries(c.attributes)) {
-      if (v !== null && (!Object.hasOwn(slot.attributes, key) || !sameJson(slot.attributes[key], v))) slot.attributes[key] = v;
-    }
-  }
+/** A slot's values as the database stores them. */
+function columnValues(s: Slot): ContactValues {
+  if (s.opened === null) return s.values;
+  const out = s.values.slice();
+  out[tags] = JSON.stringify(s.opened.tags);
+  out[attributes] = JSON.stringify(s.opened.attributes);
+  return out;
 }
 
-/** A slot's values in the order of `contactColumns`, as the database stores them. */
-const columnValues = (s: Slot): ContactValues => [
-  s.email,
-  s.phone,
-  s.first_name,
-  s.last_name,
-  s.time_zone,
-  s.external_id,
-  s.telegram_chat_id,
-  s.viber_id,
-  JSON.stringify(s.tags),
-  JSON.stringify(s.attributes),
-];
+/** Parses a slot's tags and attributes for a merge; a loaded slot remembers what is stored. */
+function open(s: Slot): NonNullable<Slot['opened']> {
+  if (s.opened === null) {
+    s.opened = {
+      tags: JSON.parse(s.values[tags] ?? '[]') as string[],
+      attributes: Object.assign(Object.create(null) as Record<string, unknown>, JSON.parse(s.values[attributes] ?? '{}')),
+    };
+    if (s.id !== null) s.stored = JSON.stringify(columnValues(s));
+  }
+  return s.opened;
+}
 
-/** What an update would write, to compare with what is stored. */
-const signature = (s: Slot) => JSON.stringify(columnValues(s));
+/**
+ * Whether a row would leave an unopened slot as it is: every value it gives is already the
+ * slot's, tags and attributes compared as text. A re-import's rows mostly are; a false
+ * answer only means the row is merged the long way.
+ */
+function holds(s: Slot, row: ContactValues): boolean {
+  if (s.opened !== null) return false;
+  for (let i = 0; i < row.length; i++) if (row[i] !== null && row[i] !== s.values[i]) return false;
+  return true;
+}
 
-function emptySlot(): Slot {
-  return {
-    id: null,
-    email: null,
-    phone: null,
-    first_name: null,
-    last_name: null,
-    time_zone: null,
-    external_id: null,
-    telegram_chat_id: null,
-    viber_id: null,
-    tags: [],
-    attributes: Object.create(null) as Record<string, unknown>,
-    stored: null,
-    seen: null,
-  };
+/** Applies a row to a slot the way an upsert does: given fields replace, attributes merge, tags are added. */
+function merge(slot: Slot, row: ContactValues): void {
+  const o = open(slot);
+  for (let i = 0; i < scalars; i++) if (row[i] !== null) slot.values[i] = row[i]!;
+  if (row[tags] !== null) {
+    const all = [...new Set([...o.tags, ...(JSON.parse(row[tags]!) as string[])])];
+    if (all.length !== o.tags.length) o.tags = all.sort(byCodeUnit);
+  }
+  if (row[attributes] !== null) {
+    for (const [key, v] of Object.entries(JSON.parse(row[attributes]!) as Record<string, unknown>)) {
+      if (v !== null && (!Object.hasOwn(o.attributes, key) || !sameJson(o.attributes[key], v))) o.attributes[key] = v;
+    }
+  }
 }
 
 /**
@@ -163,16 +200,14 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
   const externals = new Set<string>();
   const emails = new Set<string>();
   const phones = new Set<string>();
-  for (const { contact: c } of rows) {
-    if (c.externalId) externals.add(c.externalId);
-    if (c.email) emails.add(c.email);
+  for (const { values: v } of rows) {
+    if (v[externalId]) externals.add(v[externalId]);
+    if (v[email]) emails.add(v[email]);
     // Only a row with neither key is matched by phone: phones are shared (a family, an office).
-    if (c.phone && !c.email && !c.externalId) phones.add(c.phone);
+    if (v[phone] && !v[email] && !v[externalId]) phones.add(v[phone]);
   }
   if (externals.size + emails.size + phones.size > 0) {
-    const lookup = await trx.executeQuery<
-      { id: number; tags: string; attributes: string; updated_at: string } & Record<ContactColumn, string | null>
-    >(
+    const lookup = await trx.executeQuery<{ id: number; updated_at: string } & Record<ContactColumn, string | null>>(
       lookupContacts(dialect, target.workspaceId, [
         ['external_id', [...externals]],
         ['email', [...emails]],
@@ -180,26 +215,14 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
       ]),
     );
     for (const r of lookup.rows) {
-      const slot: Slot = {
-        id: Number(r.id),
-        email: r.email,
-        phone: r.phone,
-        first_name: r.first_name,
-        last_name: r.last_name,
-        time_zone: r.time_zone,
-        external_id: r.external_id,
-        telegram_chat_id: r.telegram_chat_id,
-        viber_id: r.viber_id,
-        tags: JSON.parse(r.tags ?? '[]') as string[],
-        attributes: Object.assign(Object.create(null) as Record<string, unknown>, JSON.parse(r.attributes ?? '{}')),
-        stored: null,
-        seen: r.updated_at,
-      };
-      slot.stored = signature(slot);
-      if (slot.external_id !== null) byExternal.set(slot.external_id, slot);
-      if (slot.email !== null) byEmail.set(slot.email, slot);
+      const values = contactColumns.map((c) => r[c]);
+      values[tags] ??= '[]';
+      values[attributes] ??= '{}';
+      const slot: Slot = { id: Number(r.id), values, opened: null, stored: null, seen: r.updated_at };
+      if (values[externalId] !== null) byExternal.set(values[externalId]!, slot);
+      if (values[email] !== null) byEmail.set(values[email]!, slot);
       // Several contacts may share a phone: the oldest is the one a phone-only row updates.
-      if (slot.phone !== null && !byPhone.has(slot.phone)) byPhone.set(slot.phone, slot);
+      if (values[phone] !== null && !byPhone.has(values[phone]!)) byPhone.set(values[phone]!, slot);
     }
   }
 
@@ -207,32 +230,38 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
   const rejected: RowRejection[] = [];
   const fresh: Slot[] = [];
   const touched = new Set<Slot>();
-  for (const { line, contact: c } of rows) {
+  for (const { line, values: v } of rows) {
     let slot: Slot | undefined;
-    if (c.externalId) slot = byExternal.get(c.externalId);
-    if (!slot && c.email) {
-      slot = byEmail.get(c.email);
-      if (slot && c.externalId && slot.external_id !== null && slot.external_id !== c.externalId) {
-        rejected.push({ line, field: 'externalId', reason: `the contact with this email has the external id ${slot.external_id}` });
+    if (v[externalId]) slot = byExternal.get(v[externalId]);
+    if (!slot && v[email]) {
+      slot = byEmail.get(v[email]);
+      const held = slot?.values[externalId] ?? null;
+      if (v[externalId] && held !== null && held !== v[externalId]) {
+        rejected.push({ line, field: 'externalId', reason: `the contact with this email has the external id ${held}` });
         continue;
       }
     }
-    if (!slot && !c.email && !c.externalId && c.phone) slot = byPhone.get(c.phone);
-    if (slot && c.email && slot.email !== c.email && byEmail.has(c.email)) {
+    if (!slot && !v[email] && !v[externalId] && v[phone]) slot = byPhone.get(v[phone]!);
+    if (slot && v[email] && slot.values[email] !== v[email] && byEmail.has(v[email])) {
       rejected.push({ line, field: 'email', reason: 'is already the email of another contact' });
       continue;
     }
     if (!slot) {
-      slot = emptySlot();
+      const values = v.slice();
+      values[tags] ??= '[]';
+      values[attributes] ??= '{}';
+      slot = { id: null, values, opened: null, stored: null, seen: null };
       fresh.push(slot);
+    } else if (!holds(slot, v)) {
+      const before = slot.values[email] ?? null;
+      merge(slot, v);
+      if (before !== null && before !== slot.values[email]) byEmail.delete(before);
     }
-    const before = slot.email;
-    merge(slot, c);
     touched.add(slot);
-    if (before !== null && before !== slot.email) byEmail.delete(before);
-    if (slot.email !== null) byEmail.set(slot.email, slot);
-    if (slot.external_id !== null) byExternal.set(slot.external_id, slot);
-    if (slot.phone !== null && !byPhone.has(slot.phone)) byPhone.set(slot.phone, slot);
+    const s = slot.values;
+    if (s[email] !== null) byEmail.set(s[email]!, slot);
+    if (s[externalId] !== null) byExternal.set(s[externalId]!, slot);
+    if (s[phone] !== null && !byPhone.has(s[phone]!)) byPhone.set(s[phone]!, slot);
   }
 
   // 3. Writes: new contacts, changed contacts, memberships.
@@ -241,7 +270,8 @@ export async function upsertBatch(trx: Kysely<Database>, target: BatchTarget, ro
     const inserted = await trx.executeQuery<{ id: number }>(insertContacts(dialect, target.workspaceId, fresh.map(columnValues), at));
     for (const r of inserted.rows) ids.push(Number(r.id));
   }
-  const changed = [...touched].filter((s) => s.id !== null && signature(s) !== s.stored);
+  // Only a merged slot can have changed; one whose merges undid each other has not.
+  const changed = [...touched].filter((s) => s.id !== null && s.opened !== null && JSON.stringify(columnValues(s)) !== s.stored);
   if (changed.length > 0) {
     const result = await trx.executeQuery(
       updateContacts(
