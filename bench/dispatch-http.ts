@@ -285,7 +285,7 @@ export async function sendThroughWorker(
     ctx.log(
       `Herald${nodeOptions ? ` (NODE_OPTIONS=${nodeOptions})` : ''}: ${n} messages${opts.label ?? ''} in ${seconds.toFixed(2)} s (snapshot ${snapshotS.toFixed(2)} s, ` +
         `${got.requests} requests); worker RSS ${mb(rssAtLaunch)} MB at launch, ${mb(peakRss)} MB peak; ` +
-        `CPU ${((cpuUs / n) | 0)} µs a message in the worker, ${((apiCpuUs / n) | 0)} in the API process`,
+        `CPU ${(cpuUs / n) | 0} µs a message in the worker, ${(apiCpuUs / n) | 0} in the API process`,
     );
     return { n, seconds, snapshotS, peakRss, cpuUs, requests: got.requests };
   } finally {

@@ -1,7 +1,8 @@
 /**
  * import-1m: a 1,000,000-row CSV (1% bad rows: bad emails, bad phones, bad time zones)
- * imported through `runImport`, the function `herald import` and `POST /v1/imports` call,
- * into a fresh database, then imported again (the re-run must change nothing). Beside it,
+ * imported by `herald import FILE --list Imported` (the compiled CLI in a process of its
+ * own, whose CPU and peak RSS are the figures; it calls `runImport`, as `POST /v1/imports`
+ * does) into a fresh database, then imported again (the re-run must change nothing). Beside it,
  * the limit: the same rows written by a bare loop with no CSV, no checks and no upsert —
  * on SQLite one better-sqlite3 prepared INSERT per row in one transaction, on PostgreSQL
  * one `COPY … FROM STDIN` — into the real `contacts` table of a fresh database (same
@@ -11,7 +12,7 @@
  * are exactly the generated bad lines.
  */
 import { fork } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +21,10 @@ import { pipeline } from 'node:stream/promises';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { createImport, listByName } from '../src/import/imports-store.js';
-import { runImport } from '../src/import/pipeline.js';
 import { type DatabaseLocation, type Db, migrate, openDatabase } from '../src/store/database.js';
 import { createWorkspace } from '../src/store/workspaces.js';
+import { startCli } from '../test/process/spawn.js';
+import { cpuSecondsOf, peakRssOf } from './dispatch-http.js';
 import { badLines, cells } from './import-csv.js';
 import { mb } from './materialise.js';
 import type { PhaseContext, Scenario } from './run.js';
@@ -61,13 +62,54 @@ async function checkReport(db: Db, importId: string, bad: readonly number[]): Pr
   return seen;
 }
 
+const count = (text: string) => Number(text.replace(/,/g, ''));
+
+/**
+ * `herald import FILE --list Imported`, the compiled CLI as an operator runs it, on the
+ * database at `at`. Its peak RSS (VmHWM) and CPU come from /proc, sampled until it exits;
+ * the seconds, the import id and the counts from its summary line (its own clock around
+ * the import, as runImport's callers time it: start-up and migrations not included).
+ */
+async function cliImport(file: string, at: DatabaseLocation) {
+  const url = at.dialect === 'sqlite' ? at.path : at.url;
+  const cli = startCli(['import', file, '--list', 'Imported'], { DATABASE_URL: url, LOG_LEVEL: 'silent' }, { built: true });
+  let peak = 0;
+  let cpuS = 0;
+  const sample = () => {
+    peak = Math.max(peak, peakRssOf(cli.pid));
+    cpuS = Math.max(cpuS, cpuSecondsOf(cli.pid));
+  };
+  const timer = setInterval(sample, 20);
+  const exit = await cli.exited;
+  clearInterval(timer);
+  const summary =
+    /Import (\S+) (\w+) in ([\d.]+) s \([\d,]+ rows\/s\): ([\d,]+) rows read, ([\d,]+) imported \(([\d,]+) created, ([\d,]+) updated, [\d,]+ unchanged\), ([\d,]+) invalid/.exec(
+      cli.stdout(),
+    );
+  if (exit.code !== 0 || !summary) throw new Error(`herald import failed\n${cli.describe()}`);
+  const [line, importId, status, seconds, read, imported, created, updated, invalid] = summary as unknown as string[];
+  return {
+    summary: line!,
+    importId: importId!,
+    status: status!,
+    seconds: Number(seconds),
+    read: count(read!),
+    imported: count(imported!),
+    created: count(created!),
+    updated: count(updated!),
+    invalid: count(invalid!),
+    peak,
+    cpuS,
+  };
+}
+
 async function herald(dialect: 'sqlite' | 'postgres', ctx: PhaseContext, n: number) {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-import-'));
   const place = await location(dialect, dir);
   const db = openDatabase(place.at);
   try {
     const file = join(dir, 'contacts.csv');
-    let t = performance.now();
+    const t = performance.now();
     // Written by a child process, so the garbage of generating it is not in this phase's RSS.
     await new Promise<void>((resolve, reject) =>
       fork(fileURLToPath(new URL('./import-csv.ts', import.meta.url)), [file, String(n)])
@@ -77,30 +119,20 @@ async function herald(dialect: 'sqlite' | 'postgres', ctx: PhaseContext, n: numb
     const bad = badLines(n);
     ctx.log(`wrote ${n.toLocaleString('en-US')} rows (${bad.length} bad) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     await migrate(db);
-    const now = new Date();
-    const ws = await createWorkspace(db, { name: 'Bench', now });
-    const list = await listByName(db, ws.id, 'Imported', now);
+    // The CLI imports into the first workspace.
+    await createWorkspace(db, { name: 'Bench', now: new Date() });
 
     const once = async (label: string) => {
-      const imp = await createImport(db, { workspaceId: ws.id, listId: list.id, filename: 'contacts.csv', now: new Date() });
-      const rss = ctx.watchRss();
-      t = performance.now();
-      const cpu = process.cpuUsage();
-      const s = await runImport(createReadStream(file), { db, workspaceId: ws.id, importId: imp.id, listId: list.id });
-      const seconds = (performance.now() - t) / 1000;
-      // This process (both threads, GC helpers; not the PostgreSQL server): steadier than rows/s on a shared machine.
-      const used = process.cpuUsage(cpu);
-      const peak = rss.stop();
+      const run = await cliImport(file, place.at);
+      const used = run.cpuS * 1e6;
       ctx.log(
-        `${label}: ${seconds.toFixed(2)} s, ${Math.round(n / seconds).toLocaleString('en-US')} rows/s, ` +
-          `CPU ${((used.user + used.system) / n).toFixed(1)} µs/row, ` +
-          `${s.created} created, ${s.updated} updated, ${s.rowsInvalid} invalid, peak RSS ${mb(peak)} MB`,
+        `${label}: ${run.seconds.toFixed(2)} s, ${Math.round(n / run.seconds).toLocaleString('en-US')} rows/s, ` +
+          `CPU ${(used / n).toFixed(1)} µs/row (the whole herald process, start-up included), ` +
+          `${run.created} created, ${run.updated} updated, ${run.invalid} invalid, peak RSS ${mb(run.peak)} MB`,
       );
-      if (s.status !== 'completed' || s.rowsRead !== n || s.rowsImported !== n - bad.length) {
-        throw new Error(`${label}: ${JSON.stringify(s)}`);
-      }
-      await checkReport(db, imp.id, bad);
-      return { seconds, peak, created: s.created, updated: s.updated };
+      if (run.status !== 'completed' || run.read !== n || run.imported !== n - bad.length) throw new Error(`${label}: ${run.summary}`);
+      await checkReport(db, run.importId, bad);
+      return { seconds: run.seconds, peak: run.peak, created: run.created, updated: run.updated };
     };
     const first = await once('import');
     const again = await once('re-import');
@@ -109,8 +141,9 @@ async function herald(dialect: 'sqlite' | 'postgres', ctx: PhaseContext, n: numb
     }
     const members = await db
       .selectFrom('list_members')
+      .innerJoin('lists', 'lists.id', 'list_members.list_id')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('list_id', '=', list.id)
+      .where('lists.name', '=', 'Imported')
       .executeTakeFirstOrThrow();
     if (Number(members.n) !== n - bad.length) throw new Error(`${members.n} list members, expected ${n - bad.length}`);
     return { n, bad: bad.length, seconds: first.seconds, rss: first.peak, reSeconds: again.seconds, reRss: again.peak };

@@ -3,7 +3,13 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type OutgoingEmail, type SendResult } from '../../src/channels/channel.js';
-import { HttpEmailAdapter, jsonArrayBytes, toWireEmail, verdictOfErrorCode, verdictOfStatus } from '../../src/channels/email-http/adapter.js';
+import {
+  HttpEmailAdapter,
+  jsonArrayBytes,
+  toWireEmail,
+  verdictOfErrorCode,
+  verdictOfStatus,
+} from '../../src/channels/email-http/adapter.js';
 import {
   type HttpEmailConfig,
   httpEmailConfigFromEnv,
@@ -303,9 +309,12 @@ describe('our message in the provider’s shape', () => {
 
   it('builds the body bytes of any array exactly as JSON.stringify would', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.string({ unit: 'grapheme' }), fc.dictionary(fc.string(), fc.string({ unit: 'binary' })))), (items) => {
-        expect(jsonArrayBytes(items, (x) => x).equals(Buffer.from(JSON.stringify(items), 'utf8'))).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.string({ unit: 'grapheme' }), fc.dictionary(fc.string(), fc.string({ unit: 'binary' })))),
+        (items) => {
+          expect(jsonArrayBytes(items, (x) => x).equals(Buffer.from(JSON.stringify(items), 'utf8'))).toBe(true);
+        },
+      ),
     );
   });
 });
