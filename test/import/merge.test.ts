@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createImport, listByName, listImportErrors } from '../../src/import/imports-store.js';
 import { type ImportSummary, runImport } from '../../src/import/pipeline.js';
 import { upsertContacts } from '../../src/store/contacts.js';
 import type { Db } from '../../src/store/database.js';
-import { createWorkspace } from '../../src/store/workspaces.js';
-import { dialects, migratedDatabase } from '../dialects.js';
+import { dialects } from '../dialects.js';
+import { workspacePerTest } from '../workspace-db.js';
 
 /**
  * How rows land on contacts (src/import/bulk-upsert.ts): several rows of one contact in a
@@ -18,20 +18,8 @@ const now = new Date('2026-01-01T00:00:00Z');
 
 describe.each(dialects)('import merge on %s', (dialect) => {
   let db: Db;
-  let database: Awaited<ReturnType<typeof migratedDatabase>>;
   let ws: string;
-  let n = 0;
-
-  beforeAll(async () => {
-    database = await migratedDatabase(dialect);
-    db = database.db;
-  });
-  afterAll(async () => {
-    await database.close();
-  });
-  beforeEach(async () => {
-    ws = (await createWorkspace(db, { name: `W${n++}`, now })).id;
-  });
+  workspacePerTest(dialect, now, (d, w) => ((db = d), (ws = w)));
 
   async function load(csv: string): Promise<ImportSummary & { refused: [number, string][] }> {
     const list = await listByName(db, ws, 'L', now);

@@ -1,29 +1,18 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/store/database.js';
 import { attributeTypes, putAttribute } from '../../src/store/attributes.js';
 import { retagContacts, upsertContacts } from '../../src/store/contacts.js';
 import { listDevices } from '../../src/store/devices.js';
 import { createWorkspace } from '../../src/store/workspaces.js';
-import { dialects, migratedDatabase } from '../dialects.js';
+import { dialects } from '../dialects.js';
+import { workspacePerTest } from '../workspace-db.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
 
 describe.each(dialects)('contact store on %s', (dialect) => {
   let db: Db;
-  let database: Awaited<ReturnType<typeof migratedDatabase>>;
   let ws: string;
-  let n = 0;
-
-  beforeAll(async () => {
-    database = await migratedDatabase(dialect);
-    db = database.db;
-  });
-  afterAll(async () => {
-    await database.close();
-  });
-  beforeEach(async () => {
-    ws = (await createWorkspace(db, { name: `W${n++}`, now })).id;
-  });
+  workspacePerTest(dialect, now, (d, w) => ((db = d), (ws = w)));
 
   const count = async () =>
     Number(
