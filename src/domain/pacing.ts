@@ -166,14 +166,9 @@ export function allowance(rule: RateRule | null, state: PacingState, now: Millis
 
 /** Adds `n` grants at `now` to one window's log, dropping what slid out and merging within a slot. */
 function appendGrant(grants: Grants, now: Millis, length: number, n: number): Grants {
-  const kept = live(grants, now, length).slice();
-  const last = kept[kept.length - 1];
-  // Stamps never go backwards, so the log stays sorted; a later stamp is the safe side.
-  const stamp = Math.max(now, last?.[0] ?? -Infinity);
-  const slot = length / slotsPerWindow;
-  if (last && Math.floor(last[0] / slot) === Math.floor(stamp / slot)) kept[kept.length - 1] = [stamp, last[1] + n];
-  else kept.push([stamp, n]);
-  return kept;
+  const kept = live(grants, now, length);
+  // Stamps never go backwards, so the grant lands last; a later stamp is the safe side.
+  return insertGrant(kept, Math.max(now, kept[kept.length - 1]?.[0] ?? -Infinity), length, n);
 }
 
 /** Records `n` messages granted at `now` in every window the rule constrains. */
