@@ -113,8 +113,10 @@ export function liquidScope(
   contact: NonNullable<ClaimedMessage['contact']>,
   event?: ClaimedMessage['event'],
 ) {
+  // One shape for every message (no spread on the send path): Liquid reads an undefined
+  // `event` as it reads a missing one.
   return {
-    ...(event ? { event } : {}),
+    event: event ?? undefined,
     contact: contactScope(contact),
     campaign: { id: content.campaignId, name: content.campaignName },
   };
