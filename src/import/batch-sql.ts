@@ -78,21 +78,29 @@ export function lookupContacts(
   return CompiledQuery.raw(sql, params);
 }
 
-/** New contacts; returns their ids. */
-export function insertContacts(dialect: SqlDialect, workspaceId: string, rows: readonly ContactValues[], at: string): CompiledQuery {
+/**
+ * New contacts; returns their ids. With `ifNew`, a row whose email or external id is
+ * already a contact's (or an earlier row's of the same statement) is skipped instead of
+ * failing the statement, and each inserted row's email and external id come back too, so
+ * the caller can tell which rows were inserted.
+ */
+export function insertContacts(
+  dialect: SqlDialect,
+  workspaceId: string,
+  rows: readonly ContactValues[],
+  at: string,
+  ifNew = false,
+): CompiledQuery {
   const into = `insert into contacts (workspace_id, ${contactColumns.join(', ')}, created_at, updated_at)`;
+  const tail = ifNew ? 'on conflict do nothing returning id, email, external_id' : 'returning id';
   if (dialect === 'postgres') {
     const columns = contactColumns.map((_, c) => rows.map((r) => r[c] ?? null));
     const arrays = contactColumns.map((_, c) => `$${c + 2}::text[]`).join(', ');
     const n = contactColumns.length + 2;
-    return CompiledQuery.raw(`${into} select $1, u.*, $${n}, $${n} from unnest(${arrays}) as u returning id`, [
-      workspaceId,
-      ...columns,
-      at,
-    ]);
+    return CompiledQuery.raw(`${into} select $1, u.*, $${n}, $${n} from unnest(${arrays}) as u ${tail}`, [workspaceId, ...columns, at]);
   }
   const width = contactColumns.length + 3;
-  const sql = text(`insert ${rows.length}`, () => `${into} values ${tuples(rows.length, width)} returning id`);
+  const sql = text(`insert ${ifNew} ${rows.length}`, () => `${into} values ${tuples(rows.length, width)} ${tail}`);
   const params: unknown[] = [];
   for (const r of rows) params.push(workspaceId, ...r, at, at);
   return CompiledQuery.raw(sql, params);

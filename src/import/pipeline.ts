@@ -5,7 +5,7 @@ import { attributeTypes, declareTypes } from '../store/attributes.js';
 import { isWriteRace } from '../store/dialect.js';
 import type { Database } from '../store/schema.js';
 import type { ParsedBatch } from './batches.js';
-import { ConcurrentWrite, upsertBatch } from './bulk-upsert.js';
+import { ConcurrentWrite, InsertedOutOfOrder, upsertBatch } from './bulk-upsert.js';
 import { type ImportCounts, finishImport, recordBatch, refreshStatistics, setMapping } from './imports-store.js';
 import { type ParseThread, startParseThread } from './parse-thread.js';
 
@@ -56,6 +56,9 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
   const counts = { rowsRead: 0, rowsImported: 0, rowsInvalid: 0, created: 0, updated: 0 };
   let mapping: Readonly<Record<string, ColumnTarget>> = {};
   let analyseAt = run.batchSize ?? defaultBatchSize;
+  // Insert a batch first while the file is bringing new contacts (upsertBatch): on a re-import
+  // every row would conflict, and the insert attempt would be wasted on every batch.
+  let insertFirst = true;
 
   const write = async (batch: ParsedBatch) => {
     const at = now();
@@ -64,7 +67,7 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
       try {
         const outcome = await run.db.transaction().execute(async (trx) => {
           await declareTypes(trx, run.workspaceId, new Map(batch.inferred), at);
-          const o = await upsertBatch(trx, { workspaceId: run.workspaceId, listId: run.listId, now: at }, rows);
+          const o = await upsertBatch(trx, { workspaceId: run.workspaceId, listId: run.listId, now: at }, rows, insertFirst);
           const refused = [...batch.rejected, ...o.rejected].sort((a, b) => a.line - b.line);
           await recordBatch(
             trx,
@@ -86,8 +89,13 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
         counts.rowsInvalid += outcome.refused;
         counts.created += outcome.created;
         counts.updated += outcome.updated;
+        insertFirst = outcome.created * 2 > rows.length;
         break;
       } catch (err) {
+        if (err instanceof InsertedOutOfOrder && insertFirst) {
+          insertFirst = false;
+          continue;
+        }
         if (attempt < 3 && isRace(err)) continue;
         throw err;
       }
