@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { startWorker } from '../threads.js';
 import type { AttributeType } from '../domain/contact.js';
 import type { ColumnTarget } from '../domain/import.js';
-import type { Parsed } from './batches.js';
+import type { Parsed, ParsedBatch } from './batches.js';
 
 /**
  * Runs the reading half of an import (csv-parse, header mapping, `normaliseContacts`) in a
@@ -36,6 +36,8 @@ export type FromParser =
 export interface ParseThread {
   /** The next header or batch; null at the end of the file. Rejects with the parser's or the source's error. */
   next(): Promise<Parsed | null>;
+  /** Up to `max` more batches already parsed, without waiting (none if the next item is not a batch). */
+  take(max: number): ParsedBatch[];
   ack(): void;
   close(): Promise<void>;
 }
@@ -104,6 +106,16 @@ export function startParseThread(source: Readable, data: ParseWorkerData): Parse
       const item = queue.shift()!;
       if (item instanceof Error) throw item;
       return item;
+    },
+    take(max) {
+      const out: ParsedBatch[] = [];
+      while (out.length < max) {
+        const item = queue[0];
+        if (item === undefined || item === null || item instanceof Error || item.kind !== 'batch') break;
+        out.push(item);
+        queue.shift();
+      }
+      return out;
     },
     ack: () => post({ type: 'ack' }),
     async close() {

@@ -44,8 +44,19 @@ export interface ImportSummary extends ImportCounts {
   readonly mapping: Readonly<Record<string, ColumnTarget>>;
 }
 
-/** Parsed batches unacknowledged at most (the one being written and the next): the worker waits beyond that. */
-const batchesAhead = 2;
+/**
+ * Parsed batches written in one transaction at most, when the parser is ahead of the writer
+ * (it mostly is). Each COMMIT writes the transaction's pages to the WAL; the import's SQL
+ * with 4,000 rows a transaction instead of 1,000, alternated in one process (300,000 rows):
+ * COMMITs 3.5–3.9 → 2.5–2.9 µs a row, all statements 15.2–15.8 → 12.2–13.2.
+ */
+const batchesPerTransaction = 4;
+
+/**
+ * Parsed batches unacknowledged at most (those being written and as many parsed meanwhile):
+ * the worker waits beyond that.
+ */
+const batchesAhead = 2 * batchesPerTransaction;
 
 /** Someone else wrote one of the batch's contacts between its read and its write: worth running it again. */
 const isRace = (err: unknown) => err instanceof ConcurrentWrite || isWriteRace(err);
@@ -60,39 +71,32 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
   // every row would conflict, and the insert attempt would be wasted on every batch.
   let insertFirst = true;
 
-  const write = async (batch: ParsedBatch) => {
+  /** Writes parsed batches in one transaction, each with its refused lines and the counters after it. */
+  const write = async (batches: readonly ParsedBatch[]) => {
     const at = now();
-    const rows = batch.rows;
+    const target = { workspaceId: run.workspaceId, listId: run.listId, now: at };
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await run.db.transaction().execute(async (trx) => {
-          await declareTypes(trx, run.workspaceId, new Map(batch.inferred), at);
-          const o = await upsertBatch(trx, { workspaceId: run.workspaceId, listId: run.listId, now: at }, rows, insertFirst);
-          const refused = [...batch.rejected, ...o.rejected].sort((a, b) => a.line - b.line);
-          await recordBatch(
-            trx,
-            run.importId,
-            refused,
-            {
-              rowsRead: counts.rowsRead + batch.read,
-              rowsImported: counts.rowsImported + rows.length - o.rejected.length,
-              rowsInvalid: counts.rowsInvalid + refused.length,
-              created: counts.created + o.created,
-              updated: counts.updated + o.updated,
-            },
-            at,
-          );
-          return { ...o, refused: refused.length };
+        const after = await run.db.transaction().execute(async (trx) => {
+          const c = { ...counts };
+          for (const batch of batches) {
+            await declareTypes(trx, run.workspaceId, new Map(batch.inferred), at);
+            const o = await upsertBatch(trx, target, batch.rows, insertFirst);
+            insertFirst = o.created * 2 > batch.rows.length;
+            const refused = [...batch.rejected, ...o.rejected].sort((a, b) => a.line - b.line);
+            c.rowsRead += batch.read;
+            c.rowsImported += batch.rows.length - o.rejected.length;
+            c.rowsInvalid += refused.length;
+            c.created += o.created;
+            c.updated += o.updated;
+            await recordBatch(trx, run.importId, refused, c, at);
+          }
+          return c;
         });
-        counts.rowsRead += batch.read;
-        counts.rowsImported += rows.length - outcome.rejected.length;
-        counts.rowsInvalid += outcome.refused;
-        counts.created += outcome.created;
-        counts.updated += outcome.updated;
-        insertFirst = outcome.created * 2 > rows.length;
+        Object.assign(counts, after);
         break;
       } catch (err) {
-        if (err instanceof InsertedOutOfOrder && insertFirst) {
+        if (err instanceof InsertedOutOfOrder) {
           insertFirst = false;
           continue;
         }
@@ -132,7 +136,10 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
       } else {
         if (run.signal?.aborted)
           throw new Error(`Interrupted after ${counts.rowsRead} rows: Herald was shutting down. Import the file again.`);
-        await write(parsed);
+        // With the batches parsed meanwhile: fewer, larger transactions (see batchesPerTransaction).
+        const batches = [parsed, ...parsing.take(batchesPerTransaction - 1)];
+        await write(batches);
+        for (let i = 1; i < batches.length; i++) parsing.ack();
       }
       parsing.ack();
     }

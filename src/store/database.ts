@@ -16,6 +16,7 @@ import * as m0010 from './migrations/0010_email_content.js';
 import * as m0011 from './migrations/0011_fallback.js';
 import * as m0012 from './migrations/0012_event_data.js';
 import * as m0013 from './migrations/0013_receipt_key.js';
+import * as m0014 from './migrations/0014_members_without_rowid.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0011_fallback': m0011,
   '0012_event_data': m0012,
   '0013_receipt_key': m0013,
+  '0014_members_without_rowid': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -125,6 +127,12 @@ function cacheStatements(sqlite: SqliteDatabase.Database): void {
     }
     return statement;
   }) as typeof sqlite.prepare;
+}
+
+/** Migrates up or down to exactly the migration `name` (a key of the list above); for tests of a migration. */
+export async function migrateTo(db: Db, name: string): Promise<void> {
+  const { error } = await new Migrator({ db, provider }).migrateTo(name);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
 }
 
 /** Applies every pending migration; throws with the failing migration's error. */
