@@ -6,9 +6,11 @@ import {
   type ContactColumn,
   type ContactValues,
   contactColumns,
+  contactsAfter,
   insertContacts,
   insertMembers,
   lookupContacts,
+  newestContact,
   updateContacts,
 } from './batch-sql.js';
 
@@ -221,19 +223,26 @@ export async function upsertBatch(
   insertFirst = false,
 ): Promise<BatchOutcome> {
   if (!insertFirst || !distinctKeys(rows)) return mergeRows(trx, target, rows, [], 0);
-  const inserted = await trx.executeQuery<{ id: number; email: string | null; external_id: string | null }>(
-    insertContacts(
-      dialectOf(trx),
-      target.workspaceId,
-      rows.map((r) => newContact(r.values)),
-      target.now.toISOString(),
-      true,
-    ),
+  const dialect = dialectOf(trx);
+  const insert = insertContacts(
+    dialect,
+    target.workspaceId,
+    rows.map((r) => newContact(r.values)),
+    target.now.toISOString(),
+    true,
   );
+  type Inserted = { id: number; email: string | null; external_id: string | null };
+  let inserted: readonly Inserted[];
+  if (dialect === 'postgres') inserted = (await trx.executeQuery<Inserted>(insert)).rows;
+  else {
+    const newest = Number((await trx.executeQuery<{ id: number }>(newestContact())).rows[0]!.id);
+    await trx.executeQuery(insert);
+    inserted = (await trx.executeQuery<Inserted>(contactsAfter(newest))).rows;
+  }
   const ids: number[] = [];
   const emails = new Set<string>();
   const externals = new Set<string>();
-  for (const r of inserted.rows) {
+  for (const r of inserted) {
     ids.push(Number(r.id));
     if (r.email !== null) emails.add(r.email);
     if (r.external_id !== null) externals.add(r.external_id);
