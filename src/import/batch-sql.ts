@@ -146,6 +146,13 @@ export function updateContacts(
   return CompiledQuery.raw(sql, params);
 }
 
+/** SQLite: memberships of the list for every contact created after `id` (see `contactsAfter`), new contacts all. */
+export const insertMembersAfter = (workspaceId: string, listId: string, id: number, at: string): CompiledQuery =>
+  CompiledQuery.raw(
+    'insert into list_members (workspace_id, list_id, contact_id, added_at) select ?, ?, id, ? from contacts where id > ?',
+    [workspaceId, listId, at, id],
+  );
+
 /** Memberships of the list; existing ones are left alone (the count says how many were new). */
 export function insertMembers(dialect: SqlDialect, workspaceId: string, listId: string, ids: readonly number[], at: string): CompiledQuery {
   const into = 'insert into list_members (workspace_id, list_id, contact_id, added_at)';

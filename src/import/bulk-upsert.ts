@@ -9,6 +9,7 @@ import {
   contactsAfter,
   insertContacts,
   insertMembers,
+  insertMembersAfter,
   lookupContacts,
   newestContact,
   updateContacts,
@@ -236,7 +237,16 @@ export async function upsertBatch(
   if (dialect === 'postgres') inserted = (await trx.executeQuery<Inserted>(insert)).rows;
   else {
     const newest = Number((await trx.executeQuery<{ id: number }>(newestContact())).rows[0]!.id);
-    await trx.executeQuery(insert);
+    const landed = Number((await trx.executeQuery(insert)).numAffectedRows ?? 0n);
+    if (landed === rows.length) {
+      // Every row new, as in most of a first import: their memberships need not pass through here.
+      const at = target.now.toISOString();
+      const added =
+        target.listId === null
+          ? 0
+          : (await trx.executeQuery(insertMembersAfter(target.workspaceId, target.listId, newest, at))).numAffectedRows;
+      return { created: landed, updated: 0, added: Number(added ?? 0n), rejected: [] };
+    }
     inserted = (await trx.executeQuery<Inserted>(contactsAfter(newest))).rows;
   }
   const ids: number[] = [];
