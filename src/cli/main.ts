@@ -90,7 +90,7 @@ program
   .action(
     async (what: string, campaign: string | undefined, opts: { list?: string; segment?: string; out?: string; workspace?: string }) => {
       if (what !== 'contacts' && what !== 'recipients') throw new InvalidArgumentError('what must be contacts or recipients');
-      const { runExportCommand } = await import('./import.js');
+      const { runExportCommand } = await import('./export.js');
       process.exitCode = await runExportCommand({ what, campaign, ...opts });
     },
   );
