@@ -41,11 +41,11 @@ export type FromImportWorker =
 /** Imports a CSV file; the exit code is 0 when the import completed (bad lines are reported, not fatal). */
 export async function runImportCommand(file: string, opts: ImportCommand): Promise<number> {
   const data: ImportWorkerData = { file, list: opts.list, map: opts.map, workspace: opts.workspace, showErrors: opts.showErrors };
-  // The worker holds a few batches at a time. Its young generation at 32 MB cost the same CPU
-  // as the main thread's default (1M rows: import 23.6-25.0 s, re-import 18.2-19.0 s) and
-  // peaked at 178-188 MB; 16 MB peaked at 154-166 MB but spent 10-20% more CPU on scavenges
-  // (24.4-30.2 s, 19.1-26.5 s). The old generation is capped as the parse worker's is, so V8
-  // collects it long before it holds a share of the machine's memory.
+  // The worker holds a few batches at a time. With a 32 MB young generation the 1M-row
+  // import peaked at 178-188 MB at the CPU it had on the main thread (medians: import 23.9 s,
+  // re-import 18.9 s, against 25.5 and 18.8); 16 MB peaked at 154-171 MB but scavenged the
+  // live batches three times as often (re-import 21.9 s). The old generation is capped as the
+  // parse worker's is, so V8 collects it long before it holds a share of the machine's memory.
   const worker = startWorker(import.meta.url, 'import-worker', data, {
     resourceLimits: { maxYoungGenerationSizeMb: 32, maxOldGenerationSizeMb: 256 },
   });
