@@ -27,6 +27,27 @@ describe('the parse worker', () => {
     }
   });
 
+  it('reads about 1 MiB of the source ahead of the parser, not the whole file, while batches await acknowledgement', async () => {
+    const chunk = Buffer.from('user@example.test\n'.repeat(3600)); // ≈ 64 KiB
+    let pulled = 0;
+    const file = new Readable({
+      read() {
+        if (pulled === 0) this.push('email\n');
+        pulled += chunk.length;
+        this.push(pulled > 64 << 20 ? null : Buffer.from(chunk));
+      },
+    });
+    const thread = startParseThread(file, { overrides: {}, batchSize: 1000, types: [], ahead: 2 });
+    try {
+      expect(await thread.next()).toMatchObject({ kind: 'header' });
+      expect(await thread.next()).toMatchObject({ kind: 'batch' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(pulled).toBeLessThan(4 << 20);
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('rejects with the source’s error, and with the parser’s', async () => {
     const broken = new Readable({ read() {} });
     broken.push('email\na@example.test\n');

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate, openDatabase } from '../../src/store/database.js';
@@ -61,4 +63,41 @@ it('herald import creates the list, imports the good rows, prints every bad line
   ]);
   const stdout = await herald(['export', 'contacts']);
   expect(stdout.trim().split('\n')).toHaveLength(3);
+}, 120_000);
+
+it('herald import prints the first --show-errors bad lines and how many more; a missing file or workspace is an error, exit 1', async () => {
+  const file = join(dir, 'few.csv');
+  writeFileSync(file, csv);
+  const few = await herald(['import', file, '--map', 'Mail=email', '--show-errors', '1']);
+  expect(few).toMatch(/4 rows read, 2 imported .*, 2 invalid/);
+  expect(few).toContain('line 3: email is not a valid email address');
+  expect(few).not.toContain('line 4:');
+  expect(few).toMatch(/… and 1 more: --show-errors N, or GET \/v1\/imports\/imp_\w+\/errors/);
+
+  const missing = startCli(['import', join(dir, 'nope.csv')], env);
+  expect(await missing.exitWithin(60_000)).toEqual({ code: 1, signal: null });
+  expect(missing.stderr()).toMatch(/^herald: ENOENT: no such file or directory/);
+
+  const empty = startCli(['import', file], { ...env, DATABASE_URL: join(dir, 'empty.db') });
+  expect(await empty.exitWithin(60_000)).toEqual({ code: 1, signal: null });
+  expect(empty.stderr()).toContain('herald: No workspace yet: run `herald serve` once');
+  expect(empty.stdout()).toBe('');
+}, 120_000);
+
+it('herald import draws its progress bar on a terminal, up to 100% and every row read', async () => {
+  const file = join(dir, 'terminal.csv');
+  writeFileSync(file, csv);
+  // cli-progress draws only on a TTY: `script` (util-linux, in every Debian) runs the command on one.
+  const command = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'import', file, '--map', 'Mail=email'];
+  const child = spawn('script', ['-qec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let terminal = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (terminal += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  expect(code, terminal).toBe(0);
+  expect(terminal).toMatch(/importing \[█+\] 100% \| 4 rows \| [\d,]+ rows\/s \| 2 invalid/);
+  expect(terminal).toMatch(/4 rows read, 2 imported/);
 }, 120_000);
