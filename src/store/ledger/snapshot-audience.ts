@@ -20,8 +20,9 @@ export interface SnapshotChunk {
  * segments, one-time rule, see store/audience.ts), with an address for the channel
  * (store/addresses.ts), contact ids above the run's cursor. Chunks keep each SQLite write
  * transaction short so the API stays responsive during a million-contact snapshot, and
- * the cursor makes a crash mid-snapshot resume where it stopped; the unique
- * (run_id, contact_id) key makes a repeated chunk harmless.
+ * the cursor makes a crash mid-snapshot resume where it stopped; a range written before
+ * (see writeRange) is written again with `ON CONFLICT DO NOTHING` on the unique
+ * (run_id, contact_id) key, so a repeated chunk is harmless.
  *
  * On PostgreSQL, `parallel` > 1 writes that many chunks of `chunkSize` ids at once, each
  * in a transaction of its own on a connection of its own (see writeInParallel); SQLite has
@@ -175,7 +176,22 @@ async function writeRange(trx: Kysely<Database>, range: RangeContext, after: num
     from ${listContactsFrom(trx, range.audience.listIds, after, upto)}
     where c.workspace_id = ${workspaceId}
       and ${rulesWhere(range.parts)}`;
-  const onConflict = sql`on conflict (run_id, contact_id) do nothing`;
+  // A range above the cursor holds rows only when it was written before and the cursor never
+  // passed it: writeInParallel's ranges of a step that died before its cursor moved, or a
+  // cursor set back by hand. Checked with one probe of (run_id, contact_id); the conflict
+  // check, one more search of that index per row, is kept for those ranges alone: it was
+  // 15–20% of the statement at 1,000,000 contacts (docs/benchmarks.md). The caller holds
+  // the run's lock (SQLite: its one writer), so no other snapshot writes the range meanwhile,
+  // and a row there anyway would fail the unique key, never be written twice.
+  const written = await trx
+    .selectFrom('messages')
+    .select('id')
+    .where('run_id', '=', runId)
+    .where('contact_id', '>', after)
+    .where('contact_id', '<=', upto)
+    .limit(1)
+    .executeTakeFirst();
+  const onConflict = written ? sql`on conflict (run_id, contact_id) do nothing` : sql``;
   const insert =
     chain.length > 1
       ? snapshotWithFallback({ runId, workspaceId, chain, state, now, dialect: dialectOf(trx), from, onConflict })
