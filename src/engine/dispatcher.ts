@@ -43,7 +43,8 @@ export interface EngineOptions {
   readonly snapshotChunk: number;
   /**
    * PostgreSQL: snapshot chunks written at once, each on a connection of its own (SQLite has
-   * one writer). Two made materialise-1m-pg's snapshot ≈ 1.6× faster on 2 cores (docs/benchmarks.md).
+   * one writer). Two took 31–44% off materialise-1m-pg's snapshot on 2 shared cores; three did
+   * no better (docs/benchmarks.md).
    */
   readonly snapshotParallel: number;
   readonly maxAttempts: number;
