@@ -103,7 +103,8 @@ async function run(dialect: 'sqlite' | 'postgres', ctx: PhaseContext) {
     const runId = await runOf(db, campaignId);
 
     let rss = ctx.watchRss();
-    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk);
+    const parallel = bench.herald.config.engine.snapshotParallel;
+    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk, parallel);
     const heraldRss = rss.stop();
 
     // The audience by plain arithmetic on how it was seeded: plan pro or team (i % 3 ≠ 0), not churned (i % 20 ≠ 0).
@@ -127,7 +128,7 @@ async function run(dialect: 'sqlite' | 'postgres', ctx: PhaseContext) {
     }
     ctx.log(
       `Herald snapshot: ${heraldS.toFixed(2)} s, ${written.toLocaleString('en-US')} rows (${suppressed} suppressed) ` +
-        `in ${chunks} chunks, longest ${longest.toFixed(0)} ms`,
+        `in ${chunks} steps of ${dialect === 'postgres' ? parallel : 1} chunk(s) at once, longest ${longest.toFixed(0)} ms`,
     );
 
     await messagesShapedTable(db, 'bench_copy');

@@ -35,7 +35,14 @@ export interface BenchHerald {
  */
 export async function startBenchHerald(opts: { env?: Record<string, string>; startEngine?: boolean } = {}): Promise<BenchHerald> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
-  const config = loadConfig({ DATABASE_URL: join(dir, 'herald.db'), HERALD_SANDBOX: 'on', LOG_LEVEL: 'silent', ...opts.env });
+  const config = loadConfig({
+    DATABASE_URL: join(dir, 'herald.db'),
+    HERALD_SANDBOX: 'on',
+    LOG_LEVEL: 'silent',
+    // Set on the command line to compare (HERALD_SNAPSHOT_PARALLEL=1: one chunk at a time).
+    ...(process.env.HERALD_SNAPSHOT_PARALLEL ? { HERALD_SNAPSHOT_PARALLEL: process.env.HERALD_SNAPSHOT_PARALLEL } : {}),
+    ...opts.env,
+  });
   const herald = await startHerald(config, { log: pino({ level: 'silent' }), startEngine: opts.startEngine ?? true });
   // A workspace of our own, as a new customer would have, rather than whatever the runtime set up first.
   const now = new Date();
@@ -134,7 +141,7 @@ async function run(_phase: string, ctx: PhaseContext) {
     const runId = await runOf(db, campaignId);
 
     let rss = ctx.watchRss();
-    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk);
+    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk, bench.herald.config.engine.snapshotParallel);
     const heraldRss = rss.stop();
     const { count } = await db
       .selectFrom('messages')
@@ -200,14 +207,22 @@ export async function runOf(db: Db, campaignId: string): Promise<number> {
   return current_run_id!;
 }
 
-/** Runs the engine's snapshot step over a whole run, chunk by chunk: its time, chunks and longest chunk (ms). */
-export async function snapshotAll(db: Db, runId: number, chunk: number): Promise<{ seconds: number; chunks: number; longest: number }> {
+/**
+ * Runs the engine's snapshot step over a whole run, chunk by chunk, with the engine's own
+ * options (`HERALD_SNAPSHOT_PARALLEL` chunks at once on PostgreSQL): its time, steps and longest step (ms).
+ */
+export async function snapshotAll(
+  db: Db,
+  runId: number,
+  chunk: number,
+  parallel: number,
+): Promise<{ seconds: number; chunks: number; longest: number }> {
   const t = performance.now();
   let chunks = 0;
   let longest = 0;
   for (let done = false; !done; chunks++) {
     const c0 = performance.now();
-    done = (await snapshotChunk(db, runId, chunk, new Date())).done;
+    done = (await snapshotChunk(db, runId, chunk, new Date(), { parallel })).done;
     longest = Math.max(longest, performance.now() - c0);
   }
   return { seconds: (performance.now() - t) / 1000, chunks, longest };

@@ -53,6 +53,8 @@ export interface Config {
     readonly leaseMs: number;
     readonly maxAttempts: number;
     readonly retryBaseMs: number;
+    /** PostgreSQL: audience snapshot chunks written at once, each on a connection of its own. */
+    readonly snapshotParallel: number;
     /** Worker threads that render and call the provider (0: the engine's own thread). */
     readonly sendThreads: number;
   };
@@ -150,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'HERALD_LEASE_MS', 30_000, 100),
       maxAttempts: int(env, 'HERALD_MAX_ATTEMPTS', 5, 1),
       retryBaseMs: int(env, 'HERALD_RETRY_BASE_MS', 2_000, 0),
+      snapshotParallel: int(env, 'HERALD_SNAPSHOT_PARALLEL', 2, 1),
       sendThreads: int(env, 'HERALD_SEND_THREADS', 0, 0),
     },
   };

@@ -41,6 +41,12 @@ export interface EngineOptions {
   /** How long the loop sleeps when there is nothing to do (a notify wakes it sooner). */
   readonly idleMs: number;
   readonly snapshotChunk: number;
+  /**
+   * PostgreSQL: snapshot chunks written at once, each on a connection of its own (SQLite has
+   * one writer). Two took 31–44% off materialise-1m-pg's snapshot on 2 shared cores; three did
+   * no better (docs/benchmarks.md).
+   */
+  readonly snapshotParallel: number;
   readonly maxAttempts: number;
   /** Base of the exponential backoff for transient failures. */
   readonly retryBaseMs: number;
@@ -52,6 +58,7 @@ export const defaultEngineOptions: EngineOptions = {
   leaseMs: 30_000,
   idleMs: 250,
   snapshotChunk: 20_000,
+  snapshotParallel: 2,
   maxAttempts: 5,
   retryBaseMs: 2_000,
 };
@@ -258,7 +265,7 @@ export class Engine {
     let busy = false;
     const runId = c.current_run_id!;
     if (!c.snapshot_done) {
-      const chunk = await snapshotChunk(db, runId, this.#opts.snapshotChunk, now);
+      const chunk = await snapshotChunk(db, runId, this.#opts.snapshotChunk, now, { parallel: this.#opts.snapshotParallel });
       busy = true;
       if (!chunk.done) return busy;
       // PostgreSQL plans the claim from table statistics; a fresh million rows would wait for
