@@ -3,7 +3,9 @@
  * 003 — a list, an include segment (plan is pro or team), an exclude segment (tag
  * churned) and the suppression list (1% of the emails) — into the ledger, through the
  * engine's own `snapshotChunk` in a loop (the campaign created and launched through the
- * API), on SQLite and on PostgreSQL.
+ * API), on SQLite and on PostgreSQL. The snapshot runs in a process of its own on the
+ * compiled code (snapshotAll), whose peak RSS is the figure; the baseline's is the bench
+ * process's, which holds the API and the seed.
  *
  * Baseline, the limit: one bare `INSERT … SELECT` of the same contact ids (the rows the
  * snapshot wrote) into a table of the same shape and indexes as `messages`, in the same
@@ -102,10 +104,14 @@ async function run(dialect: 'sqlite' | 'postgres', ctx: PhaseContext) {
     await launch(bench.api, campaignId);
     const runId = await runOf(db, campaignId);
 
-    let rss = ctx.watchRss();
     const parallel = bench.herald.config.engine.snapshotParallel;
-    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk, parallel);
-    const heraldRss = rss.stop();
+    const {
+      seconds: heraldS,
+      chunks,
+      longest,
+      peak: heraldRss,
+      cpuS,
+    } = await snapshotAll(bench.herald.config.database, runId, chunk, parallel);
 
     // The audience by plain arithmetic on how it was seeded: plan pro or team (i % 3 ≠ 0), not churned (i % 20 ≠ 0).
     const byState = await db
@@ -128,11 +134,12 @@ async function run(dialect: 'sqlite' | 'postgres', ctx: PhaseContext) {
     }
     ctx.log(
       `Herald snapshot: ${heraldS.toFixed(2)} s, ${written.toLocaleString('en-US')} rows (${suppressed} suppressed) ` +
-        `in ${chunks} steps of ${dialect === 'postgres' ? parallel : 1} chunk(s) at once, longest ${longest.toFixed(0)} ms`,
+        `in ${chunks} steps of ${dialect === 'postgres' ? parallel : 1} chunk(s) at once, longest ${longest.toFixed(0)} ms; ` +
+        `the snapshot process: CPU ${cpuS.toFixed(2)} s, peak RSS ${mb(heraldRss)} MB`,
     );
 
     await messagesShapedTable(db, 'bench_copy');
-    rss = ctx.watchRss();
+    const rss = ctx.watchRss();
     t = performance.now();
     await sql`
       insert into bench_copy (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)

@@ -6,19 +6,21 @@
  * This file also holds the set-up the other scenarios share: a Herald on a fresh file
  * database, an audience seeded with set-based SQL, and a campaign created through the API.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { type Herald, startHerald } from '../src/runtime.js';
-import type { Db } from '../src/store/database.js';
+import type { DatabaseLocation, Db } from '../src/store/database.js';
 import { dialectOf } from '../src/store/dialect.js';
-import { snapshotChunk } from '../src/store/ledger/snapshot-audience.js';
 import { createList } from '../src/store/lists.js';
 import { createApiKey, createWorkspace } from '../src/store/workspaces.js';
 import { type Api, apiFor } from '../test/harness.js';
+import { cpuSecondsOf, peakRssOf } from './dispatch-http.js';
 import type { PhaseContext, Scenario } from './run.js';
 
 export interface BenchHerald {
@@ -140,9 +142,12 @@ async function run(_phase: string, ctx: PhaseContext) {
     await launch(bench.api, campaignId);
     const runId = await runOf(db, campaignId);
 
-    let rss = ctx.watchRss();
-    const { seconds: heraldS, chunks, longest } = await snapshotAll(db, runId, chunk, bench.herald.config.engine.snapshotParallel);
-    const heraldRss = rss.stop();
+    const {
+      seconds: heraldS,
+      chunks,
+      longest,
+      peak: heraldRss,
+    } = await snapshotAll(bench.herald.config.database, runId, chunk, bench.herald.config.engine.snapshotParallel);
     const { count } = await db
       .selectFrom('messages')
       .select((eb) => eb.fn.countAll<number>().as('count'))
@@ -152,7 +157,7 @@ async function run(_phase: string, ctx: PhaseContext) {
     ctx.log(`Herald snapshot: ${heraldS.toFixed(2)} s in ${chunks} chunks, longest ${longest.toFixed(0)} ms`);
 
     await messagesShapedTable(db, 'bench_copy');
-    rss = ctx.watchRss();
+    const rss = ctx.watchRss();
     t = performance.now();
     await sql`
       insert into bench_copy (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
@@ -209,23 +214,39 @@ export async function runOf(db: Db, campaignId: string): Promise<number> {
 
 /**
  * Runs the engine's snapshot step over a whole run, chunk by chunk, with the engine's own
- * options (`HERALD_SNAPSHOT_PARALLEL` chunks at once on PostgreSQL): its time, steps and longest step (ms).
+ * options (`HERALD_SNAPSHOT_PARALLEL` chunks at once on PostgreSQL), in a process of its own
+ * (snapshot-process.mjs): its time, steps and longest step (ms), and that process's peak RSS
+ * (VmHWM) and CPU, read from /proc until it exits.
  */
 export async function snapshotAll(
-  db: Db,
+  location: DatabaseLocation,
   runId: number,
   chunk: number,
   parallel: number,
-): Promise<{ seconds: number; chunks: number; longest: number }> {
-  const t = performance.now();
-  let chunks = 0;
-  let longest = 0;
-  for (let done = false; !done; chunks++) {
-    const c0 = performance.now();
-    done = (await snapshotChunk(db, runId, chunk, new Date(), { parallel })).done;
-    longest = Math.max(longest, performance.now() - c0);
-  }
-  return { seconds: (performance.now() - t) / 1000, chunks, longest };
+): Promise<{ seconds: number; chunks: number; longest: number; peak: number; cpuS: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL('./snapshot-process.mjs', import.meta.url)),
+      JSON.stringify(location),
+      String(runId),
+      String(chunk),
+      String(parallel),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let peak = 0;
+  let cpuS = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, peakRssOf(child.pid!));
+    cpuS = Math.max(cpuS, cpuSecondsOf(child.pid!));
+  }, 20);
+  const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('exit', resolve));
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`the snapshot process exited with ${code}: ${out}`);
+  return { ...(JSON.parse(out) as { seconds: number; chunks: number; longest: number }), peak, cpuS };
 }
 
 export const round = (x: number, digits: number) => Number(x.toFixed(digits));
