@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { type Herald, startHerald } from '../src/runtime.js';
@@ -135,7 +135,7 @@ async function run(_phase: string, ctx: PhaseContext) {
   const bench = await startBenchHerald({ startEngine: false });
   const db = bench.herald.db;
   try {
-    let t = performance.now();
+    const t = performance.now();
     const listId = await seedAudience(db, bench.workspaceId, n);
     ctx.log(`seeded ${n.toLocaleString()} contacts on a list in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const campaignId = await createBenchCampaign(bench.api, listId);
@@ -157,14 +157,14 @@ async function run(_phase: string, ctx: PhaseContext) {
     ctx.log(`Herald snapshot: ${heraldS.toFixed(2)} s in ${chunks} chunks, longest ${longest.toFixed(0)} ms`);
 
     await messagesShapedTable(db, 'bench_copy');
-    const rss = ctx.watchRss();
-    t = performance.now();
-    await sql`
-      insert into bench_copy (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
-      select workspace_id, 0, id, 'pending', email, 0, 0, ${new Date().toISOString()} from contacts where workspace_id = ${bench.workspaceId}
-    `.execute(db);
-    const bareS = (performance.now() - t) / 1000;
-    const bareRss = rss.stop();
+    const { seconds: bareS, peak: bareRss } = await statementAlone(
+      db,
+      bench.herald.config.database,
+      sql`
+        insert into bench_copy (workspace_id, run_id, contact_id, state, address, attempts, next_attempt_at, updated_at)
+        select workspace_id, 0, id, 'pending', email, 0, 0, ${new Date().toISOString()} from contacts where workspace_id = ${bench.workspaceId}
+      `,
+    );
     ctx.log(`bare INSERT … SELECT: ${bareS.toFixed(2)} s`);
     return { n, heraldS, bareS, longestChunkMs: longest, heraldRss, bareRss };
   } finally {
@@ -212,29 +212,19 @@ export async function runOf(db: Db, campaignId: string): Promise<number> {
   return current_run_id!;
 }
 
-/**
- * Runs the engine's snapshot step over a whole run, chunk by chunk, with the engine's own
- * options (`HERALD_SNAPSHOT_PARALLEL` chunks at once on PostgreSQL), in a process of its own
- * (snapshot-process.mjs): its time, steps and longest step (ms), and that process's peak RSS
- * (VmHWM) and CPU, read from /proc until it exits.
- */
-export async function snapshotAll(
-  location: DatabaseLocation,
-  runId: number,
-  chunk: number,
-  parallel: number,
-): Promise<{ seconds: number; chunks: number; longest: number; peak: number; cpuS: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      fileURLToPath(new URL('./snapshot-process.mjs', import.meta.url)),
-      JSON.stringify(location),
-      String(runId),
-      String(chunk),
-      String(parallel),
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+/** What a phase's process reports: seconds, steps, the longest step (ms), and from /proc its peak RSS (VmHWM) and CPU seconds. */
+export interface ProcessRun {
+  readonly seconds: number;
+  readonly chunks: number;
+  readonly longest: number;
+  readonly peak: number;
+  readonly cpuS: number;
+}
+
+/** Runs snapshot-process.mjs with these arguments, sampling its /proc until it exits. */
+async function inProcessOfItsOwn(location: DatabaseLocation, args: readonly string[]): Promise<ProcessRun> {
+  const script = fileURLToPath(new URL('./snapshot-process.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, JSON.stringify(location), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   let peak = 0;
@@ -245,8 +235,28 @@ export async function snapshotAll(
   }, 20);
   const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('exit', resolve));
   clearInterval(timer);
-  if (code !== 0) throw new Error(`the snapshot process exited with ${code}: ${out}`);
+  if (code !== 0) throw new Error(`snapshot-process.mjs ${args[0]} exited with ${code}: ${out}`);
   return { ...(JSON.parse(out) as { seconds: number; chunks: number; longest: number }), peak, cpuS };
+}
+
+/**
+ * Runs the engine's snapshot step over a whole run, chunk by chunk, with the engine's own
+ * options (`HERALD_SNAPSHOT_PARALLEL` chunks at once on PostgreSQL), in a process of its own;
+ * after `warmUp`, untimed, if given (a small run of the same shape).
+ */
+export const snapshotAll = (
+  location: DatabaseLocation,
+  runId: number,
+  chunk: number,
+  parallel: number,
+  warmUp?: number,
+): Promise<ProcessRun> =>
+  inProcessOfItsOwn(location, ['snapshot', String(runId), String(chunk), String(parallel), ...(warmUp ? [String(warmUp)] : [])]);
+
+/** Runs one statement (the bare copy) in a process of its own, on a fresh connection as the snapshot's is. */
+export async function statementAlone(db: Db, location: DatabaseLocation, statement: RawBuilder<unknown>): Promise<ProcessRun> {
+  const { sql: text, parameters } = statement.compile(db);
+  return inProcessOfItsOwn(location, ['statement', text, JSON.stringify(parameters)]);
 }
 
 export const round = (x: number, digits: number) => Number(x.toFixed(digits));
