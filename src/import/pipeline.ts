@@ -75,13 +75,16 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
   const write = async (batches: readonly ParsedBatch[]) => {
     const at = now();
     const target = { workspaceId: run.workspaceId, listId: run.listId, now: at };
+    // Off for every batch of the group once one of them had to be merged in file order: the
+    // flag set by an earlier batch of the group would otherwise send that one back the same way.
+    let mayInsertFirst = true;
     for (let attempt = 1; ; attempt++) {
       try {
         const after = await run.db.transaction().execute(async (trx) => {
           const c = { ...counts };
           for (const batch of batches) {
             await declareTypes(trx, run.workspaceId, new Map(batch.inferred), at);
-            const o = await upsertBatch(trx, target, batch.rows, insertFirst);
+            const o = await upsertBatch(trx, target, batch.rows, insertFirst && mayInsertFirst);
             insertFirst = o.created * 2 > batch.rows.length;
             const refused = [...batch.rejected, ...o.rejected].sort((a, b) => a.line - b.line);
             c.rowsRead += batch.read;
@@ -96,8 +99,8 @@ export async function runImport(source: Readable, run: ImportRun): Promise<Impor
         Object.assign(counts, after);
         break;
       } catch (err) {
-        if (err instanceof InsertedOutOfOrder) {
-          insertFirst = false;
+        if (err instanceof InsertedOutOfOrder && mayInsertFirst) {
+          mayInsertFirst = false;
           continue;
         }
         if (attempt < 3 && isRace(err)) continue;

@@ -129,4 +129,28 @@ describe.each(dialects)('import merge on %s', (dialect) => {
       ['s@example.test', 'Sam'],
     ]);
   });
+
+  it('merges in file order a batch whose row is new only because an earlier row freed its email, after batches of new contacts', async () => {
+    await load('email,external_id,first_name\na@example.test,crm-1,Ann\n');
+    const r = await load(
+      [
+        'email,external_id,first_name',
+        'x@example.test,,X', // 2-4: one batch of new contacts
+        'y@example.test,,Y',
+        'z@example.test,,Z',
+        'b@example.test,crm-1,Ann', // 5: Ann moves to b
+        'a@example.test,,Al', // 6: a is free, so Al is new
+        'c@example.test,,Cy',
+      ].join('\n'),
+    );
+    expect(r).toMatchObject({ status: 'completed', rowsImported: 6, created: 5, updated: 1 });
+    expect((await contacts()).map((c) => [c.email, c.first_name])).toEqual([
+      ['b@example.test', 'Ann'],
+      ['x@example.test', 'X'],
+      ['y@example.test', 'Y'],
+      ['z@example.test', 'Z'],
+      ['a@example.test', 'Al'],
+      ['c@example.test', 'Cy'],
+    ]);
+  }, 30_000);
 });
